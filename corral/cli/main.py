@@ -1,0 +1,326 @@
+"""The ``corral`` command: parse, talk to the daemon, print.
+
+Only the standard library and corral's tiny client modules load on the fast
+path (``ls``, ``stop``...); config loading and the foreground runner load when
+a command needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, NoReturn
+
+from corral import protocol
+from corral.client import Client, DaemonUnavailable
+
+CONFIG_SUFFIXES = (".toml", ".yaml", ".yml", ".json", ".js", ".cjs", ".mjs")
+
+
+class UsageError(Exception):
+    """A mistake on the command line: exit status 2, one line on stderr."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `corral --help`)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="corral", description="Run any program and keep it running.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    p = sub.add_parser("start", help="start a script, a command or an ecosystem file; or start stopped apps")
+    p.add_argument("target", nargs="?", help="app.py, corral.toml, ecosystem.config.js, or an app name/id/namespace/all")
+    p.add_argument("--name", "-n", help="name of the app (for a script or a command)")
+    p.add_argument("--only", help="with a file: start only these apps (comma-separated)")
+    p.add_argument("--env", help="with a file: use env_<ENV> on top of env")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    for names, text in ((["ls", "list", "status"], "list every instance"),):
+        p = sub.add_parser(names[0], aliases=names[1:], help=text)
+        p.add_argument("--json", action="store_true", help="print a JSON array, one object per instance")
+
+    for name, text in (("stop", "stop apps gracefully"), ("restart", "restart apps"), ("delete", "stop and forget apps")):
+        p = sub.add_parser(name, aliases=["del"] if name == "delete" else [], help=text)
+        p.add_argument("target", help="an app name, an id, a namespace, or all")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        if name == "restart":
+            p.add_argument("--update-env", action="store_true",
+                           help="re-read the app's ecosystem file and take this shell's environment")
+
+    p = sub.add_parser("describe", aliases=["show", "info"], help="everything about one app")
+    p.add_argument("target")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("signal", aliases=["sendSignal"], help="send a signal to every process of an app")
+    p.add_argument("signal", help="e.g. SIGUSR1, HUP")
+    p.add_argument("target")
+
+    p = sub.add_parser("events", help="lifecycle events (starts, exits, crash loops...)")
+    p.add_argument("target", nargs="?", default="all")
+    p.add_argument("--lines", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+
+    sub.add_parser("save", aliases=["dump"], help="remember the current app list for resurrect")
+    sub.add_parser("resurrect", help="start the apps remembered by save")
+    sub.add_parser("kill", help="stop every app gracefully, then the daemon")
+    sub.add_parser("ping", help="start the daemon if needed and say it answers")
+
+    p = sub.add_parser("validate", help="check an ecosystem file without starting anything")
+    p.add_argument("file")
+
+    p = sub.add_parser("run", help="run an ecosystem in the foreground, without a daemon (containers)")
+    p.add_argument("file")
+    p.add_argument("--only")
+    p.add_argument("--env")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    before, after = _split_dashdash(argv)
+    try:
+        args = build_parser().parse_args(before)
+        args.extra = after
+        if after and args.command != "start":
+            raise UsageError("arguments after `--` are only for `corral start`")
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        return fail(str(exc), 2)
+    except protocol.RemoteError as exc:
+        return fail(exc.message, 2 if exc.code in (protocol.USER, protocol.BAD_REQUEST) else 1)
+    except DaemonUnavailable as exc:
+        return fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _split_dashdash(argv: list[str]) -> tuple[list[str], list[str]]:
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1 :]
+    return argv, []
+
+
+def fail(message: str, status: int) -> int:
+    print(f"corral: {message}", file=sys.stderr)
+    return status
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def show_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        emit_json(rows)
+        return
+    from corral.cli import render
+
+    print(render.table(rows))
+
+
+# -- commands -------------------------------------------------------------------------------
+def cmd_start(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {}
+    target = args.target
+    if target is None and not args.extra:
+        raise UsageError("start what? `corral start app.py`, `corral start corral.toml` or `corral start -- CMD`")
+    if target is not None and _is_config_file(target):
+        request["apps"] = _load_config(target, args.env, args.only)
+    elif args.extra or (target is not None and (os.path.exists(target) or _looks_like_path(target))):
+        if target is not None and not os.path.exists(target):
+            raise UsageError(f"{target}: no such file")
+        request["apps"] = [_command_line_spec(target, args)]
+    else:
+        request["target"] = target
+    if "apps" in request:
+        request["base_env"] = dict(os.environ)
+    result = Client().call("start", request)
+    for note in result.get("notes", []):
+        print(f"corral: {note}", file=sys.stderr)
+    show_rows(result["rows"], args.json)
+    return 1 if any(r["status"] == "errored" for r in result["rows"]) else 0
+
+
+def _is_config_file(target: str) -> bool:
+    base = os.path.basename(target)
+    return base.endswith(CONFIG_SUFFIXES[:4]) or base.startswith("ecosystem") or base.endswith(".config.js")
+
+
+def _looks_like_path(target: str) -> bool:
+    return "/" in target or os.path.splitext(target)[1] in (".py", ".js", ".mjs", ".cjs", ".sh", ".ts")
+
+
+def _load_config(path: str, env_name: str | None, only: str | None) -> list[dict[str, Any]]:
+    from corral.config.errors import ConfigError
+    from corral.config.load import load_file
+
+    try:
+        specs = load_file(path, env_name=env_name, only=only)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    _warn_ignored(path, specs)
+    return specs
+
+
+def _warn_ignored(path: str, specs: list[dict[str, Any]]) -> None:
+    for spec in specs:
+        if spec.get("ignored"):
+            keys = ", ".join(spec["ignored"])
+            print(f"corral: warning: {path}: app \"{spec['name']}\": not supported yet, ignored: {keys}",
+                  file=sys.stderr)
+
+
+def _command_line_spec(target: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    from corral.config.errors import ConfigError
+    from corral.config.load import from_command_line
+
+    try:
+        return from_command_line(target, list(args.extra), name=args.name, cwd=os.getcwd())
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    show_rows(Client().call("ls"), args.json)
+    return 0
+
+
+def _simple(op: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        result = Client().call(op, {"target": args.target})
+        if op == "delete":
+            if args.json:
+                emit_json(result)
+            else:
+                print(f"deleted: {', '.join(result['deleted']) or 'nothing'}")
+            return 0
+        show_rows(result["rows"], args.json)
+        return 0
+
+    return run
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"target": args.target}
+    if args.update_env:
+        request.update(_reload_specs(args.target))
+    result = Client().call("restart", request)
+    show_rows(result["rows"], args.json)
+    return 1 if any(r["status"] == "errored" for r in result["rows"]) else 0
+
+
+def _reload_specs(target: str) -> dict[str, Any]:
+    """For --update-env: the apps' specs read again from their files, and this shell's environment."""
+    client = Client()
+    infos = client.call("describe", {"target": target})
+    specs = []
+    for source in sorted({i["config"].get("source") for i in infos if i["config"].get("source")}):
+        names = {i["name"] for i in infos if i["config"].get("source") == source}
+        env_name = next(i["config"].get("env_name") for i in infos if i["config"].get("source") == source)
+        specs += [s for s in _load_config(source, env_name, None) if s["name"] in names]
+    return {"apps": specs, "base_env": dict(os.environ)}
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    infos = Client().call("describe", {"target": args.target})
+    if args.json:
+        emit_json(infos if len(infos) != 1 else infos[0])
+        return 0
+    from corral.cli import render
+
+    print("\n\n".join(render.describe(info) for info in infos))
+    return 0
+
+
+def cmd_signal(args: argparse.Namespace) -> int:
+    result = Client().call("signal", {"target": args.target, "signal": args.signal})
+    print(f"sent {result['signal']} to {result['instances']} instance(s)")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    events = Client().call("events", {"target": args.target, "limit": args.lines})
+    if args.json:
+        emit_json(events)
+        return 0
+    from corral.cli import render
+
+    for ev in events:
+        print(render.event_line(ev))
+    return 0
+
+
+def cmd_save(args: argparse.Namespace) -> int:
+    result = Client().call("save")
+    print(f"saved {len(result['apps'])} app(s) to {result['path']}")
+    return 0
+
+
+def cmd_resurrect(args: argparse.Namespace) -> int:
+    result = Client().call("resurrect")
+    show_rows(result["rows"], False)
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    client = Client(autostart=False)
+    try:
+        result = client.call("kill")
+    except DaemonUnavailable:
+        print("corral: no daemon was running")
+        return 0
+    _wait_closed(client)
+    print(f"stopped {len(result['stopped'])} app(s); the daemon has exited")
+    return 0
+
+
+def _wait_closed(client: Client) -> None:
+    """The daemon closes our connection once it is shutting down."""
+    try:
+        client._read_line()
+    except (DaemonUnavailable, OSError):
+        pass
+    client.close()
+
+
+def cmd_ping(args: argparse.Namespace) -> int:
+    result = Client().call("ping")
+    print(f"pong: daemon pid {result['pid']}, corral {result['version']}, {result['apps']} app(s)")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from corral.config.load import validate_file
+
+    errors = validate_file(args.file)
+    for message in errors:
+        print(f"corral: {message}", file=sys.stderr)
+    if errors:
+        return 2
+    print(f"{args.file}: ok")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    specs = _load_config(args.file, args.env, args.only)
+    from corral.runner import run_foreground
+
+    return run_foreground(specs, dict(os.environ))
+
+
+COMMANDS = {
+    "start": cmd_start, "ls": cmd_ls, "list": cmd_ls, "status": cmd_ls,
+    "stop": _simple("stop"), "delete": _simple("delete"), "del": _simple("delete"),
+    "restart": cmd_restart, "describe": cmd_describe, "show": cmd_describe, "info": cmd_describe,
+    "signal": cmd_signal, "sendSignal": cmd_signal, "events": cmd_events,
+    "save": cmd_save, "dump": cmd_save, "resurrect": cmd_resurrect, "kill": cmd_kill,
+    "ping": cmd_ping, "validate": cmd_validate, "run": cmd_run,
+}

@@ -1,0 +1,106 @@
+"""Rendering for people: the process table, durations, sizes; colour only on a terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+STATUS_COLOURS = {
+    "online": "32", "launching": "36", "stopping": "33", "waiting_restart": "33",
+    "stopped": "90", "errored": "31",
+}
+
+
+def use_colour(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def paint(text: str, code: str, colour: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if colour else text
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def table(rows: list[dict[str, Any]], colour: bool | None = None) -> str:
+    if colour is None:
+        colour = use_colour()
+    if not rows:
+        return "no apps yet: `corral start app.py` or `corral start corral.toml`"
+    now = time.time()
+    header = ["id", "name", "namespace", "inst", "pid", "status", "restarts", "uptime", "cpu", "memory"]
+    body = []
+    for r in rows:
+        up = duration(now - r["started_at"]) if r.get("started_at") else "-"
+        body.append([
+            str(r["id"]), r["name"], r.get("namespace", "default"), str(r["instance"]),
+            str(r["pid"]) if r["pid"] else "-", r["status"], str(r["restarts"]), up,
+            f"{r['cpu_percent']:.1f}%", size(r["memory_bytes"]),
+        ])
+    if all(r.get("namespace", "default") == "default" for r in rows):
+        header.pop(2)
+        for line in body:
+            line.pop(2)
+    widths = [max(len(h), *(len(line[i]) for line in body)) for i, h in enumerate(header)]
+    status_col = header.index("status")
+    out = ["  ".join(paint(h.ljust(w), "1", colour) for h, w in zip(header, widths)).rstrip()]
+    for line in body:
+        cells = []
+        for i, (cell, w) in enumerate(zip(line, widths)):
+            text = cell.ljust(w)
+            if i == status_col:
+                text = paint(text, STATUS_COLOURS.get(cell, "0"), colour)
+            cells.append(text)
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)
+
+
+def describe(info: dict[str, Any]) -> str:
+    lines = [f"{info['name']} (id {info['id']}, namespace {info['namespace']}, wants {info['desired']})"]
+    lines.append(f"  command:   {' '.join(info['argv'])}")
+    cfg = info["config"]
+    lines.append(f"  cwd:       {cfg.get('cwd')}")
+    for key in ("autorestart", "min_uptime", "max_restarts", "kill_timeout", "stop_signal", "env_file", "source"):
+        if cfg.get(key) is not None:
+            lines.append(f"  {key + ':':<10} {cfg[key]}")
+    if cfg.get("env"):
+        lines.append("  env:")
+        lines.extend(f"    {k}={v}" for k, v in sorted(cfg["env"].items()))
+    for inst in info["instances"]:
+        lines.append(f"  instance {inst['instance']}: {inst['status']} pid {inst['pid'] or '-'} "
+                     f"restarts {inst['restarts']}")
+        lines.append(f"    out log: {inst['out_log']}")
+        lines.append(f"    err log: {inst['err_log']}")
+        last = inst.get("last_exit")
+        if last:
+            how = f"signal {last['signal']}" if last.get("signal") else f"exit code {last['code']}"
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["at"]))
+            lines.append(f"    last exit: {how} at {when} (pid {last['pid']})")
+    if info.get("events"):
+        lines.append("  recent events:")
+        for ev in info["events"][-10:]:
+            lines.append("    " + event_line(ev))
+    return "\n".join(lines)
+
+
+def event_line(ev: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev["ts"]))
+    where = ev["app"] if ev.get("instance") is None else f"{ev['app']}[{ev['instance']}]"
+    return f"{when}  {where:<16} {ev['kind']:<12} {ev['message']}"

@@ -1,0 +1,135 @@
+"""The RPC client the CLI uses: connect, send one request, read the replies.
+
+Starts the daemon on first use when asked to.  Imports only the standard
+library's ``socket``/``json``/``os`` on the fast path.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from typing import Any, Callable
+
+from corral import protocol
+from corral.paths import MAX_SOCKET_PATH, Home
+
+DAEMON_START_TIMEOUT = 15.0
+
+
+class DaemonUnavailable(Exception):
+    """No daemon answers on this home's socket (and none could be started)."""
+
+
+class Client:
+    def __init__(self, home: Home | None = None, *, autostart: bool = True) -> None:
+        self.home = home or Home.from_env()
+        self.autostart = autostart
+        self._sock: socket.socket | None = None
+        self._buf = b""
+        self._next_id = 1
+
+    # -- connection -----------------------------------------------------------------
+    def _try_connect(self) -> socket.socket | None:
+        path = self.home.socket
+        if len(path.encode()) > MAX_SOCKET_PATH:
+            raise DaemonUnavailable(
+                f"CORRAL_HOME {self.home.root!r} is too long for a Unix socket path "
+                f"(at most {MAX_SOCKET_PATH - len('/corral.sock')} characters)"
+            )
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            return None
+        return sock
+
+    def connect(self) -> None:
+        if self._sock is not None:
+            return
+        sock = self._try_connect()
+        if sock is None:
+            if not self.autostart:
+                raise DaemonUnavailable(f"no daemon is running for {self.home.root}")
+            sock = self._start_daemon()
+        self._sock = sock
+
+    def _start_daemon(self) -> socket.socket:
+        import subprocess
+
+        self.home.ensure()
+        log = open(self.home.daemon_log, "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "corral.daemon"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, "CORRAL_HOME": self.home.root},
+        )
+        log.close()
+        deadline = time.monotonic() + DAEMON_START_TIMEOUT
+        delay = 0.002
+        while time.monotonic() < deadline:
+            sock = self._try_connect()
+            if sock is not None:
+                proc.returncode = 0  # detached: never wait for it
+                return sock
+            if proc.poll() is not None and proc.returncode != 0:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        raise DaemonUnavailable(
+            f"the daemon did not start (see {self.home.daemon_log}): {_tail(self.home.daemon_log)}"
+        )
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    # -- calls ------------------------------------------------------------------------
+    def call(
+        self,
+        op: str,
+        args: dict[str, Any] | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Send one request; return its result or raise ``protocol.RemoteError``."""
+        self.connect()
+        assert self._sock is not None
+        msg_id = self._next_id
+        self._next_id += 1
+        self._sock.sendall(protocol.request(msg_id, op, args))
+        while True:
+            message = protocol.decode(self._read_line())
+            if "progress" in message:
+                if on_progress is not None:
+                    on_progress(message["progress"])
+                continue
+            if "error" in message:
+                err = message["error"]
+                raise protocol.RemoteError(err.get("code", protocol.INTERNAL), err.get("message", "?"))
+            return message.get("result")
+
+    def _read_line(self) -> bytes:
+        assert self._sock is not None
+        while b"\n" not in self._buf:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise DaemonUnavailable("the daemon closed the connection")
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
+
+
+def _tail(path: str, lines: int = 3) -> str:
+    try:
+        with open(path, "rb") as f:
+            text = f.read()[-4000:].decode(errors="replace")
+    except OSError:
+        return "no daemon log"
+    return " | ".join(text.strip().splitlines()[-lines:]) or "no output"

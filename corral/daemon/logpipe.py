@@ -1,0 +1,178 @@
+"""Reading an instance's stdout/stderr pipes into line-framed chunks for a sink.
+
+Only complete lines reach the sink, so lines of two instances that share a
+file never mix; a partial line waits for its newline and is flushed when the
+pipe closes; a line longer than ``max_line`` is split, never dropped.  The
+reader is driven by the event loop (no thread): when the daemon falls behind,
+the pipe fills and the writer is slowed by the kernel, and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from typing import Callable
+
+Sink = Callable[[bytes], None]
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20
+READ_SIZE = 1 << 18
+MAX_LINE = 64 * 1024
+TAIL_BYTES = 16 * 1024
+
+
+def make_pipe() -> tuple[int, int]:
+    """A pipe whose read end is non-blocking and large (fewer wake-ups under load)."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    try:
+        fcntl.fcntl(read_fd, F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass
+    return read_fd, write_fd
+
+
+class PipeReader:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        sink: Sink,
+        *,
+        max_line: int = MAX_LINE,
+        keep_tail: bool = False,
+        on_eof: Callable[[], None] | None = None,
+    ) -> None:
+        self._loop = loop
+        self._fd: int | None = fd
+        self._sink = sink
+        self._max_line = max_line
+        self._partial = b""
+        self._on_eof = on_eof
+        self.tail = bytearray() if keep_tail else None
+        loop.add_reader(fd, self._on_readable)
+
+    @property
+    def open(self) -> bool:
+        return self._fd is not None
+
+    def _on_readable(self) -> None:
+        self._read_once()
+
+    def _read_once(self) -> bool:
+        """Read one chunk; False when nothing more is available right now."""
+        if self._fd is None:
+            return False
+        try:
+            data = os.read(self._fd, READ_SIZE)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return False
+        self._feed(data)
+        return True
+
+    def drain(self) -> None:
+        """Read everything already in the pipe (called when the writer has exited)."""
+        while self._read_once():
+            pass
+
+    def _feed(self, data: bytes) -> None:
+        buf = self._partial + data if self._partial else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            complete, rest = b"", buf
+        else:
+            complete, rest = buf[: cut + 1], buf[cut + 1 :]
+        if len(complete) > self._max_line:
+            complete = _split_long_lines(complete, self._max_line)
+        while len(rest) >= self._max_line:
+            complete += rest[: self._max_line] + b"\n"
+            rest = rest[self._max_line :]
+        self._partial = rest
+        if complete:
+            self._emit(complete)
+
+    def _emit(self, chunk: bytes) -> None:
+        if self.tail is not None:
+            self.tail += chunk
+            if len(self.tail) > 2 * TAIL_BYTES:
+                del self.tail[: len(self.tail) - TAIL_BYTES]
+        self._sink(chunk)
+
+    def close(self) -> None:
+        """Stop reading; a pending partial line is flushed with a newline."""
+        if self._fd is None:
+            return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self._fd = None
+        if self._partial:
+            partial, self._partial = self._partial, b""
+            self._emit(partial + b"\n")
+        if self._on_eof is not None:
+            self._on_eof()
+
+    def tail_lines(self, count: int = 50) -> list[str]:
+        if not self.tail:
+            return []
+        text = bytes(self.tail[-TAIL_BYTES:]).decode("utf-8", "replace")
+        return text.splitlines()[-count:]
+
+
+def _split_long_lines(chunk: bytes, limit: int) -> bytes:
+    out = []
+    for line in chunk.split(b"\n")[:-1]:
+        while len(line) > limit:
+            out.append(line[:limit])
+            line = line[limit:]
+        out.append(line)
+    return b"\n".join(out) + b"\n"
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte (a pipe or a slow terminal may take it in pieces)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class LogFile:
+    """An append-only log file, shared by every instance that writes to it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.users = 0
+
+    def write(self, data: bytes) -> None:
+        write_all(self._fd, data)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class LogFiles:
+    """Open log files by path, reference-counted, so merged instances share one."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, LogFile] = {}
+
+    def acquire(self, path: str) -> LogFile:
+        log = self._files.get(path)
+        if log is None:
+            log = self._files[path] = LogFile(path)
+        log.users += 1
+        return log
+
+    def release(self, log: LogFile) -> None:
+        log.users -= 1
+        if log.users <= 0 and self._files.get(log.path) is log:
+            del self._files[log.path]
+            log.close()

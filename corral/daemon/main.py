@@ -1,0 +1,78 @@
+"""The daemon's entry point: one per CORRAL_HOME, held by a lock file; signal wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+
+from corral import lifecycle as lc
+from corral.daemon.commands import Context
+from corral.daemon.logsinks import FileLogs
+from corral.daemon.reaper import become_subreaper
+from corral.daemon.recovery import recover
+from corral.daemon.server import ControlServer
+from corral.daemon.store import Store
+from corral.daemon.supervisor import Supervisor
+from corral.paths import Home
+
+log = logging.getLogger("corral.daemon")
+
+
+def main() -> int:
+    home = Home.from_env()
+    home.ensure()
+    lock_fd = os.open(home.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"corral: a daemon already runs for {home.root}", file=sys.stderr)
+        return 0
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    become_subreaper()
+    os.write(lock_fd, f"{os.getpid()}\n".encode())
+    asyncio.run(serve(home))
+    return 0
+
+
+async def serve(home: Home) -> None:
+    loop = asyncio.get_running_loop()
+    store = Store(home.database)
+    sup = Supervisor(loop, store, FileLogs(home.logs))
+    sup.install_signal_handlers()
+    done = asyncio.Event()
+    terminated: list[str] = []
+
+    def on_signal(name: str) -> None:
+        terminated.append(name)
+        done.set()
+
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    restored = await recover(sup)
+    ctx = Context(sup, home.dump)
+    server = ControlServer(home.socket, ctx, done.set)
+    await server.start()
+    log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
+    await done.wait()
+    await server.close()
+    if terminated:
+        log.info("%s: stopping every app", terminated[0])
+        await stop_everything(sup)
+    store.close()
+    log.info("corral daemon %s exits", os.getpid())
+
+
+async def stop_everything(sup: Supervisor) -> None:
+    """Stop every instance without changing what should run: the next daemon brings them back."""
+    for app in sup.apps.values():
+        for slot in app.slots:
+            sup.dispatch(slot, lc.Stop(lc.After.STOP))
+    timeout = max([a.policy.kill_timeout for a in sup.apps.values()] + [0.0]) + 10
+    await sup.wait_for(lambda: all(s.status in lc.RESTING for a in sup.apps.values() for s in a.slots), timeout)

@@ -1,0 +1,45 @@
+"""Coming back after a daemon that died without stopping its apps (SIGKILL, crash, power loss).
+
+The store remembers every instance's pid, process group and start time.  Any
+of those processes still alive (same pid *and* same start time, so a reused
+pid is never touched) is stopped with its whole group before fresh copies
+start: there are never two copies of one instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from corral.daemon import procfs
+from corral.daemon.supervisor import Supervisor
+from corral.restart_policy import Policy
+
+log = logging.getLogger("corral.daemon")
+
+
+async def recover(sup: Supervisor) -> list[str]:
+    """Stop leftovers of the previous daemon, then bring back the apps that should run."""
+    stored = sup.store.apps()
+    policies = {name: Policy.from_spec(spec) for name, _, spec, _ in stored}
+    leftovers = []
+    for app, idx, pid, pgid, ticks, _ in sup.store.instances():
+        if pid and procfs.is_same_process(pid, ticks):
+            leftovers.append((app, idx, pid, pgid or pid))
+    waits = []
+    for app, idx, pid, pgid in leftovers:
+        policy = policies.get(app, Policy())
+        log.info("stopping pid %s of %s[%s], left by the previous daemon", pid, app, idx)
+        sup.store.add_event(app, idx, "recovered", f"stopped pid {pid} left running by the previous daemon")
+        sup.groups.terminate(pgid, policy.stop_signal, policy.kill_timeout)
+        waits.append(sup.groups.wait_gone(pgid))
+    if waits:
+        await asyncio.gather(*waits)
+    names = []
+    for name, app_id, spec, desired in stored:
+        base_env = spec.pop("base_env", {})
+        app = sup.add_app(spec, base_env, app_id=app_id)
+        if desired == "online":
+            sup.start(app)
+            names.append(name)
+    return names

@@ -1,0 +1,90 @@
+"""The control socket: newline-delimited JSON requests in, replies out.
+
+A malformed message, an unknown operation or a handler's failure becomes an
+error reply; a client that goes away mid-request is simply dropped.  Nothing a
+client sends can stop the daemon (except the ``kill`` operation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Callable
+
+from corral import protocol
+from corral.daemon.commands import HANDLERS, Context, OperationFailed, UserError
+
+log = logging.getLogger("corral.daemon")
+
+
+class ControlServer:
+    def __init__(self, path: str, context: Context, on_shutdown: Callable[[], None]) -> None:
+        self.path = path
+        self.context = context
+        self._on_shutdown = on_shutdown
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        if os.path.exists(self.path):
+            os.unlink(self.path)  # we hold the daemon lock, so this socket is stale
+        old = os.umask(0o177)  # created 0600: never chmod after bind
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, self.path, limit=protocol.MAX_MESSAGE
+            )
+        finally:
+            os.umask(old)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    writer.write(protocol.error(None, protocol.BAD_REQUEST, "message too long"))
+                    break
+                if not line:
+                    break
+                writer.write(await self._handle(line))
+                await writer.drain()
+                if self.context.shutdown_requested:
+                    self._on_shutdown()
+                    break
+        except (ConnectionError, BrokenPipeError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, line: bytes) -> bytes:
+        try:
+            message = protocol.decode(line)
+        except protocol.ProtocolError as exc:
+            return protocol.error(None, protocol.BAD_REQUEST, str(exc))
+        msg_id = message.get("id")
+        op = message.get("op")
+        args = message.get("args") or {}
+        handler = HANDLERS.get(op) if isinstance(op, str) else None
+        if handler is None:
+            return protocol.error(msg_id, protocol.BAD_REQUEST, f"unknown operation {op!r}")
+        if not isinstance(args, dict):
+            return protocol.error(msg_id, protocol.BAD_REQUEST, "args must be an object")
+        try:
+            result: Any = await handler(self.context, args)
+        except UserError as exc:
+            return protocol.error(msg_id, protocol.USER, str(exc))
+        except OperationFailed as exc:
+            return protocol.error(msg_id, protocol.FAILED, str(exc))
+        except Exception as exc:  # a bug in a handler must not take the daemon down
+            log.exception("operation %r failed", op)
+            return protocol.error(msg_id, protocol.INTERNAL, f"{type(exc).__name__}: {exc}")
+        return protocol.reply(msg_id, result)

@@ -1,0 +1,103 @@
+"""The only module that creates processes: argv, a fresh environment, pipes, a new group.
+
+Uses ``subprocess.Popen``'s keyword arguments (``process_group``, ``user``,
+``group``, ``close_fds``) rather than a ``preexec_fn``, so nothing runs between
+fork and exec.  The caller reaps the child (see ``reaper``): the ``Popen``
+object is kept alive until then and its ``returncode`` is set by hand so it
+never waits on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from corral.daemon.logpipe import make_pipe
+
+
+class SpawnError(Exception):
+    """The program could not be started; the message says why, in one line."""
+
+
+@dataclass
+class Child:
+    popen: subprocess.Popen[bytes]
+    stdout: int
+    stderr: int
+    readers: tuple[Any, ...] = ()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+def build_env(spec: dict[str, Any], index: int, base_env: dict[str, str]) -> dict[str, str]:
+    """The environment of one start, built afresh from the config every time.
+
+    Order: the environment the app was started from, then ``env_file`` (read
+    now, so edits apply at the next start), then ``env``, then corral's own.
+    """
+    env = dict(base_env)
+    from_file: dict[str, str] = {}
+    if spec.get("env_file"):
+        from corral.config.envfile import read_env_file
+
+        try:
+            from_file = read_env_file(spec["env_file"])
+        except Exception as exc:  # the env file's own error names the file and line
+            raise SpawnError(f"env_file: {exc}") from None
+    env.update(from_file)
+    env.update(spec.get("env") or {})
+    if "PYTHONUNBUFFERED" not in from_file and "PYTHONUNBUFFERED" not in (spec.get("env") or {}):
+        env["PYTHONUNBUFFERED"] = "1"
+    env["CORRAL_APP"] = spec["name"]
+    env["CORRAL_INSTANCE"] = str(index)
+    env["NODE_APP_INSTANCE"] = str(index)
+    return env
+
+
+def spawn(argv: list[str], env: dict[str, str], spec: dict[str, Any]) -> Child:
+    """Start ``argv`` in its own process group with stdout/stderr on fresh pipes."""
+    out_r, out_w = make_pipe()
+    err_r, err_w = make_pipe()
+    try:
+        popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=err_w,
+            cwd=spec.get("cwd") or None,
+            env=env,
+            close_fds=True,
+            process_group=0,
+            **_identity(spec),
+        )
+    except OSError as exc:
+        os.close(out_r)
+        os.close(err_r)
+        target = exc.filename if exc.filename else argv[0]
+        raise SpawnError(f"cannot run {argv[0]!r}: {exc.strerror or exc} ({target})") from None
+    except (ValueError, subprocess.SubprocessError, KeyError) as exc:
+        os.close(out_r)
+        os.close(err_r)
+        raise SpawnError(f"cannot run {argv[0]!r}: {exc}") from None
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    return Child(popen, out_r, err_r)
+
+
+def _identity(spec: dict[str, Any]) -> dict[str, Any]:
+    user, group = spec.get("user"), spec.get("group")
+    if not user and not group:
+        return {}
+    if os.geteuid() != 0:
+        raise SpawnError("user/group need the daemon to run as root")
+    kwargs: dict[str, Any] = {}
+    if user:
+        kwargs["user"] = user
+    if group:
+        kwargs["group"] = group
+    return kwargs

@@ -1,0 +1,139 @@
+"""Persistent state in SQLite: the apps users asked for, their live pids, and events.
+
+The desired state outlives the daemon, so a daemon killed with SIGKILL knows on
+its next start which apps should run and which old processes to replace.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS apps (
+    name TEXT PRIMARY KEY,
+    id INTEGER NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    desired TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS instances (
+    app TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    pid INTEGER,
+    pgid INTEGER,
+    start_ticks INTEGER,
+    started_at REAL,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (app, idx)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    app TEXT NOT NULL,
+    instance INTEGER,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT
+);
+CREATE INDEX IF NOT EXISTS events_app ON events (app, id);
+"""
+EVENTS_KEPT = 20000
+
+
+class Store:
+    def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA cache_size=-512")
+        self._db.executescript(SCHEMA)
+        self._inserts = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- apps ------------------------------------------------------------------------
+    def apps(self) -> list[tuple[str, int, dict[str, Any], str]]:
+        rows = self._db.execute("SELECT name, id, spec, desired FROM apps ORDER BY id")
+        return [(name, app_id, json.loads(spec), desired) for name, app_id, spec, desired in rows]
+
+    def next_app_id(self) -> int:
+        (current,) = self._db.execute("SELECT COALESCE(MAX(id), -1) FROM apps").fetchone()
+        return int(current) + 1
+
+    def put_app(self, name: str, app_id: int, spec: dict[str, Any], desired: str) -> None:
+        self._db.execute(
+            "INSERT INTO apps (name, id, spec, desired, created) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, desired = excluded.desired",
+            (name, app_id, json.dumps(spec), desired, time.time()),
+        )
+
+    def set_desired(self, name: str, desired: str) -> None:
+        self._db.execute("UPDATE apps SET desired = ? WHERE name = ?", (desired, name))
+
+    def delete_app(self, name: str) -> None:
+        self._db.execute("DELETE FROM apps WHERE name = ?", (name,))
+        self._db.execute("DELETE FROM instances WHERE app = ?", (name,))
+
+    def clear_apps(self) -> None:
+        self._db.execute("DELETE FROM apps")
+        self._db.execute("DELETE FROM instances")
+
+    # -- instances -------------------------------------------------------------------
+    def put_instance(
+        self, app: str, idx: int, pid: int | None, pgid: int | None,
+        start_ticks: int | None, started_at: float | None, restarts: int,
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (app, idx, pid, pgid, start_ticks, started_at, restarts),
+        )
+
+    def drop_instance(self, app: str, idx: int) -> None:
+        self._db.execute("DELETE FROM instances WHERE app = ? AND idx = ?", (app, idx))
+
+    def instances(self) -> list[tuple[str, int, int | None, int | None, int | None, int]]:
+        rows = self._db.execute("SELECT app, idx, pid, pgid, start_ticks, restarts FROM instances")
+        return list(rows)
+
+    # -- events ----------------------------------------------------------------------
+    def add_event(
+        self, app: str, instance: int | None, kind: str, message: str, data: dict[str, Any] | None = None
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO events (ts, app, instance, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (time.time(), app, instance, kind, message, json.dumps(data) if data else None),
+        )
+        self._inserts += 1
+        if self._inserts % 500 == 0:
+            self._db.execute(
+                "DELETE FROM events WHERE id < (SELECT MAX(id) FROM events) - ?", (EVENTS_KEPT,)
+            )
+
+    def events(self, app: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        if app is None:
+            rows = self._db.execute(
+                "SELECT ts, app, instance, kind, message, data FROM events ORDER BY id DESC LIMIT ?", (limit,)
+            )
+        else:
+            rows = self._db.execute(
+                "SELECT ts, app, instance, kind, message, data FROM events WHERE app = ? "
+                "ORDER BY id DESC LIMIT ?",
+                (app, limit),
+            )
+        out = [
+            {"ts": ts, "app": a, "instance": i, "kind": k, "message": m, "data": json.loads(d) if d else {}}
+            for ts, a, i, k, m, d in rows
+        ]
+        out.reverse()
+        return out
+
+
+class MemoryStore(Store):
+    """The same interface, kept in memory: for ``corral run`` (no daemon, no state dir)."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")

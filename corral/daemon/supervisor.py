@@ -1,0 +1,306 @@
+"""The supervisor: apps and their instances.  Feeds the lifecycle events, carries out its effects.
+
+All IO the lifecycle asks for happens here or in the modules it calls
+(spawner, groups, logpipe, store); the decisions are in ``corral.lifecycle``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections import deque
+from functools import partial
+from typing import Any, Callable
+
+from corral import lifecycle as lc
+from corral.daemon import procfs
+from corral.daemon.groups import GroupWatcher, signal_group
+from corral.daemon.logpipe import PipeReader
+from corral.daemon.logsinks import FileLogs, InstanceLogs, StdoutLogs
+from corral.daemon.reaper import Reaper
+from corral.daemon.spawner import Child, SpawnError, build_env, spawn
+from corral.daemon.store import Store
+from corral.restart_policy import Policy
+
+Status = lc.Status
+
+
+class Slot:
+    """One instance of an app: its lifecycle state and the live process behind it."""
+
+    def __init__(self, app: "App", index: int) -> None:
+        self.app = app
+        self.index = index
+        self.state = lc.Instance()
+        self.child: Child | None = None
+        self.pgid: int | None = None
+        self.start_ticks: int | None = None
+        self.started_wall: float | None = None
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.stderr: PipeReader | None = None
+        self.last_exit: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> Status:
+        return self.state.status
+
+
+class App:
+    def __init__(self, name: str, app_id: int, spec: dict[str, Any], base_env: dict[str, str]) -> None:
+        self.name = name
+        self.id = app_id
+        self.spec = spec
+        self.base_env = base_env
+        self.policy = Policy.from_spec(spec)
+        self.desired = "stopped"
+        self.deleting = False
+        self.slots: list[Slot] = []
+
+    @property
+    def namespace(self) -> str:
+        return str(self.spec.get("namespace") or "default")
+
+    def set_spec(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.policy = Policy.from_spec(spec)
+
+    def stored_spec(self) -> dict[str, Any]:
+        return {**self.spec, "base_env": self.base_env}
+
+
+class Supervisor:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        store: Store,
+        logs: FileLogs | StdoutLogs,
+        *,
+        python: str = sys.executable,
+    ) -> None:
+        self.loop = loop
+        self.store = store
+        self.logs = logs
+        self.python = python
+        self.apps: dict[str, App] = {}
+        self.reaper = Reaper()
+        self.groups = GroupWatcher(loop)
+        self._pending: deque[tuple[Slot, lc.Event]] = deque()
+        self._dispatching = False
+        self._changed: asyncio.Future[None] = loop.create_future()
+        self._cpu_prev: dict[int, tuple[int, float]] = {}
+
+    def install_signal_handlers(self) -> None:
+        self.loop.add_signal_handler(signal.SIGCHLD, self.on_sigchld)
+        self.on_sigchld()
+
+    def on_sigchld(self) -> None:
+        self.reaper.reap()
+        self.groups.poke()
+
+    # -- events and effects -------------------------------------------------------------
+    def dispatch(self, slot: Slot, event: lc.Event) -> None:
+        """Queue an event; events raised while applying effects run after the current one."""
+        self._pending.append((slot, event))
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._pending:
+                target, ev = self._pending.popleft()
+                target.state, effects = lc.step(target.state, ev, self.loop.time(), target.app.policy)
+                for effect in effects:
+                    self._apply(target, effect)
+        finally:
+            self._dispatching = False
+        self._notify()
+
+    def _apply(self, slot: Slot, effect: lc.Effect) -> None:
+        match effect:
+            case lc.Spawn():
+                self._spawn(slot)
+            case lc.Signal(signal=sig):
+                if slot.pgid is not None:
+                    signal_group(slot.pgid, sig)
+            case lc.ArmTimer(name=name, delay=delay):
+                self._cancel_timer(slot, name)
+                slot.timers[name] = self.loop.call_later(delay, self.dispatch, slot, lc.TimerFired(name))
+            case lc.CancelTimer(name=name):
+                self._cancel_timer(slot, name)
+            case lc.KillLeftovers():
+                if slot.pgid is not None:
+                    self.groups.terminate(slot.pgid, slot.app.policy.stop_signal, slot.app.policy.kill_timeout)
+            case lc.WatchGroup():
+                if slot.pgid is not None:
+                    self.groups.watch(slot.pgid, partial(self.dispatch, slot, lc.GroupGone()))
+            case lc.Removed():
+                self._remove(slot)
+            case lc.Record(kind=kind, message=message, data=data):
+                self.store.add_event(slot.app.name, slot.index, kind, message, data)
+
+    @staticmethod
+    def _cancel_timer(slot: Slot, name: str) -> None:
+        handle = slot.timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _spawn(self, slot: Slot) -> None:
+        app = slot.app
+        try:
+            from corral.config.argv import resolve_argv
+
+            argv = resolve_argv(app.spec, self.python)
+            child = spawn(argv, build_env(app.spec, slot.index, app.base_env), app.spec)
+        except SpawnError as exc:
+            self.dispatch(slot, lc.SpawnFailed(str(exc)))
+            return
+        slot.child = child
+        slot.pgid = child.pid
+        slot.start_ticks = procfs.start_ticks(child.pid)
+        slot.started_wall = time.time()
+        self._attach_logs(slot, child, self.logs.open(app.spec, slot.index))
+        self.reaper.watch(child.pid, partial(self._on_exit, slot, child))
+        self._save_instance(slot)
+        self.dispatch(slot, lc.Spawned(child.pid))
+        self.dispatch(slot, lc.Ready())
+
+    def _attach_logs(self, slot: Slot, child: Child, logs: InstanceLogs) -> None:
+        open_readers = [2]
+
+        def one_closed() -> None:
+            open_readers[0] -= 1
+            if open_readers[0] == 0:
+                logs.close()
+
+        out = PipeReader(self.loop, child.stdout, logs.out, on_eof=one_closed)
+        err = PipeReader(self.loop, child.stderr, logs.err, keep_tail=True, on_eof=one_closed)
+        child.readers = (out, err)
+        slot.stderr = err
+
+    def _on_exit(self, slot: Slot, child: Child, pid: int, code: int | None, sig: str | None) -> None:
+        child.popen.returncode = code if code is not None else -1
+        for reader in child.readers:
+            reader.drain()
+        alive = procfs.group_alive(pid)
+        slot.last_exit = {"code": code, "signal": sig, "at": time.time(), "pid": pid}
+        if slot.child is child:
+            slot.child = None
+        event = lc.Exited(code, sig, alive)
+        self.dispatch(slot, event)
+        self._save_instance(slot)
+
+    def _save_instance(self, slot: Slot) -> None:
+        running = slot.child is not None
+        self.store.put_instance(
+            slot.app.name, slot.index,
+            slot.child.pid if running else None,  # type: ignore[union-attr]
+            slot.pgid if running else None,
+            slot.start_ticks if running else None,
+            slot.started_wall if running else None,
+            slot.state.restarts,
+        )
+
+    def _remove(self, slot: Slot) -> None:
+        app = slot.app
+        if slot in app.slots:
+            app.slots.remove(slot)
+        self.store.drop_instance(app.name, slot.index)
+        if app.deleting and not app.slots:
+            self.apps.pop(app.name, None)
+            self.store.delete_app(app.name)
+
+    # -- waiting ------------------------------------------------------------------------
+    def _notify(self) -> None:
+        if not self._changed.done():
+            self._changed.set_result(None)
+        self._changed = self.loop.create_future()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` holds after some state change, or the timeout passes."""
+        deadline = self.loop.time() + timeout
+        while not predicate():
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(asyncio.shield(self._changed), remaining)
+            except TimeoutError:
+                return predicate()
+        return True
+
+    # -- apps ---------------------------------------------------------------------------
+    def add_app(self, spec: dict[str, Any], base_env: dict[str, str], app_id: int | None = None) -> App:
+        if app_id is None:
+            app_id = max([a.id for a in self.apps.values()] + [self.store.next_app_id() - 1]) + 1
+        app = App(spec["name"], app_id, spec, base_env)
+        self.apps[app.name] = app
+        self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
+        return app
+
+    def update_app(self, app: App, spec: dict[str, Any], base_env: dict[str, str] | None = None) -> None:
+        app.set_spec(spec)
+        if base_env is not None:
+            app.base_env = base_env
+        self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
+
+    def set_desired(self, app: App, desired: str) -> None:
+        app.desired = desired
+        self.store.set_desired(app.name, desired)
+
+    def start(self, app: App) -> None:
+        self.set_desired(app, "online")
+        self.resize(app)
+        for slot in list(app.slots):
+            self.dispatch(slot, lc.Start())
+
+    def stop(self, app: App, after: lc.After = lc.After.STOP) -> None:
+        if after is lc.After.STOP:
+            self.set_desired(app, "stopped")
+        if after is lc.After.DELETE:
+            app.deleting = True
+            if not app.slots:
+                self.apps.pop(app.name, None)
+                self.store.delete_app(app.name)
+        for slot in list(app.slots):
+            self.dispatch(slot, lc.Stop(after))
+
+    def resize(self, app: App) -> None:
+        """Match the number of slots to ``instances``: new ones start, extra ones are deleted."""
+        wanted = int(app.spec.get("instances", 1))
+        while len(app.slots) < wanted:
+            used = {s.index for s in app.slots}
+            index = next(i for i in range(wanted + len(used)) if i not in used)
+            slot = Slot(app, index)
+            app.slots.append(slot)
+            app.slots.sort(key=lambda s: s.index)
+            if app.desired == "online":
+                self.dispatch(slot, lc.Start())
+        for slot in [s for s in app.slots if s.index >= wanted]:
+            self.dispatch(slot, lc.Stop(lc.After.DELETE))
+
+    def signal(self, app: App, sig: str) -> int:
+        sent = 0
+        for slot in app.slots:
+            if slot.child is not None and slot.pgid is not None and signal_group(slot.pgid, sig):
+                sent += 1
+        return sent
+
+    # -- usage --------------------------------------------------------------------------
+    def sample_usage(self) -> dict[int, tuple[float, int]]:
+        """CPU % and RSS of every live instance's whole process group, in one /proc pass."""
+        pgids = {s.pgid for a in self.apps.values() for s in a.slots if s.child is not None and s.pgid}
+        groups = procfs.live_groups(pgids)  # type: ignore[arg-type]
+        now = time.monotonic()
+        usage: dict[int, tuple[float, int]] = {}
+        for pgid, members in groups.items():
+            ticks = sum(m.cpu_ticks for m in members)
+            prev = self._cpu_prev.get(pgid)
+            cpu = 0.0
+            if prev is not None and now > prev[1]:
+                cpu = (ticks - prev[0]) / procfs.CLOCK_TICKS / (now - prev[1]) * 100
+            self._cpu_prev[pgid] = (ticks, now)
+            usage[pgid] = (round(max(cpu, 0.0), 1), sum(m.rss_bytes for m in members))
+        for gone in set(self._cpu_prev) - set(groups):
+            del self._cpu_prev[gone]
+        return usage

@@ -1,0 +1,270 @@
+"""The lifecycle of one instance, as a pure state machine.
+
+``step(instance, event, now, policy) -> (instance, effects)``: events in, the new
+state and a list of effects out.  No IO, no clock (``now`` is a monotonic time
+passed in), no logging: the supervisor feeds events and carries out effects.
+
+States (the ``status`` users see):
+
+    STOPPED ──Start──▶ LAUNCHING ──Ready──▶ ONLINE
+       ▲                  │  │                 │
+       │   Exited(clean,  │  └──Exited────┐    │ Exited (unexpected)
+       │   no restart)    │               ▼    ▼
+       ├──────────────────┘         WAITING_RESTART ──timer──▶ LAUNCHING
+       │                                  (or ERRORED when max_restarts is passed)
+    STOPPING ◀──Stop── LAUNCHING/ONLINE
+       └─ main exited and group empty ─▶ STOPPED | LAUNCHING (restart) | removed (delete)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from corral.restart_policy import Policy
+
+
+class Status(StrEnum):
+    LAUNCHING = "launching"
+    ONLINE = "online"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    WAITING_RESTART = "waiting_restart"
+    ERRORED = "errored"
+
+
+RUNNING = frozenset({Status.LAUNCHING, Status.ONLINE})
+RESTING = frozenset({Status.STOPPED, Status.ERRORED})
+
+
+class After(StrEnum):
+    """What a stop turns into once every process of the instance is gone."""
+
+    STOP = "stop"
+    RESTART = "restart"
+    DELETE = "delete"
+
+
+KILL_TIMER = "kill"
+RESTART_TIMER = "restart"
+
+
+@dataclass(frozen=True)
+class Instance:
+    status: Status = Status.STOPPED
+    pid: int | None = None
+    started_at: float | None = None
+    fast_failures: int = 0
+    restarts: int = 0
+    after: After | None = None
+    last_exit: "Exited | None" = None
+
+
+# -- events ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True)
+class Stop:
+    after: After = After.STOP
+
+
+@dataclass(frozen=True)
+class Spawned:
+    pid: int
+
+
+@dataclass(frozen=True)
+class SpawnFailed:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ready:
+    pass
+
+
+@dataclass(frozen=True)
+class Exited:
+    code: int | None
+    signal: str | None
+    group_alive: bool = False
+
+    def describe(self) -> str:
+        return f"killed by {self.signal}" if self.signal else f"exit code {self.code}"
+
+
+@dataclass(frozen=True)
+class GroupGone:
+    pass
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    name: str
+
+
+Event = Start | Stop | Spawned | SpawnFailed | Ready | Exited | GroupGone | TimerFired
+
+
+# -- effects -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Spawn:
+    pass
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Send a signal to the instance's whole process group."""
+
+    signal: str
+
+
+@dataclass(frozen=True)
+class ArmTimer:
+    name: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True)
+class KillLeftovers:
+    """The main process died on its own: end what is left of its group."""
+
+
+@dataclass(frozen=True)
+class WatchGroup:
+    """The main process is gone but its group is not: report GroupGone when it is."""
+
+
+@dataclass(frozen=True)
+class Removed:
+    pass
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: str
+    message: str
+    data: dict[str, object] = field(default_factory=dict)
+
+
+Effect = Spawn | Signal | ArmTimer | CancelTimer | KillLeftovers | WatchGroup | Removed | Record
+Result = tuple[Instance, list[Effect]]
+
+
+def step(inst: Instance, event: Event, now: float, policy: Policy) -> Result:
+    """Apply one event.  Events that do not apply to the current state change nothing."""
+    match event:
+        case Start():
+            return _start(inst)
+        case Stop(after=after):
+            return _stop(inst, after, policy)
+        case Spawned(pid=pid) if inst.status is Status.LAUNCHING:
+            return replace(inst, pid=pid, started_at=now), [Record("spawn", f"pid {pid}", {"pid": pid})]
+        case SpawnFailed(reason=reason) if inst.status is Status.LAUNCHING:
+            # LAUNCHING -> ERRORED: a program that cannot be executed is not retried.
+            return replace(inst, status=Status.ERRORED, pid=None), [Record("spawn_failed", reason)]
+        case Ready() if inst.status is Status.LAUNCHING:
+            return replace(inst, status=Status.ONLINE), []
+        case Exited() if inst.status is Status.STOPPING:
+            return _exited_while_stopping(inst, event)
+        case Exited() if inst.status in RUNNING:
+            return _crashed(inst, event, now, policy)
+        case GroupGone() if inst.status is Status.STOPPING and inst.pid is None:
+            return _finish(inst, [CancelTimer(KILL_TIMER)])
+        case TimerFired(name=name):
+            return _timer(inst, name)
+    return inst, []
+
+
+def _start(inst: Instance) -> Result:
+    if inst.status in RESTING:
+        # STOPPED/ERRORED -> LAUNCHING
+        return _launch(replace(inst, fast_failures=0), [Record("start", "started")])
+    if inst.status is Status.WAITING_RESTART:
+        # WAITING_RESTART -> LAUNCHING: a user's start skips the backoff.
+        return _launch(replace(inst, fast_failures=0), [CancelTimer(RESTART_TIMER)])
+    if inst.status is Status.STOPPING:
+        return replace(inst, after=After.RESTART), []
+    return inst, []
+
+
+def _stop(inst: Instance, after: After, policy: Policy) -> Result:
+    if inst.status in RUNNING:
+        # LAUNCHING/ONLINE -> STOPPING
+        effects: list[Effect] = [
+            Record(after.value if after is not After.DELETE else "stop", f"stopping ({after.value})"),
+            Signal(policy.stop_signal),
+            ArmTimer(KILL_TIMER, policy.kill_timeout),
+        ]
+        return replace(inst, status=Status.STOPPING, after=after), effects
+    if inst.status is Status.STOPPING:
+        return replace(inst, after=after), []
+    effects = [CancelTimer(RESTART_TIMER)] if inst.status is Status.WAITING_RESTART else []
+    return _finish(replace(inst, after=after), effects)
+
+
+def _finish(inst: Instance, effects: list[Effect]) -> Result:
+    """Every process of the instance is gone: do what the stop asked for."""
+    after = inst.after or After.STOP
+    inst = replace(inst, after=None, pid=None)
+    if after is After.RESTART:
+        # STOPPING -> LAUNCHING
+        return _launch(replace(inst, fast_failures=0, restarts=inst.restarts + 1), effects)
+    if after is After.DELETE:
+        return replace(inst, status=Status.STOPPED), [*effects, Removed()]
+    # STOPPING -> STOPPED
+    return replace(inst, status=Status.STOPPED), [*effects, Record("stopped", "stopped")]
+
+
+def _launch(inst: Instance, effects: list[Effect]) -> Result:
+    return replace(inst, status=Status.LAUNCHING, pid=None, started_at=None), [*effects, Spawn()]
+
+
+def _exited_while_stopping(inst: Instance, event: Exited) -> Result:
+    inst = replace(inst, pid=None, last_exit=event)
+    if event.group_alive:
+        return inst, [WatchGroup()]
+    return _finish(inst, [CancelTimer(KILL_TIMER)])
+
+
+def _crashed(inst: Instance, event: Exited, now: float, policy: Policy) -> Result:
+    uptime = now - inst.started_at if inst.started_at is not None else 0.0
+    fast = uptime < policy.min_uptime
+    failures = inst.fast_failures + 1 if fast else 0
+    inst = replace(inst, pid=None, started_at=None, last_exit=event, fast_failures=failures)
+    effects: list[Effect] = [
+        Record("exit", f"{event.describe()} after {uptime:.3f}s", {"code": event.code, "signal": event.signal}),
+    ]
+    if event.group_alive:
+        effects.append(KillLeftovers())
+    if not policy.wants_restart(event.code, event.signal):
+        status = Status.STOPPED if policy.is_clean(event.code, event.signal) else Status.ERRORED
+        return replace(inst, status=status), effects
+    if policy.gives_up(failures):
+        message = f"{failures} consecutive runs shorter than min_uptime; max_restarts is {policy.max_restarts}"
+        return replace(inst, status=Status.ERRORED), [*effects, Record("errored", message)]
+    if failures == policy.crash_loop_threshold:
+        message = f"crash loop: {failures} consecutive runs shorter than {policy.min_uptime:g}s"
+        effects.append(Record("crash_loop", message))
+    delay = policy.delay(failures)
+    if delay <= 0:
+        # ONLINE -> LAUNCHING (immediate restart)
+        return _launch(replace(inst, restarts=inst.restarts + 1), effects)
+    # ONLINE -> WAITING_RESTART
+    return replace(inst, status=Status.WAITING_RESTART), [*effects, ArmTimer(RESTART_TIMER, delay)]
+
+
+def _timer(inst: Instance, name: str) -> Result:
+    if name == KILL_TIMER and inst.status is Status.STOPPING:
+        return inst, [Record("kill", "kill_timeout passed: SIGKILL to the process group"), Signal("SIGKILL")]
+    if name == RESTART_TIMER and inst.status is Status.WAITING_RESTART:
+        return _launch(replace(inst, restarts=inst.restarts + 1), [])
+    return inst, []

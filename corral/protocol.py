@@ -1,0 +1,66 @@
+"""The control protocol: newline-delimited JSON over the daemon's Unix socket.
+
+A request is ``{"v": 1, "id": N, "op": "ls", "args": {...}}``.  A reply carries
+the same ``id`` and either ``"result"`` or ``"error": {"code", "message"}``.
+Long operations may send several ``"progress"`` messages before the final one.
+
+Shared by the CLI and the daemon, so it imports only ``json``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+VERSION = 1
+MAX_MESSAGE = 16 * 1024 * 1024
+
+# Error codes.  USER errors are the caller's mistake (exit status 2 in the CLI);
+# FAILED means the operation was valid but did not succeed (exit status 1).
+USER = "user_error"
+FAILED = "failed"
+INTERNAL = "internal"
+BAD_REQUEST = "bad_request"
+
+
+class ProtocolError(Exception):
+    """A message that is not valid JSON or not a valid envelope."""
+
+
+class RemoteError(Exception):
+    """An error reply from the daemon."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("a message must be a JSON object")
+    return message
+
+
+def request(msg_id: int, op: str, args: dict[str, Any] | None = None) -> bytes:
+    return encode({"v": VERSION, "id": msg_id, "op": op, "args": args or {}})
+
+
+def reply(msg_id: Any, result: Any) -> bytes:
+    return encode({"v": VERSION, "id": msg_id, "result": result})
+
+
+def progress(msg_id: Any, data: Any) -> bytes:
+    return encode({"v": VERSION, "id": msg_id, "progress": data})
+
+
+def error(msg_id: Any, code: str, message: str) -> bytes:
+    return encode({"v": VERSION, "id": msg_id, "error": {"code": code, "message": message}})

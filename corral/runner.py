@@ -1,0 +1,72 @@
+"""``corral run``: an ecosystem in the foreground, without a daemon (for containers).
+
+Apps' output goes to our stdout prefixed by app name; corral's own messages go
+to stderr.  SIGTERM/SIGINT stop every app gracefully (a second one kills them).
+As PID 1 (or as a child subreaper) we reap orphaned grandchildren, without ever
+taking the exit status of an app we manage (see ``daemon.reaper``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import Any
+
+from corral import lifecycle as lc
+from corral.daemon.groups import signal_group
+from corral.daemon.logsinks import StdoutLogs
+from corral.daemon.reaper import become_subreaper
+from corral.daemon.store import MemoryStore
+from corral.daemon.supervisor import Supervisor
+
+FOREVER = 10 * 365 * 86400.0
+
+
+class ConsoleStore(MemoryStore):
+    """Keeps events in memory and tells them on stderr as they happen."""
+
+    def add_event(self, app: str, instance: int | None, kind: str, message: str,
+                  data: dict[str, Any] | None = None) -> None:
+        super().add_event(app, instance, kind, message, data)
+        print(f"corral: {app}[{instance}] {kind}: {message}", file=sys.stderr, flush=True)
+
+
+def run_foreground(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
+    return asyncio.run(_run(specs, base_env))
+
+
+async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
+    loop = asyncio.get_running_loop()
+    if os.getpid() != 1:
+        become_subreaper()
+    sup = Supervisor(loop, ConsoleStore(), StdoutLogs())
+    sup.install_signal_handlers()
+    signals_seen: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        signals_seen.append(sig.name)
+        if len(signals_seen) == 1:
+            print(f"corral: {sig.name}: stopping {len(sup.apps)} app(s)", file=sys.stderr, flush=True)
+            for app in sup.apps.values():
+                for slot in app.slots:
+                    sup.dispatch(slot, lc.Stop(lc.After.STOP))
+        else:
+            for app in sup.apps.values():
+                for slot in app.slots:
+                    if slot.pgid is not None and slot.status is lc.Status.STOPPING:
+                        signal_group(slot.pgid, "SIGKILL")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    for spec in specs:
+        sup.start(sup.add_app(spec, base_env))
+    await sup.wait_for(
+        lambda: all(s.status in lc.RESTING for a in sup.apps.values() for s in a.slots), FOREVER
+    )
+    errored = [f"{a.name}[{s.index}]" for a in sup.apps.values() for s in a.slots if s.status is lc.Status.ERRORED]
+    if errored:
+        print(f"corral: ended errored: {', '.join(errored)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,199 @@
+"""Every transition of the instance lifecycle, with an injected clock (no processes, no sleeps)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from corral import lifecycle as lc
+from corral.lifecycle import After, Status
+from corral.restart_policy import Policy
+
+P = Policy(min_uptime=1.0, backoff_base=0.1, kill_timeout=5.0)
+
+
+def kinds(effects: list[lc.Effect]) -> list[str]:
+    out = []
+    for e in effects:
+        match e:
+            case lc.Record(kind=kind):
+                out.append(f"record:{kind}")
+            case lc.ArmTimer(name=name, delay=delay):
+                out.append(f"arm:{name}:{delay:g}")
+            case lc.CancelTimer(name=name):
+                out.append(f"cancel:{name}")
+            case lc.Signal(signal=sig):
+                out.append(f"signal:{sig}")
+            case _:
+                out.append(type(e).__name__.lower())
+    return out
+
+
+def at(status: Status, **kw: object) -> lc.Instance:
+    return replace(lc.Instance(status=status), **kw)  # type: ignore[arg-type]
+
+
+RUNNING = at(Status.ONLINE, pid=10, started_at=100.0)
+
+
+@pytest.mark.parametrize(
+    "before, event, now, status, effects",
+    [
+        # STOPPED / ERRORED -> LAUNCHING
+        (at(Status.STOPPED), lc.Start(), 0, Status.LAUNCHING, ["record:start", "spawn"]),
+        (at(Status.ERRORED, fast_failures=7), lc.Start(), 0, Status.LAUNCHING, ["record:start", "spawn"]),
+        # WAITING_RESTART -> LAUNCHING (a user's start skips the backoff)
+        (at(Status.WAITING_RESTART), lc.Start(), 0, Status.LAUNCHING, ["cancel:restart", "spawn"]),
+        # LAUNCHING/ONLINE: start is a no-op
+        (RUNNING, lc.Start(), 0, Status.ONLINE, []),
+        # LAUNCHING -> LAUNCHING with a pid
+        (at(Status.LAUNCHING), lc.Spawned(42), 5, Status.LAUNCHING, ["record:spawn"]),
+        # LAUNCHING -> ONLINE
+        (at(Status.LAUNCHING, pid=42), lc.Ready(), 5, Status.ONLINE, []),
+        # LAUNCHING -> ERRORED (cannot exec)
+        (at(Status.LAUNCHING), lc.SpawnFailed("no such file"), 0, Status.ERRORED, ["record:spawn_failed"]),
+        # ONLINE -> STOPPING
+        (RUNNING, lc.Stop(), 0, Status.STOPPING, ["record:stop", "signal:SIGTERM", "arm:kill:5"]),
+        # STOPPING -> STOPPING (SIGKILL after kill_timeout)
+        (at(Status.STOPPING, pid=10, after=After.STOP), lc.TimerFired(lc.KILL_TIMER), 0, Status.STOPPING,
+         ["record:kill", "signal:SIGKILL"]),
+        # STOPPING -> STOPPED (main exited, group empty)
+        (at(Status.STOPPING, pid=10, after=After.STOP), lc.Exited(0, None), 0, Status.STOPPED,
+         ["cancel:kill", "record:stopped"]),
+        # STOPPING stays while the group lives on
+        (at(Status.STOPPING, pid=10, after=After.STOP), lc.Exited(0, None, group_alive=True), 0,
+         Status.STOPPING, ["watchgroup"]),
+        # STOPPING -> STOPPED once the group is gone
+        (at(Status.STOPPING, pid=None, after=After.STOP), lc.GroupGone(), 0, Status.STOPPED,
+         ["cancel:kill", "record:stopped"]),
+        # STOPPING -> LAUNCHING (restart)
+        (at(Status.STOPPING, pid=10, after=After.RESTART), lc.Exited(None, "SIGTERM"), 0, Status.LAUNCHING,
+         ["cancel:kill", "spawn"]),
+        # STOPPING -> removed (delete)
+        (at(Status.STOPPING, pid=10, after=After.DELETE), lc.Exited(0, None), 0, Status.STOPPED,
+         ["cancel:kill", "removed"]),
+        # WAITING_RESTART -> STOPPED
+        (at(Status.WAITING_RESTART), lc.Stop(), 0, Status.STOPPED, ["cancel:restart", "record:stopped"]),
+        # WAITING_RESTART -> LAUNCHING when the backoff timer fires
+        (at(Status.WAITING_RESTART), lc.TimerFired(lc.RESTART_TIMER), 0, Status.LAUNCHING, ["spawn"]),
+        # STOPPED: stop again is harmless; restart starts; delete removes
+        (at(Status.STOPPED), lc.Stop(), 0, Status.STOPPED, ["record:stopped"]),
+        (at(Status.STOPPED), lc.Stop(After.RESTART), 0, Status.LAUNCHING, ["spawn"]),
+        (at(Status.ERRORED), lc.Stop(After.DELETE), 0, Status.STOPPED, ["removed"]),
+        # a stale timer changes nothing
+        (RUNNING, lc.TimerFired(lc.KILL_TIMER), 0, Status.ONLINE, []),
+        (RUNNING, lc.TimerFired(lc.RESTART_TIMER), 0, Status.ONLINE, []),
+        (at(Status.STOPPED), lc.Exited(1, None), 0, Status.STOPPED, []),
+        (at(Status.STOPPED), lc.Ready(), 0, Status.STOPPED, []),
+    ],
+)
+def test_transition(before: lc.Instance, event: lc.Event, now: float, status: Status, effects: list[str]) -> None:
+    after, out = lc.step(before, event, now, P)
+    assert after.status is status
+    assert kinds(out) == effects
+
+
+def test_spawned_records_pid_and_start_time() -> None:
+    inst, _ = lc.step(at(Status.LAUNCHING), lc.Spawned(42), 7.5, P)
+    assert (inst.pid, inst.started_at) == (42, 7.5)
+
+
+def test_stop_request_while_stopping_replaces_what_follows() -> None:
+    inst = at(Status.STOPPING, pid=10, after=After.RESTART)
+    inst, out = lc.step(inst, lc.Stop(After.STOP), 0, P)
+    assert (inst.status, inst.after, out) == (Status.STOPPING, After.STOP, [])
+    inst, _ = lc.step(inst, lc.Start(), 0, P)
+    assert inst.after is After.RESTART
+
+
+def test_first_crash_restarts_at_once_and_counts() -> None:
+    inst, out = lc.step(RUNNING, lc.Exited(1, None), 100.2, P)
+    assert inst.status is Status.LAUNCHING
+    assert (inst.fast_failures, inst.restarts) == (1, 1)
+    assert kinds(out) == ["record:exit", "spawn"]
+
+
+def test_consecutive_fast_failures_back_off_exponentially_to_the_cap() -> None:
+    delays = []
+    inst = RUNNING
+    now = 100.0
+    for _ in range(12):
+        inst = replace(inst, status=Status.ONLINE, pid=1, started_at=now)
+        now += 0.05
+        inst, out = lc.step(inst, lc.Exited(1, None), now, P)
+        arm = [e for e in out if isinstance(e, lc.ArmTimer)]
+        delays.append(arm[0].delay if arm else 0.0)
+    assert delays == [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 15.0, 15.0, 15.0]
+
+
+def test_a_stable_run_resets_the_backoff() -> None:
+    inst = replace(RUNNING, fast_failures=6)
+    inst, out = lc.step(inst, lc.Exited(1, None), 100.0 + 1.5, P)  # ran longer than min_uptime
+    assert inst.fast_failures == 0
+    assert inst.status is Status.LAUNCHING
+    assert "arm:restart" not in " ".join(kinds(out))
+
+
+def test_crash_loop_is_recorded_at_the_tenth_fast_failure_and_never_gives_up() -> None:
+    inst = replace(RUNNING, fast_failures=9)
+    inst, out = lc.step(inst, lc.Exited(1, None), 100.1, P)
+    assert "record:crash_loop" in kinds(out)
+    assert inst.status is Status.WAITING_RESTART
+    inst = replace(inst, status=Status.ONLINE, started_at=200.0, fast_failures=40)
+    inst, out = lc.step(inst, lc.Exited(1, None), 200.1, P)
+    assert inst.status is Status.WAITING_RESTART
+    assert "record:crash_loop" not in kinds(out)
+
+
+def test_max_restarts_moves_to_errored() -> None:
+    policy = replace(P, max_restarts=2)
+    inst = RUNNING
+    statuses = []
+    for n in range(3):
+        inst = replace(inst, status=Status.ONLINE, started_at=100.0 * n)
+        inst, out = lc.step(inst, lc.Exited(1, None), 100.0 * n + 0.1, policy)
+        statuses.append(inst.status)
+    assert statuses == [Status.LAUNCHING, Status.WAITING_RESTART, Status.ERRORED]
+    assert "record:errored" in kinds(out)
+
+
+@pytest.mark.parametrize(
+    "autorestart, codes, code, sig, status",
+    [
+        ("never", (), 0, None, Status.STOPPED),
+        ("never", (), 1, None, Status.ERRORED),
+        ("never", (), None, "SIGKILL", Status.ERRORED),
+        ("on-failure", (), 0, None, Status.STOPPED),
+        ("on-failure", (), 2, None, Status.LAUNCHING),
+        ("on-failure", (), None, "SIGSEGV", Status.LAUNCHING),
+        ("on-failure", (2,), 2, None, Status.STOPPED),
+        ("always", (), 0, None, Status.LAUNCHING),
+        ("always", (0,), 0, None, Status.STOPPED),
+        ("always", (3,), 3, None, Status.STOPPED),
+        ("always", (3,), 4, None, Status.LAUNCHING),
+    ],
+)
+def test_restart_policy(autorestart: str, codes: tuple[int, ...], code: int | None, sig: str | None,
+                        status: Status) -> None:
+    policy = replace(P, autorestart=autorestart, stop_exit_codes=frozenset(codes))
+    inst, _ = lc.step(RUNNING, lc.Exited(code, sig), 150.0, policy)
+    assert inst.status is status
+
+
+def test_leftovers_of_a_crashed_instance_are_ended() -> None:
+    _, out = lc.step(RUNNING, lc.Exited(1, None, group_alive=True), 150.0, P)
+    assert "killleftovers" in kinds(out)
+
+
+def test_restart_delay_is_added_to_every_restart() -> None:
+    policy = replace(P, restart_delay=2.0)
+    inst, out = lc.step(RUNNING, lc.Exited(1, None), 150.0, policy)
+    assert inst.status is Status.WAITING_RESTART
+    assert "arm:restart:2" in kinds(out)
+
+
+def test_user_restart_resets_backoff_and_counts() -> None:
+    inst = at(Status.STOPPING, pid=3, after=After.RESTART, fast_failures=5, restarts=4)
+    inst, _ = lc.step(inst, lc.Exited(0, None), 0, P)
+    assert (inst.status, inst.fast_failures, inst.restarts) == (Status.LAUNCHING, 0, 5)
