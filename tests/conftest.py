@@ -121,15 +121,16 @@ class Corral:
     def teardown(self) -> list[int]:
         subprocess.run([PYTHON, "-m", "corral", "kill"], env=self.env, capture_output=True, timeout=60)
         daemon = self.daemon_pid()
-        if daemon:
+        if daemon:  # `corral kill` waits for the daemon to exit: one still here is a bug
             os.kill(daemon, signal.SIGKILL)
+            wait_until(lambda: not pid_alive(daemon), 10, "the daemon to die")
         leaked = processes_with_env("CORRAL_HOME", self.home)
         for pid in leaked:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        return leaked
+        return leaked + ([daemon] if daemon else [])
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -278,6 +278,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
         print("corral: no daemon was running")
         return 0
     _wait_closed(client)
+    _wait_exited(result["pid"])
     print(f"stopped {len(result['stopped'])} app(s); the daemon has exited")
     return 0
 
@@ -289,6 +290,20 @@ def _wait_closed(client: Client) -> None:
     except (DaemonUnavailable, OSError):
         pass
     client.close()
+
+
+def _wait_exited(pid: int, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        time.sleep(0.01)
 
 
 def cmd_ping(args: argparse.Namespace) -> int:

@@ -286,4 +286,4 @@ async def kill(ctx: Context, args: dict[str, Any]) -> Any:
     await _await(sup, lambda: not sup.apps, apps, "kill")
     sup.store.clear_apps()
     ctx.shutdown_requested = True
-    return {"stopped": [a.name for a in apps]}
+    return {"stopped": [a.name for a in apps], "pid": os.getpid()}

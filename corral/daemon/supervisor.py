@@ -236,6 +236,7 @@ class Supervisor:
         app = App(spec["name"], app_id, spec, base_env)
         self.apps[app.name] = app
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
+        self.resize(app)
         return app
 
     def update_app(self, app: App, spec: dict[str, Any], base_env: dict[str, str] | None = None) -> None:

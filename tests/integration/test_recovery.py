@@ -1,0 +1,91 @@
+"""A daemon killed with SIGKILL comes back without duplicates; save/resurrect; SIGTERM keeps desired state."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from tests.conftest import Corral, app, pid_alive, wait_until
+
+
+def instances_of(corral: Corral, name: str) -> list[int]:
+    """Live processes that are instance main processes of app NAME (not their children)."""
+    found = []
+    for pid in corral.app_processes():
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            ppid_stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if f"CORRAL_APP={name}".encode() in env and int(ppid_stat[2]) == pid:  # group leader
+            found.append(pid)
+    return found
+
+
+def test_sigkilled_daemon_is_replaced_without_duplicates(corral: Corral, workdir: Path) -> None:
+    (workdir / "corral.toml").write_text(f"""
+[[apps]]
+name = "web"
+script = "{app('family.py')}"
+args = ["{workdir / 'pids'}"]
+instances = 2
+[[apps]]
+name = "worker"
+cmd = ["sleep", "600"]
+[[apps]]
+name = "idle"
+cmd = ["sleep", "600"]
+""")
+    corral.run("start", str(workdir / "corral.toml"))
+    corral.run("stop", "idle")
+    wait_until(lambda: len(instances_of(corral, "web")) == 2 and len(instances_of(corral, "worker")) == 1,
+               what="three running instances")
+    old = {r["name"] + str(r["instance"]): r["pid"] for r in corral.ls() if r["pid"]}
+    daemon = corral.daemon_pid()
+    assert daemon
+    os.kill(daemon, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(daemon), what="the daemon to die")
+    rows = corral.ls()  # starts a new daemon
+    assert corral.daemon_pid() not in (None, daemon)
+    assert {r["name"]: r["status"] for r in rows}["idle"] == "stopped"
+    wait_until(lambda: all(r["status"] == "online" for r in corral.ls() if r["name"] != "idle"),
+               what="web and worker online again")
+    assert len(instances_of(corral, "web")) == 2
+    assert len(instances_of(corral, "worker")) == 1
+    assert not [p for p in old.values() if pid_alive(p)]
+    new = {r["name"] + str(r["instance"]): r["pid"] for r in corral.ls() if r["pid"]}
+    assert set(new) == set(old) and not set(new.values()) & set(old.values())
+    assert "recovered" in [e["kind"] for e in corral.events("worker")]
+
+
+def test_save_then_resurrect_after_kill(corral: Corral) -> None:
+    corral.run("start", "--name", "keep", "--", "sleep", "600")
+    corral.run("start", "--name", "parked", "--", "sleep", "600")
+    corral.run("stop", "parked")
+    assert "saved 2 app(s)" in corral.run("save").stdout
+    corral.run("kill")
+    assert corral.ls() == []
+    corral.run("resurrect")
+    statuses = {r["name"]: r["status"] for r in corral.ls()}
+    assert statuses["parked"] == "stopped" and statuses["keep"] in ("online", "launching")
+    assert len(instances_of(corral, "keep")) == 1
+
+
+def test_resurrect_without_save_is_a_clear_error(corral: Corral) -> None:
+    result = corral.run("resurrect", check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("corral: nothing saved yet") and "corral save" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_stops_apps_and_the_next_daemon_brings_them_back(corral: Corral) -> None:
+    corral.run("start", "--name", "svc", "--", "sleep", "600")
+    pid = corral.wait_status("svc", "online")["pid"]
+    daemon = corral.daemon_pid()
+    assert daemon
+    os.kill(daemon, signal.SIGTERM)
+    wait_until(lambda: not pid_alive(daemon), what="the daemon to exit")
+    assert not pid_alive(pid)
+    row = corral.wait_status("svc", "online")
+    assert row["pid"] != pid
