@@ -1,0 +1,297 @@
+"""Reading ecosystem files and command-line starts into normalized app specs.
+
+Owns the file side of config: format detection by suffix (TOML, YAML, JSON,
+PM2's ``ecosystem.config.js``/``.cjs``/``.mjs`` evaluated with node), parse
+errors with line numbers, the top-level keys, duplicate names, ``only``
+filtering, ``corral validate`` (:func:`validate_file`) and specs built from
+``corral start app.py -- args`` / ``corral start -- prog args``
+(:func:`from_command_line`).  Per-app rules live in :mod:`corral.config.schema`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import yaml
+
+from corral.config.convert import render
+from corral.config.errors import ConfigError
+from corral.config.schema import normalize_app
+
+FORMATS_HINT = "use .toml, .yaml, .yml, .json or ecosystem.config.js"
+NODE_TIMEOUT = 15.0
+
+#: Top-level keys: name -> what it holds.  Keys mapped to None are accepted and
+#: ignored (PM2's deploy section).  A new top-level key (e.g. log defaults)
+#: gets an entry here and is consumed in :func:`_normalize_document`.
+TOP_LEVEL_KEYS: dict[str, str | None] = {
+    "apps": "the list of apps",
+    "deploy": None,
+}
+
+_NODE_MARK = "@@corral-ecosystem-json@@"
+# Evaluate the file given as argv[1]; print a marker then JSON of its exports.
+# CommonJS is loaded with require(); ES modules fall back to import().
+_NODE_SCRIPT = (
+    "const p=process.argv[1];"
+    "const out=m=>{if(m&&Object.prototype.toString.call(m)==='[object Module]'&&m.default!==undefined)m=m.default;"
+    "const s=JSON.stringify(m===undefined?null:m);"
+    f"process.stdout.write('\\n{_NODE_MARK}\\n'+(s===undefined?'null':s));}};"
+    "const fail=e=>{console.error(e&&e.stack||String(e));process.exit(1)};"
+    "let m;try{m=require(p)}catch(e){if(e&&e.code==='ERR_REQUIRE_ESM'){"
+    "import(require('url').pathToFileURL(p).href).then(out,fail);return}fail(e)}out(m);"
+)
+_NODE_SCRIPT = "(()=>{" + _NODE_SCRIPT + "})()"
+
+
+# --- parsing --------------------------------------------------------------------
+
+
+def _parse_toml(text: str, where: str) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = re.search(r"\s*\(at line (\d+), column \d+\)$", message)
+        if match:
+            raise ConfigError(f"{where}: line {match.group(1)}: {message[: match.start()]}") from None
+        match = re.search(r"\s*\(at end of document\)$", message)
+        if match:
+            raise ConfigError(f"{where}: end of file: {message[: match.start()]}") from None
+        raise ConfigError(f"{where}: {message}") from None
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError(f"{where}: {line}{problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: line {exc.lineno}: {exc.msg}") from None
+
+
+def _node_error(stderr: str, path: str, where: str) -> ConfigError:
+    """The first error line of node's stderr, with the file's line number when known."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    line_no = ""
+    escaped = re.escape(path)
+    match = re.search(rf"^{escaped}:(\d+)$", stderr, re.MULTILINE) or re.search(rf"{escaped}:(\d+):\d+", stderr)
+    if match:
+        line_no = f"line {match.group(1)}: "
+    errors = [line for line in lines if re.match(r"^([A-Za-z_$][\w$.]*)?(Error|Exception)\b", line)]
+    first = errors[0] if errors else (lines[0] if lines else "node exited with an error")
+    if line_no:
+        return ConfigError(f"{where}: {line_no}{first}")
+    return ConfigError(f"{where}: node could not evaluate the file: {first}")
+
+
+def _evaluate_js(path: str, where: str) -> Any:
+    node = shutil.which("node")
+    if node is None:
+        raise ConfigError(
+            f"{where}: node is not on PATH (install Node.js to read a .js ecosystem, or convert it to .toml or .json)"
+        )
+    absolute = os.path.abspath(path)
+    try:
+        done = subprocess.run(
+            [node, "-e", _NODE_SCRIPT, absolute],
+            cwd=os.path.dirname(absolute),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=NODE_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            f"{where}: node did not finish within {NODE_TIMEOUT:g}s (the file must only export settings)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot run node ({exc.strerror})") from None
+    if done.returncode != 0 or _NODE_MARK not in done.stdout:
+        raise _node_error(done.stderr, absolute, where)
+    return json.loads(done.stdout.rsplit(_NODE_MARK + "\n", 1)[1])
+
+
+def _read_text(path: str, where: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{where}: is a directory (give an ecosystem file: {FORMATS_HINT})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text (save the file as UTF-8)") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read ({exc.strerror})") from None
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    ".toml": _parse_toml,
+    ".yaml": _parse_yaml,
+    ".yml": _parse_yaml,
+    ".json": _parse_json,
+}
+_JS_SUFFIXES = (".js", ".cjs", ".mjs")
+
+
+def read_document(path: str) -> Any:
+    """Parse the file at ``path`` into plain data; errors are prefixed with ``path``."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in _PARSERS and suffix not in _JS_SUFFIXES:
+        if not os.path.exists(path):
+            raise ConfigError(f"{path}: no such file")
+        raise ConfigError(f'{path}: unsupported config format {render(suffix)} ({FORMATS_HINT})')
+    if suffix in _JS_SUFFIXES:
+        _read_text(path, path)  # existence and readability, with the same messages
+        return _evaluate_js(path, path)
+    return _PARSERS[suffix](_read_text(path, path), path)
+
+
+# --- documents --------------------------------------------------------------------
+
+
+def _top_level_errors(doc: dict[str, Any], where: str) -> list[str]:
+    errors = []
+    for key in doc:
+        if str(key) not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(str(key), list(TOP_LEVEL_KEYS), n=1, cutoff=0.6)
+            hint = f'did you mean "{close[0]}"?' if close else 'a file holds "apps" (and PM2\'s "deploy", ignored)'
+            errors.append(f"{where}: {key}: unknown top-level key ({hint})")
+    return errors
+
+
+def _app_tables(doc: Any, where: str) -> tuple[list[Any], list[str]]:
+    """The raw app tables of a document, and top-level errors."""
+    if isinstance(doc, list):  # PM2 also accepts a bare list of apps
+        return doc, []
+    if not isinstance(doc, dict):
+        return [], [f'{where}: the file must hold "apps", a list of apps (in TOML: [[apps]] tables)']
+    errors = _top_level_errors(doc, where)
+    apps = doc.get("apps")
+    if apps is None:
+        errors.append(f'{where}: "apps" is missing (add a list of apps; in TOML: [[apps]] tables)')
+        return [], errors
+    if isinstance(apps, dict):  # a single app object, as PM2 allows
+        apps = [apps]
+    if not isinstance(apps, list) or not apps:
+        errors.append(f"{where}: apps: {render(apps)} is not a list of apps (add at least one app table)")
+        return [], errors
+    return apps, errors
+
+
+def _normalize_document(doc: Any, *, where: str, source: str | None, env_name: str | None) -> list[dict[str, Any]]:
+    base_dir = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
+    tables, errors = _app_tables(doc, where)
+    specs: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(tables):
+        app_where = f"{where}: apps[{index}]"
+        try:
+            spec = normalize_app(raw, where=app_where, base_dir=base_dir, env_name=env_name, source=source)
+        except ConfigError as exc:
+            errors.extend(exc.messages)
+            continue
+        name = spec["name"]
+        if name in seen:
+            errors.append(
+                f'{app_where} "{name}": name: {render(name)} is already used by apps[{seen[name]}]'
+                " (names must be unique)"
+            )
+        seen.setdefault(name, index)
+        specs.append(spec)
+    if errors:
+        raise ConfigError(errors)
+    return specs
+
+
+def _only_names(only: str | Iterable[str]) -> list[str]:
+    parts = [only] if isinstance(only, str) else list(only)
+    return [name.strip() for part in parts for name in part.split(",") if name.strip()]
+
+
+def _select(specs: list[dict[str, Any]], only: str | Iterable[str], where: str) -> list[dict[str, Any]]:
+    wanted = _only_names(only)
+    known = [spec["name"] for spec in specs]
+    missing = [name for name in wanted if name not in known]
+    if missing:
+        apps = ", ".join(render(name) for name in known)
+        raise ConfigError(
+            [f"{where}: only {render(name)}: no app by that name (apps in this file: {apps})" for name in missing]
+        )
+    return [spec for spec in specs if spec["name"] in wanted]
+
+
+def load_file(
+    path: str, *, env_name: str | None = None, only: str | Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """Read an ecosystem file and return the normalized spec of each app.
+
+    ``env_name`` merges each app's ``env_<env_name>`` block into ``env``;
+    ``only`` keeps the named apps (a comma-separated string or a list).
+    Raises :class:`ConfigError` with every problem found.
+    """
+    doc = read_document(path)
+    specs = _normalize_document(doc, where=path, source=path, env_name=env_name)
+    if only is not None and _only_names(only):
+        specs = _select(specs, only, path)
+    return specs
+
+
+def validate_file(path: str) -> list[str]:
+    """Every problem in the file at ``path``, one line each; empty means valid."""
+    try:
+        load_file(path)
+    except ConfigError as exc:
+        return list(exc.messages)
+    return []
+
+
+def from_command_line(
+    target: str | None,
+    argv_after_dashdash: list[str],
+    *,
+    name: str | None = None,
+    cwd: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The spec for ``corral start app.py --name N -- a b`` or ``corral start -- prog args``.
+
+    With a ``target`` the arguments after ``--`` are the script's args;
+    without one they are the whole command (``cmd``).  ``extra`` holds more
+    raw settings from flags (``instances``, ``env`` ...), validated like a file's.
+    A default name is sanitized; an explicit ``name`` must follow the name rule.
+    """
+    raw: dict[str, Any] = dict(extra or {})
+    if target:
+        raw["script"] = target
+        if argv_after_dashdash:
+            raw["args"] = list(argv_after_dashdash)
+    elif argv_after_dashdash:
+        raw["cmd"] = list(argv_after_dashdash)
+    else:
+        raise ConfigError(
+            "command line: give a script or a command (corral start app.py, or corral start -- node server.js)"
+        )
+    if name is not None:
+        raw["name"] = name
+    return normalize_app(raw, where="command line", base_dir=cwd, env_name=None, source=None)
