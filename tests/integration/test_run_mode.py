@@ -11,22 +11,34 @@ from pathlib import Path
 from tests.conftest import ROOT, app, pid_alive, processes_with_env, wait_until
 
 
-def start_run(toml: Path, *prefix: str) -> subprocess.Popen[str]:
+def start_run(toml: Path, *prefix: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CORRAL_RUN_TEST": str(toml), "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [*prefix, sys.executable, "-m", "corral", "run", str(toml)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env, cwd=ROOT,
     )
 
 
-def read_until(proc: subprocess.Popen[str], needle: str) -> list[str]:
-    lines: list[str] = []
+def read_until(proc: subprocess.Popen[bytes], *needles: str, timeout: float = 20.0) -> list[str]:
+    """Read stdout until every needle has been seen (in any order), with a deadline."""
+    import select
+    import time
+
     assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line.rstrip("\n"))
-        if needle in line:
-            return lines
-    raise AssertionError(f"{needle!r} never printed; got {lines}")
+    fd = proc.stdout.fileno()
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = data.decode(errors="replace")
+        if all(n in text for n in needles):
+            return text.splitlines()
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"{needles} never all printed; got {text!r}")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise AssertionError(f"output ended before {needles}; got {text!r}")
+        data += chunk
 
 
 def test_run_prefixes_output_and_stops_gracefully_on_sigterm(workdir: Path) -> None:
@@ -44,12 +56,10 @@ kill_timeout = "500ms"
 """)
     proc = start_run(toml)
     try:
-        seen = read_until(proc, "fam | family ready")
-        wait_until(lambda: any(l.startswith("rec | record started") for l in seen + read_until(proc, "rec |")),
-                   what="rec output")
+        read_until(proc, "fam | family ready", "rec | record started")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-        assert "SIGTERM: stopping 2 app(s)" in proc.stderr.read()  # type: ignore[union-attr]
+        assert b"SIGTERM: stopping 2 app(s)" in proc.stderr.read()  # type: ignore[union-attr]
     finally:
         proc.kill()
         proc.communicate()
@@ -71,7 +81,7 @@ args = ["0", "0"]
 autorestart = false
 """)
     proc = start_run(toml)
-    out, err = proc.communicate(timeout=30)
+    out, err = (b.decode() for b in proc.communicate(timeout=30))
     assert proc.returncode == 1
     assert "bad | crash app pid running, exiting with 9" in out
     assert "ended errored: bad[0]" in err
@@ -102,7 +112,7 @@ autorestart = false
                 if int(fields[1]) == corral_pid and fields[0] == "Z":
                     zombies.append(int(name))
         assert zombies == [], "the orphaned sleep was not reaped by corral as PID 1"
-        out, err = proc.communicate(timeout=30)
+        out, err = (b.decode() for b in proc.communicate(timeout=30))
     finally:
         proc.kill()
         proc.communicate()
