@@ -10,7 +10,9 @@ import os
 import socket
 import sys
 import time
-from typing import Any, Callable
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
+    from typing import Any, Callable
 
 from corral import protocol
 from corral.paths import MAX_SOCKET_PATH, Home

@@ -6,17 +6,24 @@ Imported by the CLI on every call, so it imports only ``os``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 SOCKET_NAME = "corral.sock"
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes including the NUL
 
 
-@dataclass(frozen=True)
 class Home:
     """The folder that holds one daemon's socket, state and logs."""
 
-    root: str
+    __slots__ = ("root",)
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Home) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> "Home":

@@ -10,7 +10,9 @@ Shared by the CLI and the daemon, so it imports only ``json``.
 from __future__ import annotations
 
 import json
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
+    from typing import Any
 
 VERSION = 1
 MAX_MESSAGE = 16 * 1024 * 1024

@@ -11,7 +11,9 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, NoReturn
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
+    from typing import Any, NoReturn
 
 from corral import protocol
 from corral.client import Client, DaemonUnavailable

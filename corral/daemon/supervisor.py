@@ -7,6 +7,7 @@ All IO the lifecycle asks for happens here or in the modules it calls
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -291,7 +292,7 @@ class Supervisor:
     def sample_usage(self) -> dict[int, tuple[float, int]]:
         """CPU % and RSS of every live instance's whole process group, in one /proc pass."""
         pgids = {s.pgid for a in self.apps.values() for s in a.slots if s.child is not None and s.pgid}
-        groups = procfs.live_groups(pgids)  # type: ignore[arg-type]
+        groups = procfs.live_groups(pgids, within=os.getpid())  # type: ignore[arg-type]
         now = time.monotonic()
         usage: dict[int, tuple[float, int]] = {}
         for pgid, members in groups.items():
