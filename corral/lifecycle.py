@@ -43,10 +43,13 @@ class After(StrEnum):
     STOP = "stop"
     RESTART = "restart"
     DELETE = "delete"
+    FAILED = "failed"  # a start that failed (not ready in time): restart with backoff
 
 
 KILL_TIMER = "kill"
 RESTART_TIMER = "restart"
+READY_TIMER = "ready"
+WATCHDOG_TIMER = "watchdog"
 
 
 @dataclass(frozen=True)
@@ -102,11 +105,16 @@ class GroupGone:
 
 
 @dataclass(frozen=True)
+class WatchdogPing:
+    """The instance sent WATCHDOG=1."""
+
+
+@dataclass(frozen=True)
 class TimerFired:
     name: str
 
 
-Event = Start | Stop | Spawned | SpawnFailed | Ready | Exited | GroupGone | TimerFired
+Event = Start | Stop | Spawned | SpawnFailed | Ready | Exited | GroupGone | TimerFired | WatchdogPing
 
 
 # -- effects -----------------------------------------------------------------------------
@@ -149,13 +157,18 @@ class Removed:
 
 
 @dataclass(frozen=True)
+class StartProbe:
+    """Probe the launching instance until it is ready (readiness by http/tcp/cmd probe)."""
+
+
+@dataclass(frozen=True)
 class Record:
     kind: str
     message: str
     data: dict[str, object] = field(default_factory=dict)
 
 
-Effect = Spawn | Signal | ArmTimer | CancelTimer | KillLeftovers | WatchGroup | Removed | Record
+Effect = Spawn | Signal | ArmTimer | CancelTimer | KillLeftovers | WatchGroup | Removed | Record | StartProbe
 Result = tuple[Instance, list[Effect]]
 
 
@@ -167,21 +180,40 @@ def step(inst: Instance, event: Event, now: float, policy: Policy) -> Result:
         case Stop(after=after):
             return _stop(inst, after, policy)
         case Spawned(pid=pid) if inst.status is Status.LAUNCHING:
-            return replace(inst, pid=pid, started_at=now), [Record("spawn", f"pid {pid}", {"pid": pid})]
+            return _spawned(replace(inst, pid=pid, started_at=now), policy)
         case SpawnFailed(reason=reason) if inst.status is Status.LAUNCHING:
             # LAUNCHING -> ERRORED: a program that cannot be executed is not retried.
             return replace(inst, status=Status.ERRORED, pid=None), [Record("spawn_failed", reason)]
         case Ready() if inst.status is Status.LAUNCHING:
-            return replace(inst, status=Status.ONLINE), []
+            # LAUNCHING -> ONLINE
+            took = now - inst.started_at if inst.started_at is not None else 0.0
+            return replace(inst, status=Status.ONLINE), [CancelTimer(READY_TIMER), Record("ready", f"ready after {took:.3f}s")]
+        case WatchdogPing() if inst.status in RUNNING and policy.watchdog:
+            return inst, [ArmTimer(WATCHDOG_TIMER, policy.watchdog)]
         case Exited() if inst.status is Status.STOPPING:
-            return _exited_while_stopping(inst, event)
+            return _exited_while_stopping(inst, event, policy)
         case Exited() if inst.status in RUNNING:
             return _crashed(inst, event, now, policy)
         case GroupGone() if inst.status is Status.STOPPING and inst.pid is None:
-            return _finish(inst, [CancelTimer(KILL_TIMER)])
+            return _finish(inst, [CancelTimer(KILL_TIMER)], policy)
         case TimerFired(name=name):
-            return _timer(inst, name)
+            return _timer(inst, name, policy)
     return inst, []
+
+
+LEAVE_RUNNING: list["Effect"] = [CancelTimer(READY_TIMER), CancelTimer(WATCHDOG_TIMER)]
+
+
+def _spawned(inst: Instance, policy: Policy) -> Result:
+    effects: list[Effect] = [Record("spawn", f"pid {inst.pid}", {"pid": inst.pid})]
+    wait = policy.ready_wait()
+    if wait is None:
+        # LAUNCHING -> ONLINE: nothing to wait for
+        return replace(inst, status=Status.ONLINE), effects
+    effects.append(ArmTimer(READY_TIMER, wait))
+    if policy.ready_mode == "probe":
+        effects.append(StartProbe())
+    return inst, effects
 
 
 def _start(inst: Instance) -> Result:
@@ -200,6 +232,7 @@ def _stop(inst: Instance, after: After, policy: Policy) -> Result:
     if inst.status in RUNNING:
         # LAUNCHING/ONLINE -> STOPPING
         effects: list[Effect] = [
+            *LEAVE_RUNNING,
             Record(after.value if after is not After.DELETE else "stop", f"stopping ({after.value})"),
             Signal(policy.stop_signal),
             ArmTimer(KILL_TIMER, policy.kill_timeout),
@@ -211,10 +244,12 @@ def _stop(inst: Instance, after: After, policy: Policy) -> Result:
     return _finish(replace(inst, after=after), effects)
 
 
-def _finish(inst: Instance, effects: list[Effect]) -> Result:
+def _finish(inst: Instance, effects: list[Effect], policy: Policy | None = None) -> Result:
     """Every process of the instance is gone: do what the stop asked for."""
     after = inst.after or After.STOP
     inst = replace(inst, after=None, pid=None)
+    if after is After.FAILED and policy is not None:
+        return _after_failure(replace(inst, fast_failures=inst.fast_failures + 1), effects, policy)
     if after is After.RESTART:
         # STOPPING -> LAUNCHING
         return _launch(replace(inst, fast_failures=0, restarts=inst.restarts + 1), effects)
@@ -228,11 +263,11 @@ def _launch(inst: Instance, effects: list[Effect]) -> Result:
     return replace(inst, status=Status.LAUNCHING, pid=None, started_at=None), [*effects, Spawn()]
 
 
-def _exited_while_stopping(inst: Instance, event: Exited) -> Result:
+def _exited_while_stopping(inst: Instance, event: Exited, policy: Policy) -> Result:
     inst = replace(inst, pid=None, last_exit=event)
     if event.group_alive:
         return inst, [WatchGroup()]
-    return _finish(inst, [CancelTimer(KILL_TIMER)])
+    return _finish(inst, [CancelTimer(KILL_TIMER)], policy)
 
 
 def _crashed(inst: Instance, event: Exited, now: float, policy: Policy) -> Result:
@@ -241,6 +276,7 @@ def _crashed(inst: Instance, event: Exited, now: float, policy: Policy) -> Resul
     failures = inst.fast_failures + 1 if fast else 0
     inst = replace(inst, pid=None, started_at=None, last_exit=event, fast_failures=failures)
     effects: list[Effect] = [
+        *LEAVE_RUNNING,
         Record("exit", f"{event.describe()} after {uptime:.3f}s", {"code": event.code, "signal": event.signal}),
     ]
     if event.group_alive:
@@ -248,6 +284,12 @@ def _crashed(inst: Instance, event: Exited, now: float, policy: Policy) -> Resul
     if not policy.wants_restart(event.code, event.signal):
         status = Status.STOPPED if policy.is_clean(event.code, event.signal) else Status.ERRORED
         return replace(inst, status=status), effects
+    return _after_failure(inst, effects, policy)
+
+
+def _after_failure(inst: Instance, effects: list[Effect], policy: Policy) -> Result:
+    """Restart after a failure: at once, after a backoff, or never again (errored)."""
+    failures = inst.fast_failures
     if policy.gives_up(failures):
         message = f"{failures} consecutive runs shorter than min_uptime; max_restarts is {policy.max_restarts}"
         return replace(inst, status=Status.ERRORED), [*effects, Record("errored", message)]
@@ -262,7 +304,19 @@ def _crashed(inst: Instance, event: Exited, now: float, policy: Policy) -> Resul
     return replace(inst, status=Status.WAITING_RESTART), [*effects, ArmTimer(RESTART_TIMER, delay)]
 
 
-def _timer(inst: Instance, name: str) -> Result:
+def _timer(inst: Instance, name: str, policy: Policy) -> Result:
+    if name == READY_TIMER and inst.status is Status.LAUNCHING:
+        if policy.ready_mode == "delay":
+            # LAUNCHING -> ONLINE: up for listen_timeout without dying
+            return replace(inst, status=Status.ONLINE), [Record("ready", f"up for {policy.ready_delay:g}s")]
+        # LAUNCHING -> STOPPING: not ready in time is a failed start
+        message = f"not ready within {policy.ready_timeout:g}s ({policy.ready_mode})"
+        stopped, effects = _stop(inst, After.FAILED, policy)
+        return stopped, [Record("not_ready", message), *effects]
+    if name == WATCHDOG_TIMER and inst.status is Status.ONLINE:
+        # ONLINE -> STOPPING (then LAUNCHING): silent longer than the watchdog allows
+        stopped, effects = _stop(inst, After.RESTART, policy)
+        return stopped, [Record("watchdog", f"no WATCHDOG=1 for {policy.watchdog:g}s: restarting"), *effects]
     if name == KILL_TIMER and inst.status is Status.STOPPING:
         return inst, [Record("kill", "kill_timeout passed: SIGKILL to the process group"), Signal("SIGKILL")]
     if name == RESTART_TIMER and inst.status is Status.WAITING_RESTART:

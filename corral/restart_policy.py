@@ -26,10 +26,18 @@ class Policy:
     stop_signal: str = "SIGTERM"
     stop_exit_codes: frozenset[int] = field(default_factory=frozenset)
     crash_loop_threshold: int = CRASH_LOOP_THRESHOLD
+    ready_mode: str = "immediate"  # immediate | delay | notify | probe
+    ready_delay: float = 3.0  # listen_timeout, for the "delay" mode
+    ready_timeout: float = 30.0  # notify/probe: not ready by then = failed start
+    watchdog: float | None = None
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> "Policy":
         return cls(
+            ready_mode=ready_mode(spec),
+            ready_delay=float(spec.get("listen_timeout", 3.0)),
+            ready_timeout=float(spec.get("ready_timeout", 30.0)),
+            watchdog=spec.get("watchdog"),
             autorestart=spec.get("autorestart", "always"),
             min_uptime=float(spec.get("min_uptime", 1.0)),
             max_restarts=spec.get("max_restarts"),
@@ -39,6 +47,12 @@ class Policy:
             stop_signal=spec.get("stop_signal", "SIGTERM"),
             stop_exit_codes=frozenset(spec.get("stop_exit_codes") or ()),
         )
+
+    def ready_wait(self) -> float | None:
+        """How long a launching instance may take to become ready (None: ready at once)."""
+        if self.ready_mode == "immediate":
+            return None
+        return self.ready_delay if self.ready_mode == "delay" else self.ready_timeout
 
     def is_clean(self, code: int | None, signal: str | None) -> bool:
         """A clean exit: code 0 or one of ``stop_exit_codes``, not killed by a signal."""
@@ -67,3 +81,14 @@ class Policy:
         else:
             backoff = min(self.backoff_cap, self.backoff_base * 2 ** (fast_failures - 2))
         return self.restart_delay + backoff
+
+
+def ready_mode(spec: dict[str, Any]) -> str:
+    """READY=1 when asked for (``ready = "notify"``, PM2's ``wait_ready``), else a probe,
+    else ``listen_timeout`` for apps with sockets; other apps are ready once started."""
+    ready = spec.get("ready")
+    if spec.get("wait_ready") or (ready and ready.get("kind") == "notify"):
+        return "notify"
+    if ready:
+        return "probe"
+    return "delay" if spec.get("listen") else "immediate"

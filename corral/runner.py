@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 from typing import Any
 
 from corral import lifecycle as lc
@@ -43,6 +44,8 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
         become_subreaper()
     sup = Supervisor(loop, ConsoleStore(), StdoutLogs())
     sup.install_signal_handlers()
+    run_dir = tempfile.mkdtemp(prefix="corral-run-")
+    sup.open_notify_socket(os.path.join(run_dir, "notify.sock"))
     signals_seen: list[str] = []
 
     def on_signal(sig: signal.Signals) -> None:
@@ -65,6 +68,8 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
     await sup.wait_for(
         lambda: all(s.status in lc.RESTING for a in sup.apps.values() for s in a.slots), FOREVER
     )
+    sup.close()
+    os.rmdir(run_dir)
     errored = [f"{a.name}[{s.index}]" for a in sup.apps.values() for s in a.slots if s.status is lc.Status.ERRORED]
     if errored:
         print(f"corral: ended errored: {', '.join(errored)}", file=sys.stderr)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.config.argv import default_name
+from corral.config.cluster import to_depends, to_env_name, to_listen, to_ready, to_reload_mode
 from corral.config.convert import (
     Invalid,
     render,
@@ -93,6 +94,16 @@ FIELDS: tuple[Field, ...] = (
     Field("shell", to_bool, False, "Run through /bin/sh -c (corral; off by default)."),
     Field("user", to_account, None, "Run as this user (when corral runs as root).", ("uid",)),
     Field("group", to_account, None, "Run with this group (when corral runs as root).", ("gid",)),
+    # cluster mode: shared sockets, readiness, reload (corral.config.cluster)
+    Field("listen", to_listen, [], 'Sockets the daemon binds and hands to every instance (LISTEN_FDS).'),
+    Field("ready", to_ready, None, 'Readiness: "notify" or a probe { http = "/healthz" } / { tcp = true } / { cmd }.'),
+    Field("wait_ready", to_bool, False, "PM2's flag: wait for READY=1 on NOTIFY_SOCKET (same as ready = \"notify\")."),
+    Field("listen_timeout", to_duration, 3.0, "With no readiness signal: ready once up this long."),
+    Field("ready_timeout", to_duration, 30.0, "An instance not ready by then has failed to start."),
+    Field("increment_var", to_env_name, None, "Env var (like PORT) increased by the instance number."),
+    Field("watchdog", to_duration, None, "Restart an instance silent this long after a first WATCHDOG=1."),
+    Field("depends_on", to_depends, [], "Apps that must be ready before this one starts."),
+    Field("reload", to_reload_mode, "rolling", '"rolling" (start new, wait ready, stop old) or "restart".'),
 )
 
 #: Keys of PM2's ecosystem schema that corral accepts but does not implement yet.
@@ -103,9 +114,9 @@ PM2_IGNORED: frozenset[str] = frozenset(
         "name_prefix", "filter_env", "append_env_to_name", "install_url", "execute_command", "force",
         "username", "port",
         # mode and instances
-        "exec_mode", "instance_var", "increment_var",
+        "exec_mode", "instance_var",
         # start, stop, restart
-        "autostart", "wait_ready", "listen_timeout", "shutdown_with_message", "treekill",
+        "autostart", "shutdown_with_message", "treekill",
         "kill_retry_time", "max_memory_restart", "cron_restart", "cron",
         # watch
         "watch", "ignore_watch", "watch_delay", "watch_options",

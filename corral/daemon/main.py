@@ -15,6 +15,7 @@ from corral.daemon.logsinks import FileLogs
 from corral.daemon.reaper import become_subreaper
 from corral.daemon.recovery import recover
 from corral.daemon.server import ControlServer
+from corral.daemon.sockets import enable_request_migration
 from corral.daemon.store import Store
 from corral.daemon.supervisor import Supervisor
 from corral.paths import Home
@@ -45,6 +46,9 @@ async def serve(home: Home) -> None:
     store = Store(home.database)
     sup = Supervisor(loop, store, FileLogs(home.logs))
     sup.install_signal_handlers()
+    sup.open_notify_socket(os.path.join(home.root, "notify.sock"))
+    if os.geteuid() == 0:
+        enable_request_migration()
     done = asyncio.Event()
     terminated: list[str] = []
 
@@ -65,6 +69,7 @@ async def serve(home: Home) -> None:
     if terminated:
         log.info("%s: stopping every app", terminated[0])
         await stop_everything(sup)
+    sup.close()
     store.close()
     log.info("corral daemon %s exits", os.getpid())
 

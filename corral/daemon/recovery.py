@@ -35,6 +35,7 @@ async def recover(sup: Supervisor) -> list[str]:
         waits.append(sup.groups.wait_gone(pgid))
     if waits:
         await asyncio.gather(*waits)
+    sup.store.clear_slots()
     names = []
     for name, app_id, spec, desired in stored:
         base_env = spec.pop("base_env", {})

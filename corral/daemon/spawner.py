@@ -17,6 +17,10 @@ from typing import Any
 from corral.daemon.logpipe import make_pipe
 
 
+#: Variables of systemd's protocols that must never leak from the daemon's own environment.
+INHERITED_PROTOCOL_VARS = frozenset({"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
+
+
 class SpawnError(Exception):
     """The program could not be started; the message says why, in one line."""
 
@@ -39,7 +43,7 @@ def build_env(spec: dict[str, Any], index: int, base_env: dict[str, str]) -> dic
     Order: the environment the app was started from, then ``env_file`` (read
     now, so edits apply at the next start), then ``env``, then corral's own.
     """
-    env = dict(base_env)
+    env = {k: v for k, v in base_env.items() if k not in INHERITED_PROTOCOL_VARS}
     from_file: dict[str, str] = {}
     if spec.get("env_file"):
         from corral.config.envfile import read_env_file
@@ -55,11 +59,27 @@ def build_env(spec: dict[str, Any], index: int, base_env: dict[str, str]) -> dic
     env["CORRAL_APP"] = spec["name"]
     env["CORRAL_INSTANCE"] = str(index)
     env["NODE_APP_INSTANCE"] = str(index)
+    var = spec.get("increment_var")
+    if var:
+        try:
+            env[var] = str(int(env.get(var, "0")) + index)
+        except ValueError:
+            raise SpawnError(f"increment_var: {var}={env.get(var)!r} is not a number") from None
     return env
 
 
-def spawn(argv: list[str], env: dict[str, str], spec: dict[str, Any]) -> Child:
-    """Start ``argv`` in its own process group with stdout/stderr on fresh pipes."""
+def socket_env(name: str, count: int) -> dict[str, str]:
+    """systemd's socket-activation variables (LISTEN_PID is set by the exec shim)."""
+    names = [name] if count == 1 else [f"{name}.{i}" for i in range(count)]
+    return {"LISTEN_FDS": str(count), "LISTEN_FDNAMES": ":".join(names)}
+
+
+def spawn(argv: list[str], env: dict[str, str], spec: dict[str, Any], pass_fds: list[int] | tuple[int, ...] = ()) -> Child:
+    """Start ``argv`` in its own process group with stdout/stderr on fresh pipes.
+
+    ``pass_fds`` (listening sockets) are inherited at their numbers; the exec
+    shim moves them to 3, 4, ...
+    """
     out_r, out_w = make_pipe()
     err_r, err_w = make_pipe()
     try:
@@ -71,6 +91,7 @@ def spawn(argv: list[str], env: dict[str, str], spec: dict[str, Any]) -> Child:
             cwd=spec.get("cwd") or None,
             env=env,
             close_fds=True,
+            pass_fds=tuple(pass_fds),
             process_group=0,
             **_identity(spec),
         )

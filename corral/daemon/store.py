@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS apps (
     desired TEXT NOT NULL,
     created REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS instances (
+CREATE TABLE IF NOT EXISTS slots (
     app TEXT NOT NULL,
     idx INTEGER NOT NULL,
     pid INTEGER,
@@ -76,11 +76,11 @@ class Store:
 
     def delete_app(self, name: str) -> None:
         self._db.execute("DELETE FROM apps WHERE name = ?", (name,))
-        self._db.execute("DELETE FROM instances WHERE app = ?", (name,))
+        self._db.execute("DELETE FROM slots WHERE app = ?", (name,))
 
     def clear_apps(self) -> None:
         self._db.execute("DELETE FROM apps")
-        self._db.execute("DELETE FROM instances")
+        self._db.execute("DELETE FROM slots")
 
     # -- instances -------------------------------------------------------------------
     def put_instance(
@@ -88,15 +88,18 @@ class Store:
         start_ticks: int | None, started_at: float | None, restarts: int,
     ) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO slots VALUES (?, ?, ?, ?, ?, ?, ?)",
             (app, idx, pid, pgid, start_ticks, started_at, restarts),
         )
 
+    def clear_slots(self) -> None:
+        self._db.execute("DELETE FROM slots")
+
     def drop_instance(self, app: str, idx: int) -> None:
-        self._db.execute("DELETE FROM instances WHERE app = ? AND idx = ?", (app, idx))
+        self._db.execute("DELETE FROM slots WHERE app = ? AND idx = ?", (app, idx))
 
     def instances(self) -> list[tuple[str, int, int | None, int | None, int | None, int]]:
-        rows = self._db.execute("SELECT app, idx, pid, pgid, start_ticks, restarts FROM instances")
+        rows = self._db.execute("SELECT app, idx, pid, pgid, start_ticks, restarts FROM slots")
         return list(rows)
 
     # -- events ----------------------------------------------------------------------

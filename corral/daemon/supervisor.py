@@ -20,20 +20,35 @@ from corral.daemon import procfs
 from corral.daemon.groups import GroupWatcher, signal_group
 from corral.daemon.logpipe import PipeReader
 from corral.daemon.logsinks import FileLogs, InstanceLogs, StdoutLogs
+from corral.daemon.probes import probe_until_ready
 from corral.daemon.reaper import Reaper
-from corral.daemon.spawner import Child, SpawnError, build_env, spawn
+from corral.daemon.sockets import BindError, SocketRegistry
+from corral.daemon.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.daemon.store import Store
 from corral.restart_policy import Policy
+
+EXEC_SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_exec.py")
 
 Status = lc.Status
 
 
 class Slot:
-    """One instance of an app: its lifecycle state and the live process behind it."""
+    """One instance of an app: its lifecycle state and the live process behind it.
+
+    During a rolling reload two slots share an index (the old one and its
+    replacement); ``uid`` tells them apart.
+    """
+
+    _uids = 0
 
     def __init__(self, app: "App", index: int) -> None:
+        Slot._uids += 1
+        self.uid = Slot._uids
         self.app = app
         self.index = index
+        self.status_text: str | None = None
+        self.probe: asyncio.Task[None] | None = None
+        self.env: dict[str, str] = {}
         self.state = lc.Instance()
         self.child: Child | None = None
         self.pgid: int | None = None
@@ -87,10 +102,26 @@ class Supervisor:
         self.apps: dict[str, App] = {}
         self.reaper = Reaper()
         self.groups = GroupWatcher(loop)
+        self.sockets = SocketRegistry()
+        self.notify_path: str | None = None
         self._pending: deque[tuple[Slot, lc.Event]] = deque()
         self._dispatching = False
         self._changed: asyncio.Future[None] = loop.create_future()
         self._cpu_prev: dict[int, tuple[int, float]] = {}
+
+    def open_notify_socket(self, path: str) -> None:
+        """Listen for sd_notify datagrams; every instance gets NOTIFY_SOCKET=path."""
+        from corral.daemon.notify import NotifyListener
+
+        self._notify_listener = NotifyListener(self.loop, path, self.on_notify)
+        self.notify_path = path
+
+    def close(self) -> None:
+        """Release the daemon-wide resources (sockets, notify listener)."""
+        self.sockets.close_all()
+        if self.notify_path is not None:
+            self._notify_listener.close()
+            self.notify_path = None
 
     def install_signal_handlers(self) -> None:
         self.loop.add_signal_handler(signal.SIGCHLD, self.on_sigchld)
@@ -137,6 +168,8 @@ class Supervisor:
                     self.groups.watch(slot.pgid, partial(self.dispatch, slot, lc.GroupGone()))
             case lc.Removed():
                 self._remove(slot)
+            case lc.StartProbe():
+                self._start_probe(slot)
             case lc.Record(kind=kind, message=message, data=data):
                 self.store.add_event(slot.app.name, slot.index, kind, message, data)
 
@@ -152,10 +185,19 @@ class Supervisor:
             from corral.config.argv import resolve_argv
 
             argv = resolve_argv(app.spec, self.python)
-            child = spawn(argv, build_env(app.spec, slot.index, app.base_env), app.spec)
-        except SpawnError as exc:
+            env = build_env(app.spec, slot.index, app.base_env)
+            if self.notify_path:
+                env["NOTIFY_SOCKET"] = self.notify_path
+            fds: list[int] = []
+            if app.spec.get("listen"):
+                fds = self.sockets.fds(app.name, app.spec["listen"], slot.index)
+                env.update(socket_env(app.name, len(fds)))
+                argv = [self.python, "-I", "-S", EXEC_SHIM, ",".join(map(str, fds)), *argv]
+            child = spawn(argv, env, app.spec, pass_fds=fds)
+        except (SpawnError, BindError) as exc:
             self.dispatch(slot, lc.SpawnFailed(str(exc)))
             return
+        slot.env = env
         slot.child = child
         slot.pgid = child.pid
         slot.start_ticks = procfs.start_ticks(child.pid)
@@ -164,7 +206,48 @@ class Supervisor:
         self.reaper.watch(child.pid, partial(self._on_exit, slot, child))
         self._save_instance(slot)
         self.dispatch(slot, lc.Spawned(child.pid))
-        self.dispatch(slot, lc.Ready())
+
+    def _start_probe(self, slot: Slot) -> None:
+        if slot.probe is not None:
+            slot.probe.cancel()
+        child = slot.child
+        if child is None:
+            return
+
+        def still_launching() -> bool:
+            return slot.child is child and slot.status is Status.LAUNCHING
+
+        listen = self.sockets.resolved(slot.app.name, slot.app.spec.get("listen") or [])
+        slot.probe = self.loop.create_task(probe_until_ready(
+            slot.app.spec["ready"], listen, still_launching, partial(self.dispatch, slot, lc.Ready()),
+            self.reaper, slot.app.spec.get("cwd"), slot.env,
+        ))
+
+    def on_notify(self, pid: int, fields: dict[str, str]) -> None:
+        """A datagram on NOTIFY_SOCKET from PID (an instance's main process or a member of its group)."""
+        slot = self._slot_of(pid)
+        if slot is None:
+            return
+        if "STATUS" in fields:
+            slot.status_text = fields["STATUS"]
+        if fields.get("READY") == "1":
+            self.dispatch(slot, lc.Ready())
+        if fields.get("WATCHDOG") == "1":
+            self.dispatch(slot, lc.WatchdogPing())
+        if fields.get("STOPPING") == "1":
+            self.store.add_event(slot.app.name, slot.index, "stopping", "the app said STOPPING=1")
+
+    def _slot_of(self, pid: int) -> Slot | None:
+        slots = [s for a in self.apps.values() for s in a.slots if s.child is not None]
+        for slot in slots:
+            if slot.child is not None and slot.child.pid == pid:
+                return slot
+        stat = procfs.read_stat(pid)
+        if stat is not None:
+            for slot in slots:
+                if slot.pgid == stat.pgid:
+                    return slot
+        return None
 
     def _attach_logs(self, slot: Slot, child: Child, logs: InstanceLogs) -> None:
         open_readers = [2]
@@ -194,7 +277,7 @@ class Supervisor:
     def _save_instance(self, slot: Slot) -> None:
         running = slot.child is not None
         self.store.put_instance(
-            slot.app.name, slot.index,
+            slot.app.name, slot.uid,
             slot.child.pid if running else None,  # type: ignore[union-attr]
             slot.pgid if running else None,
             slot.start_ticks if running else None,
@@ -206,10 +289,15 @@ class Supervisor:
         app = slot.app
         if slot in app.slots:
             app.slots.remove(slot)
-        self.store.drop_instance(app.name, slot.index)
+        self.store.drop_instance(app.name, slot.uid)
+        if slot.probe is not None:
+            slot.probe.cancel()
         if app.deleting and not app.slots:
             self.apps.pop(app.name, None)
             self.store.delete_app(app.name)
+            self.sockets.release_app(app.name)
+        elif slot.index >= int(app.spec.get("instances", 1)) and not any(s.index == slot.index for s in app.slots):
+            self.sockets.release_slot(app.name, slot.index)
 
     # -- waiting ------------------------------------------------------------------------
     def _notify(self) -> None:

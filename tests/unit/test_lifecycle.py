@@ -47,14 +47,15 @@ RUNNING = at(Status.ONLINE, pid=10, started_at=100.0)
         (at(Status.WAITING_RESTART), lc.Start(), 0, Status.LAUNCHING, ["cancel:restart", "spawn"]),
         # LAUNCHING/ONLINE: start is a no-op
         (RUNNING, lc.Start(), 0, Status.ONLINE, []),
-        # LAUNCHING -> LAUNCHING with a pid
-        (at(Status.LAUNCHING), lc.Spawned(42), 5, Status.LAUNCHING, ["record:spawn"]),
+        # LAUNCHING -> ONLINE at once when nothing says when it is ready
+        (at(Status.LAUNCHING), lc.Spawned(42), 5, Status.ONLINE, ["record:spawn"]),
         # LAUNCHING -> ONLINE
-        (at(Status.LAUNCHING, pid=42), lc.Ready(), 5, Status.ONLINE, []),
+        (at(Status.LAUNCHING, pid=42, started_at=4.0), lc.Ready(), 5, Status.ONLINE, ["cancel:ready", "record:ready"]),
         # LAUNCHING -> ERRORED (cannot exec)
         (at(Status.LAUNCHING), lc.SpawnFailed("no such file"), 0, Status.ERRORED, ["record:spawn_failed"]),
         # ONLINE -> STOPPING
-        (RUNNING, lc.Stop(), 0, Status.STOPPING, ["record:stop", "signal:SIGTERM", "arm:kill:5"]),
+        (RUNNING, lc.Stop(), 0, Status.STOPPING,
+         ["cancel:ready", "cancel:watchdog", "record:stop", "signal:SIGTERM", "arm:kill:5"]),
         # STOPPING -> STOPPING (SIGKILL after kill_timeout)
         (at(Status.STOPPING, pid=10, after=After.STOP), lc.TimerFired(lc.KILL_TIMER), 0, Status.STOPPING,
          ["record:kill", "signal:SIGKILL"]),
@@ -111,7 +112,7 @@ def test_first_crash_restarts_at_once_and_counts() -> None:
     inst, out = lc.step(RUNNING, lc.Exited(1, None), 100.2, P)
     assert inst.status is Status.LAUNCHING
     assert (inst.fast_failures, inst.restarts) == (1, 1)
-    assert kinds(out) == ["record:exit", "spawn"]
+    assert kinds(out) == ["cancel:ready", "cancel:watchdog", "record:exit", "spawn"]
 
 
 def test_consecutive_fast_failures_back_off_exponentially_to_the_cap() -> None:
@@ -197,3 +198,51 @@ def test_user_restart_resets_backoff_and_counts() -> None:
     inst = at(Status.STOPPING, pid=3, after=After.RESTART, fast_failures=5, restarts=4)
     inst, _ = lc.step(inst, lc.Exited(0, None), 0, P)
     assert (inst.status, inst.fast_failures, inst.restarts) == (Status.LAUNCHING, 0, 5)
+
+
+# -- readiness and watchdog ------------------------------------------------------------------
+@pytest.mark.parametrize("mode, effects", [
+    ("delay", ["record:spawn", "arm:ready:3"]),
+    ("notify", ["record:spawn", "arm:ready:30"]),
+    ("probe", ["record:spawn", "arm:ready:30", "startprobe"]),
+])
+def test_spawned_waits_for_readiness(mode: str, effects: list[str]) -> None:
+    policy = replace(P, ready_mode=mode, ready_delay=3.0, ready_timeout=30.0)
+    inst, out = lc.step(at(Status.LAUNCHING), lc.Spawned(9), 1.0, policy)
+    assert inst.status is Status.LAUNCHING
+    assert kinds(out) == effects
+
+
+def test_listen_timeout_passing_without_dying_means_ready() -> None:
+    policy = replace(P, ready_mode="delay")
+    inst, out = lc.step(at(Status.LAUNCHING, pid=9, started_at=1.0), lc.TimerFired(lc.READY_TIMER), 4.0, policy)
+    assert inst.status is Status.ONLINE and kinds(out) == ["record:ready"]
+
+
+def test_not_ready_in_time_is_a_failed_start_restarted_with_backoff() -> None:
+    policy = replace(P, ready_mode="notify", ready_timeout=10.0)
+    inst = at(Status.LAUNCHING, pid=9, started_at=1.0, fast_failures=2)
+    inst, out = lc.step(inst, lc.TimerFired(lc.READY_TIMER), 11.0, policy)
+    assert inst.status is Status.STOPPING and inst.after is After.FAILED
+    assert kinds(out)[0] == "record:not_ready" and "signal:SIGTERM" in kinds(out)
+    inst, out = lc.step(inst, lc.Exited(None, "SIGTERM"), 11.5, policy)
+    assert inst.status is Status.WAITING_RESTART and inst.fast_failures == 3
+    assert "arm:restart:0.2" in kinds(out)
+
+
+def test_a_ready_probe_result_after_a_crash_changes_nothing() -> None:
+    inst, out = lc.step(at(Status.WAITING_RESTART), lc.Ready(), 1.0, P)
+    assert inst.status is Status.WAITING_RESTART and out == []
+
+
+def test_watchdog_restarts_a_silent_instance_gracefully() -> None:
+    policy = replace(P, watchdog=2.0)
+    inst, out = lc.step(RUNNING, lc.WatchdogPing(), 101.0, policy)
+    assert kinds(out) == ["arm:watchdog:2"]
+    inst, out = lc.step(inst, lc.TimerFired(lc.WATCHDOG_TIMER), 103.0, policy)
+    assert inst.status is Status.STOPPING and inst.after is After.RESTART
+    assert kinds(out)[0] == "record:watchdog" and "signal:SIGTERM" in kinds(out)
+
+
+def test_watchdog_pings_are_ignored_without_a_watchdog() -> None:
+    assert lc.step(RUNNING, lc.WatchdogPing(), 101.0, P)[1] == []

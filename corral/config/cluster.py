@@ -1,0 +1,116 @@
+"""Converters for cluster settings: listen addresses, readiness, watchdog, dependencies, reload.
+
+Kept apart from :mod:`corral.config.convert` because they belong to one concept
+(running N instances behind shared sockets), declared in :mod:`corral.config.schema`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corral.config.convert import Invalid, to_cmd, to_duration, to_name
+
+LISTEN_HINT = '(use "tcp://127.0.0.1:8000", "tcp://[::1]:8000", "unix:/path/app.sock", or a list of them)'
+
+
+def parse_listen(text: str) -> tuple[str, str, int | str]:
+    """``tcp://host:port`` -> ("tcp", host, port); ``unix:/path`` -> ("unix", "", path)."""
+    if text.startswith("unix:"):
+        path = text[5:]
+        if path.startswith("//"):
+            path = path[2:]
+        if not path:
+            raise ValueError("no path")
+        return "unix", "", path
+    if text.startswith("tcp://"):
+        rest = text[6:]
+    elif text.startswith(":") or text.replace(".", "").replace(":", "").isdigit():
+        rest = text
+    else:
+        raise ValueError("unknown scheme")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("no port")
+    host = host.strip("[]") or "0.0.0.0"
+    return "tcp", host, int(port)
+
+
+def _one_listen(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    kind, host, where = parse_listen(value.strip())
+    if kind == "unix":
+        return f"unix:{where}"
+    return f"tcp://[{host}]:{where}" if ":" in host else f"tcp://{host}:{where}"
+
+
+def to_listen(value: Any) -> list[str]:
+    """One address or a list of them, normalized (``tcp://host:port`` or ``unix:/path``)."""
+    items = value if isinstance(value, list) else [value]
+    try:
+        return [_one_listen(item) for item in items]
+    except ValueError:
+        raise Invalid(f"is not a listen address {LISTEN_HINT}") from None
+
+
+READY_HINT = ('(use "notify", { http = "/healthz" }, { tcp = true }, or { cmd = ["check"] }, '
+              'with optional status, interval and timeout)')
+
+
+def to_ready(value: Any) -> dict[str, Any]:
+    """Readiness: ``"notify"`` or a probe table ``{http|tcp|cmd, status, interval, timeout}``."""
+    if value == "notify":
+        return {"kind": "notify"}
+    if not isinstance(value, dict):
+        raise Invalid(f"is not a readiness setting {READY_HINT}")
+    kinds = [k for k in ("http", "tcp", "cmd") if k in value]
+    unknown = set(value) - {"http", "tcp", "cmd", "status", "interval", "timeout", "host", "port"}
+    if len(kinds) != 1 or unknown:
+        raise Invalid(f"is not a readiness setting {READY_HINT}")
+    kind = kinds[0]
+    probe: dict[str, Any] = {"kind": kind, "interval": 0.1, "timeout": 2.0}
+    for key in ("interval", "timeout"):
+        if key in value:
+            probe[key] = to_duration(value[key])
+    if kind == "http":
+        path = value["http"]
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise Invalid(f"is not a readiness setting: http takes a path like \"/healthz\" {READY_HINT}")
+        probe["path"] = path
+        status = value.get("status", 200)
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            raise Invalid("is not a readiness setting: status takes an HTTP status like 200")
+        probe["status"] = status
+    elif kind == "cmd":
+        probe["cmd"] = to_cmd(value["cmd"])
+    elif value["tcp"] is not True and not isinstance(value["tcp"], str):
+        raise Invalid(f"is not a readiness setting: tcp takes true (the app's listen address) or \"host:port\"")
+    else:
+        probe["address"] = None if value["tcp"] is True else value["tcp"]
+    for key in ("host", "port"):
+        if key in value:
+            probe[key] = value[key]
+    return probe
+
+
+def to_depends(value: Any) -> list[str]:
+    """A list of app names (one name is a one-element list)."""
+    items = value if isinstance(value, list) else [value]
+    try:
+        return [to_name(item) for item in items]
+    except Invalid:
+        raise Invalid("is not a list of app names (use [\"db\", \"cache\"])") from None
+
+
+def to_reload_mode(value: Any) -> str:
+    if value in ("rolling", "restart"):
+        return str(value)
+    raise Invalid('is not a reload mode (use "rolling" or "restart")')
+
+
+def to_env_name(value: Any) -> str:
+    if isinstance(value, str) and value and (value[0].isalpha() or value[0] == "_") and \
+            all(c.isalnum() or c == "_" for c in value):
+        return value
+    raise Invalid('is not an environment variable name (like "PORT")')
+
