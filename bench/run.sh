@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# corral vs PM2 benchmark: install the pinned PM2 locally, run bench/core.py, always clean up.
+#
+#   bench/run.sh [core.py options]      e.g. bench/run.sh --rounds 5
+#
+# Env: CORRAL_PYTHON (default: the repo's .venv/bin/python), BENCH_SKIP_INSTALL=1 to reuse
+# bench/node_modules as it is.  Results: bench/results/core-latest.{md,json}.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+py=${CORRAL_PYTHON:-$root/.venv/bin/python}
+state="$here/.work/state.json"
+
+[ -x "$py" ] || { echo "run.sh: no python at $py (make the venv, or set CORRAL_PYTHON)" >&2; exit 2; }
+command -v node >/dev/null || { echo "run.sh: node is not installed" >&2; exit 2; }
+command -v npm >/dev/null || { echo "run.sh: npm is not installed" >&2; exit 2; }
+
+cleanup() {
+    # core.py cleans up after itself; this catches a core.py that was itself killed
+    if [ -f "$state" ]; then
+        "$py" "$here/core.py" --cleanup "$state" || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+mkdir -p "$here/.work"
+if [ -f "$state" ]; then
+    echo "run.sh: cleaning up after an earlier run that did not finish" >&2
+    cleanup
+fi
+
+# PM2, pinned by package-lock.json, into bench/node_modules (never global, never ~/.pm2).
+installed=$(node -p 'try { require(process.argv[1]).version } catch (e) { "" }' \
+    "$here/node_modules/pm2/package.json" 2>/dev/null || true)
+pinned=$(node -p 'require(process.argv[1]).packages["node_modules/pm2"].version' "$here/package-lock.json")
+if [ "${BENCH_SKIP_INSTALL:-0}" = 1 ] && [ -n "$installed" ]; then
+    :
+elif [ "$installed" != "$pinned" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+    echo "run.sh: installing pm2@$pinned into bench/node_modules (npm ci)" >&2
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+start=$(date +%s)
+"$py" "$here/core.py" --state "$state" "$@"
+echo "run.sh: total $(( $(date +%s) - start )) s (without the install)" >&2
