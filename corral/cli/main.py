@@ -67,6 +67,20 @@ def build_parser() -> Parser:
     p.add_argument("--lines", type=int, default=50)
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("logs", aliases=["log"], help="show (and follow) apps' logs")
+    p.add_argument("target", nargs="?", default="all", help="an app name, an id, a namespace, or all")
+    p.add_argument("--lines", type=int, default=15, help="last lines of each file (default 15)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines (across rotations)")
+    p.add_argument("--out", action="store_true", help="stdout only")
+    p.add_argument("--err", action="store_true", help="stderr only")
+    p.add_argument("--grep", metavar="REGEX", help="only lines matching REGEX")
+    p.add_argument("--since", metavar="T", help="only lines newer than T: 10m, 2h, 1d or a date")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--raw", action="store_true", help="the lines only, without the app label")
+
+    p = sub.add_parser("flush", help="empty apps' log files (and delete rotated ones)")
+    p.add_argument("target", nargs="?", default="all")
+
     sub.add_parser("save", aliases=["dump"], help="remember the current app list for resurrect")
     sub.add_parser("resurrect", help="start the apps remembered by save")
     sub.add_parser("kill", help="stop every app gracefully, then the daemon")
@@ -333,6 +347,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_foreground(specs, dict(os.environ))
 
 
+def _logs_command(name: str) -> Any:
+    """A command of ``corral.cli.logs``, imported only when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from corral.cli import logs
+
+        return int(getattr(logs, name)(args))
+
+    return run
+
+
 COMMANDS = {
     "start": cmd_start, "ls": cmd_ls, "list": cmd_ls, "status": cmd_ls,
     "stop": _simple("stop"), "delete": _simple("delete"), "del": _simple("delete"),
@@ -340,4 +365,5 @@ COMMANDS = {
     "signal": cmd_signal, "sendSignal": cmd_signal, "events": cmd_events,
     "save": cmd_save, "dump": cmd_save, "resurrect": cmd_resurrect, "kill": cmd_kill,
     "ping": cmd_ping, "validate": cmd_validate, "run": cmd_run,
+    "logs": _logs_command("cmd_logs"), "log": _logs_command("cmd_logs"), "flush": _logs_command("cmd_flush"),
 }

@@ -93,6 +93,11 @@ def describe(info: dict[str, Any]) -> str:
             how = f"signal {last['signal']}" if last.get("signal") else f"exit code {last['code']}"
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["at"]))
             lines.append(f"    last exit: {how} at {when} (pid {last['pid']})")
+    crash = info.get("last_crash")
+    if crash:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(crash["ts"]))
+        lines.append(f"  last crash: {when}, instance {crash['instance']}: {crash['summary']}")
+        lines.extend(f"    {frame}" for frame in (crash.get("frames") or [])[-3:])
     if info.get("events"):
         lines.append("  recent events:")
         for ev in info["events"][-10:]:

@@ -24,6 +24,7 @@ import yaml
 
 from corral.config.convert import render
 from corral.config.errors import ConfigError
+from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
 from corral.config.schema import normalize_app
 
 FORMATS_HINT = "use .toml, .yaml, .yml, .json or ecosystem.config.js"
@@ -36,6 +37,7 @@ TOP_LEVEL_KEYS: dict[str, str | None] = {
     "apps": "the list of apps",
     "deploy": None,
 }
+TOP_LEVEL_KEYS.update(dict.fromkeys(APP_DEFAULT_KEYS, "a default for every app (log settings)"))
 
 _NODE_MARK = "@@corral-ecosystem-json@@"
 # Evaluate the file given as argv[1]; print a marker then JSON of its exports.
@@ -202,12 +204,14 @@ def _app_tables(doc: Any, where: str) -> tuple[list[Any], list[str]]:
 def _normalize_document(doc: Any, *, where: str, source: str | None, env_name: str | None) -> list[dict[str, Any]]:
     base_dir = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
     tables, errors = _app_tables(doc, where)
+    defaults = app_defaults(doc, where, errors)
     specs: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(tables):
         app_where = f"{where}: apps[{index}]"
         try:
-            spec = normalize_app(raw, where=app_where, base_dir=base_dir, env_name=env_name, source=source)
+            table = {**defaults, **raw} if defaults and isinstance(raw, dict) else raw
+            spec = normalize_app(table, where=app_where, base_dir=base_dir, env_name=env_name, source=source)
         except ConfigError as exc:
             errors.extend(exc.messages)
             continue

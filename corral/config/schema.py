@@ -50,6 +50,17 @@ from corral.config.convert import (
     to_signal,
 )
 from corral.config.errors import ConfigError
+from corral.config.logkeys import (
+    to_date_format,
+    to_key_list,
+    to_line_limit,
+    to_log_type,
+    to_max_age,
+    to_patterns,
+    to_retain,
+    to_rotate_size,
+    to_schedule,
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,18 @@ FIELDS: tuple[Field, ...] = (
     Field("out_file", to_path, None, "File for stdout.", ("out", "output", "out_log")),
     Field("error_file", to_path, None, "File for stderr.", ("error", "err", "err_file", "err_log")),
     Field("merge_logs", to_bool, False, "One log file for all instances.", ("combine_logs",)),
+    Field("log_type", to_log_type, "raw", 'Log line format: "raw" (timestamp prefix) or "json".'),
+    Field("log_date_format", to_date_format, None, "Timestamp format (moment.js or strftime); default ISO 8601."),
+    Field("time", to_bool, True, "Prefix every log line with a timestamp."),
+    Field("log_max_line", to_line_limit, 64 * 1024, "Longer lines are split (never dropped)."),
+    Field("log_max_size", to_rotate_size, 10 * 1024 * 1024, "Rotate a log file at this size; 0 = never."),
+    Field("log_rotate", to_schedule, None, 'Also rotate on a schedule: "daily", "hourly" or cron.'),
+    Field("log_retain", to_retain, 10, 'Rotated files kept per log ("all" keeps every one).'),
+    Field("log_max_age", to_max_age, None, 'Delete rotated files older than this ("14d").'),
+    Field("log_compress", to_bool, False, "Gzip rotated log files."),
+    Field("redact", to_bool, True, "Hide secrets (passwords, tokens, card numbers) in logs."),
+    Field("redact_keys", to_key_list, [], "More key names whose values are hidden in logs."),
+    Field("redact_patterns", to_patterns, [], "More regular expressions hidden in logs (group 1 if any)."),
     Field("shell", to_bool, False, "Run through /bin/sh -c (corral; off by default)."),
     Field("user", to_account, None, "Run as this user (when corral runs as root).", ("uid",)),
     Field("group", to_account, None, "Run with this group (when corral runs as root).", ("gid",)),
@@ -121,7 +144,7 @@ PM2_IGNORED: frozenset[str] = frozenset(
         # watch
         "watch", "ignore_watch", "watch_delay", "watch_options",
         # logs
-        "log_file", "log", "disable_logs", "log_type", "log_date_format", "time", "pid_file", "pid",
+        "log_file", "log", "disable_logs", "pid_file", "pid",
         # Node runtime, monitoring and PM2 services
         "source_map_support", "disable_source_map_support", "vizion", "pmx", "automation", "trace",
         "disable_trace", "v8", "event_loop_inspector", "deep_monitoring", "io", "post_update",

@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from corral import __version__
 from corral import lifecycle as lc
+from corral.daemon.crashreport import last_crash
 from corral.daemon.supervisor import App, Status, Supervisor
 
 Handler = Callable[["Context", dict[str, Any]], Awaitable[Any]]
@@ -227,6 +228,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "config": spec,
         "instances": instances,
         "events": sup.store.events(app.name, 20),
+        "last_crash": last_crash(sup.store, app.name),
     }
 
 
@@ -287,3 +289,7 @@ async def kill(ctx: Context, args: dict[str, Any]) -> Any:
     sup.store.clear_apps()
     ctx.shutdown_requested = True
     return {"stopped": [a.name for a in apps], "pid": os.getpid()}
+
+
+# log operations (log_paths, flush) live in their own module; imported last (it uses this one)
+from corral.daemon import logcommands as _logcommands  # noqa: E402,F401

@@ -88,11 +88,13 @@ class PipeReader:
             complete, rest = b"", buf
         else:
             complete, rest = buf[: cut + 1], buf[cut + 1 :]
-        if len(complete) > self._max_line:
-            complete = _split_long_lines(complete, self._max_line)
-        while len(rest) >= self._max_line:
-            complete += rest[: self._max_line] + b"\n"
-            rest = rest[self._max_line :]
+        limit = self._max_line
+        if len(complete) > limit and _has_long_line(complete, limit):
+            complete = _split_long_lines(complete, limit)
+        while len(rest) >= limit:
+            at = _cut_at(rest, limit)
+            complete += rest[:at] + b"\n"
+            rest = rest[at:]
         self._partial = rest
         if complete:
             self._emit(complete)
@@ -124,12 +126,33 @@ class PipeReader:
         return text.splitlines()[-count:]
 
 
+def _has_long_line(chunk: bytes, limit: int) -> bool:
+    """Whether a line of ``chunk`` (complete lines) is longer than ``limit``, in a few ``rfind``s."""
+    pos, end = 0, len(chunk)
+    while end - pos > limit:
+        nl = chunk.rfind(b"\n", pos, pos + limit + 1)
+        if nl < 0:
+            return True
+        pos = nl + 1
+    return False
+
+
+def _cut_at(line: bytes, limit: int) -> int:
+    """Where to split a line longer than ``limit``: at ``limit``, moved back (at most 3 bytes) so
+    a UTF-8 character is not cut in two."""
+    at = limit
+    while at > limit - 3 and 0x80 <= line[at] <= 0xBF:
+        at -= 1
+    return limit if 0x80 <= line[at] <= 0xBF else at  # not UTF-8: cut anywhere
+
+
 def _split_long_lines(chunk: bytes, limit: int) -> bytes:
     out = []
     for line in chunk.split(b"\n")[:-1]:
         while len(line) > limit:
-            out.append(line[:limit])
-            line = line[limit:]
+            at = _cut_at(line, limit)
+            out.append(line[:at])
+            line = line[at:]
         out.append(line)
     return b"\n".join(out) + b"\n"
 
@@ -140,39 +163,3 @@ def write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-class LogFile:
-    """An append-only log file, shared by every instance that writes to it."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self.users = 0
-
-    def write(self, data: bytes) -> None:
-        write_all(self._fd, data)
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
-class LogFiles:
-    """Open log files by path, reference-counted, so merged instances share one."""
-
-    def __init__(self) -> None:
-        self._files: dict[str, LogFile] = {}
-
-    def acquire(self, path: str) -> LogFile:
-        log = self._files.get(path)
-        if log is None:
-            log = self._files[path] = LogFile(path)
-        log.users += 1
-        return log
-
-    def release(self, log: LogFile) -> None:
-        log.users -= 1
-        if log.users <= 0 and self._files.get(log.path) is log:
-            del self._files[log.path]
-            log.close()

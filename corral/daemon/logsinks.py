@@ -1,4 +1,8 @@
-"""Where an instance's lines go: per-app files (daemon) or prefixed stdout (``corral run``)."""
+"""Where an instance's lines go: per-app files (daemon) or prefixed stdout (``corral run``).
+
+Files are written by :mod:`corral.daemon.logwriter` (timestamps or JSON, redaction, rotation);
+``corral run`` writes plain prefixed lines to stdout, redacted too.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from corral.daemon.logpipe import LogFiles, Sink, write_all
+from corral.daemon.logpipe import MAX_LINE, Sink, write_all
+from corral.daemon.logwriter import LogWriters, make_redactor, make_sink
+from corral.logformat import valid_utf8
+from corral.rotation import RotationPolicy
 
 
 @dataclass
@@ -15,6 +22,7 @@ class InstanceLogs:
     out: Sink
     err: Sink
     close: Callable[[], None]
+    max_line: int = MAX_LINE
 
 
 def _suffixed(path: str, index: int) -> str:
@@ -31,7 +39,7 @@ class FileLogs:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self._files = LogFiles()
+        self.writers = LogWriters()
 
     def paths(self, spec: dict[str, Any], index: int) -> tuple[str, str]:
         name = spec["name"]
@@ -43,15 +51,21 @@ class FileLogs:
 
     def open(self, spec: dict[str, Any], index: int) -> InstanceLogs:
         out_path, err_path = self.paths(spec, index)
-        out = self._files.acquire(out_path)
-        err = out if err_path == out_path else self._files.acquire(err_path)
+        policy = RotationPolicy.from_spec(spec)
+        out = self.writers.acquire(out_path, policy)
+        err = out if err_path == out_path else self.writers.acquire(err_path, policy)
 
         def close() -> None:
-            self._files.release(out)
+            self.writers.release(out)
             if err is not out:
-                self._files.release(err)
+                self.writers.release(err)
 
-        return InstanceLogs(out.write, err.write, close)
+        return InstanceLogs(make_sink(spec, index, "out", out), make_sink(spec, index, "err", err), close,
+                            int(spec.get("log_max_line") or MAX_LINE))
+
+    def flush(self, path: str) -> list[str]:
+        """Empty one log file and delete its rotated files (see ``LogWriters.flush``)."""
+        return self.writers.flush(path)
 
 
 class StdoutLogs:
@@ -68,8 +82,13 @@ class StdoutLogs:
         prefix = f"{label} | ".encode()
         joiner = b"\n" + prefix
         fd = self._fd
+        redactor = make_redactor(spec)
+        redact = redactor.redact_bytes if redactor is not None else None
 
         def sink(chunk: bytes) -> None:
+            chunk = valid_utf8(chunk)
+            if redact is not None:
+                chunk = redact(chunk)
             write_all(fd, prefix + chunk[:-1].replace(b"\n", joiner) + b"\n")
 
-        return InstanceLogs(sink, sink, lambda: None)
+        return InstanceLogs(sink, sink, lambda: None, int(spec.get("log_max_line") or MAX_LINE))

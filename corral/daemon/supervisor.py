@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from corral import lifecycle as lc
 from corral.daemon import procfs
+from corral.daemon.crashreport import record_crash
 from corral.daemon.groups import GroupWatcher, signal_group
 from corral.daemon.logpipe import PipeReader
 from corral.daemon.logsinks import FileLogs, InstanceLogs, StdoutLogs
@@ -257,8 +258,9 @@ class Supervisor:
             if open_readers[0] == 0:
                 logs.close()
 
-        out = PipeReader(self.loop, child.stdout, logs.out, on_eof=one_closed)
-        err = PipeReader(self.loop, child.stderr, logs.err, keep_tail=True, on_eof=one_closed)
+        out = PipeReader(self.loop, child.stdout, logs.out, max_line=logs.max_line, on_eof=one_closed)
+        err = PipeReader(self.loop, child.stderr, logs.err, max_line=logs.max_line, keep_tail=True,
+                         on_eof=one_closed)
         child.readers = (out, err)
         slot.stderr = err
 
@@ -266,6 +268,8 @@ class Supervisor:
         child.popen.returncode = code if code is not None else -1
         for reader in child.readers:
             reader.drain()
+        if slot.child is child:
+            record_crash(self.store, slot, code, sig)  # an unrequested failure: a crash event
         alive = procfs.group_alive(pid)
         slot.last_exit = {"code": code, "signal": sig, "at": time.time(), "pid": pid}
         if slot.child is child:

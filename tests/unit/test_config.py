@@ -262,7 +262,8 @@ def test_pm2_keys_are_ignored_not_errors(tmp_path: Path) -> None:
         log_date_format="YYYY",
         treekill=True,
     )
-    assert spec["ignored"] == ["exec_mode", "watch", "max_memory_restart", "cron_restart", "autostart", "log_date_format", "treekill"]
+    assert spec["ignored"] == ["exec_mode", "watch", "max_memory_restart", "cron_restart", "autostart", "treekill"]
+    assert spec["log_date_format"] == "YYYY"  # implemented now: a moment.js format
 
 
 def test_every_pm2_ignored_key_is_accepted(tmp_path: Path) -> None:
@@ -495,7 +496,8 @@ def test_load_pm2_json_fixture() -> None:
     assert web["stop_exit_codes"] == [0]
     assert web["autorestart"] == "never"
     assert web["env"] == {"APP_ENV": "staging"}
-    assert web["ignored"] == ["exec_mode", "log_date_format"]
+    assert web["ignored"] == ["exec_mode"]
+    assert web["log_date_format"]  # PM2's key is used, not ignored
 
 
 @needs_node

@@ -1,0 +1,57 @@
+"""Control operations for logs: ``log_paths`` (the CLI reads and follows files itself) and ``flush``.
+
+Registered on import (``corral.daemon.commands`` imports this module last).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corral.daemon.commands import Context, UserError, command, resolve
+from corral.daemon.supervisor import App, Supervisor
+
+
+def _apps(sup: Supervisor, target: Any) -> list[App]:
+    if target in (None, "", "all"):
+        return sorted(sup.apps.values(), key=lambda a: a.id)
+    return resolve(sup, target)
+
+
+def log_files(sup: Supervisor, apps: list[App]) -> list[dict[str, Any]]:
+    """One entry per distinct file: app, instance (None when merged), stream, path, format."""
+    seen: set[str] = set()
+    files = []
+    for app in apps:
+        indexes = sorted({s.index for s in app.slots}) or [0]
+        for index in indexes:
+            out, err = sup.logs.paths(app.spec, index)
+            for stream, path in (("out", out), ("err", err)):
+                if path in seen or path.startswith("<"):
+                    continue
+                seen.add(path)
+                merged = int(app.spec.get("instances", 1)) > 1 and bool(app.spec.get("merge_logs"))
+                files.append({
+                    "app": app.name, "id": app.id, "instance": None if merged else index,
+                    "stream": "both" if out == err else stream, "path": path,
+                    "log_type": app.spec.get("log_type", "raw"), "time": app.spec.get("time", True),
+                })
+    return files
+
+
+@command("log_paths")
+async def log_paths(ctx: Context, args: dict[str, Any]) -> Any:
+    sup = ctx.supervisor
+    return log_files(sup, _apps(sup, args.get("target")))
+
+
+@command("flush")
+async def flush(ctx: Context, args: dict[str, Any]) -> Any:
+    """Empty the log files of the target apps (default: all) and delete their rotated files."""
+    sup = ctx.supervisor
+    flush_file = getattr(sup.logs, "flush", None)
+    if flush_file is None:
+        raise UserError("this daemon writes no log files")
+    touched: list[str] = []
+    for entry in log_files(sup, _apps(sup, args.get("target"))):
+        touched += flush_file(entry["path"])
+    return {"files": touched}
