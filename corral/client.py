@@ -64,13 +64,15 @@ class Client:
         self.home.ensure()
         log = open(self.home.daemon_log, "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "corral.daemon"],
+            # -OO: no docstrings in the daemon's memory (it has no asserts to lose)
+            [sys.executable, "-OO", "-m", "corral.daemon"],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             start_new_session=True,
             close_fds=True,
-            env={**os.environ, "CORRAL_HOME": self.home.root},
+            env={**os.environ, "CORRAL_HOME": self.home.root, "CORRAL_SUBREAPER": "1"},
+            preexec_fn=_become_subreaper,  # the CLI is single-threaded; kept across exec
         )
         log.close()
         deadline = time.monotonic() + DAEMON_START_TIMEOUT
@@ -126,6 +128,13 @@ class Client:
             self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
         return line
+
+
+def _become_subreaper() -> None:
+    """Make the daemon a child subreaper before it execs, so the daemon need not load ctypes."""
+    from corral.daemon.reaper import become_subreaper
+
+    become_subreaper()
 
 
 def _tail(path: str, lines: int = 3) -> str:

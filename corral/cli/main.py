@@ -54,6 +54,18 @@ def build_parser() -> Parser:
             p.add_argument("--update-env", action="store_true",
                            help="re-read the app's ecosystem file and take this shell's environment")
 
+    p = sub.add_parser("reload", help="zero-downtime rolling reload: start new, wait ready, stop old")
+    p.add_argument("target", help="an app name, an id, a namespace, or all")
+    p.add_argument("--parallel", type=int, default=1, help="instances replaced at a time (default 1)")
+    p.add_argument("--update-env", action="store_true",
+                   help="re-read the app's ecosystem file and take this shell's environment")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("scale", help="set the number of instances: N, +N or -N")
+    p.add_argument("target")
+    p.add_argument("count", help="4, +2 or -1")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("describe", aliases=["show", "info"], help="everything about one app")
     p.add_argument("target")
     p.add_argument("--json", action="store_true")
@@ -245,6 +257,24 @@ def _reload_specs(target: str) -> dict[str, Any]:
     return {"apps": specs, "base_env": dict(os.environ)}
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"target": args.target, "parallel": args.parallel}
+    if args.update_env:
+        request.update(_reload_specs(args.target))
+    result = Client().call("reload", request)
+    if not args.json:
+        for line in result["replaced"]:
+            print(f"reloaded {line}")
+    show_rows(result["rows"], args.json)
+    return 0
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    result = Client().call("scale", {"target": args.target, "count": args.count})
+    show_rows(result["rows"], args.json)
+    return 1 if any(r["status"] == "errored" for r in result["rows"]) else 0
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     infos = Client().call("describe", {"target": args.target})
     if args.json:
@@ -361,7 +391,7 @@ def _logs_command(name: str) -> Any:
 COMMANDS = {
     "start": cmd_start, "ls": cmd_ls, "list": cmd_ls, "status": cmd_ls,
     "stop": _simple("stop"), "delete": _simple("delete"), "del": _simple("delete"),
-    "restart": cmd_restart, "describe": cmd_describe, "show": cmd_describe, "info": cmd_describe,
+    "restart": cmd_restart, "reload": cmd_reload, "scale": cmd_scale, "describe": cmd_describe, "show": cmd_describe, "info": cmd_describe,
     "signal": cmd_signal, "sendSignal": cmd_signal, "events": cmd_events,
     "save": cmd_save, "dump": cmd_save, "resurrect": cmd_resurrect, "kill": cmd_kill,
     "ping": cmd_ping, "validate": cmd_validate, "run": cmd_run,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STATUS_COLOURS = {
     "online": "32", "launching": "36", "stopping": "33", "waiting_restart": "33",

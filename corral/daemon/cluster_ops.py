@@ -1,6 +1,7 @@
-"""Control operations for running apps as clusters: reload, scale, and dependency order.
+"""Control operations for running apps as clusters: reload and scale.
 
-Registered with the same ``command`` table as :mod:`corral.daemon.commands`.
+Registered with the same ``command`` table as :mod:`corral.daemon.commands`, and
+imported only when one of them is first asked for (see ``commands.LAZY``).
 """
 
 from __future__ import annotations
@@ -9,65 +10,10 @@ from typing import Any
 
 from corral import lifecycle as lc
 from corral.daemon.commands import Context, OperationFailed, UserError, command, resolve, rows
-from corral.daemon.dependencies import CycleError, start_layers, stop_layers
 from corral.daemon.reload import ReloadFailed, rolling_reload
 from corral.daemon.supervisor import App, Status, Supervisor
 
 MARGIN = 10.0
-
-
-def _online(app: App) -> bool:
-    return bool(app.slots) and all(s.status is Status.ONLINE for s in app.slots)
-
-
-def _failed(app: App) -> bool:
-    return any(s.status in (Status.ERRORED, Status.STOPPED) for s in app.slots)
-
-
-async def start_ordered(sup: Supervisor, apps: list[App], launch: Any) -> None:
-    """Call ``launch(app)`` for each app once every app it depends on is ready."""
-    deps = {a.name: list(a.spec.get("depends_on") or []) for a in apps}
-    for name, wanted in deps.items():
-        for dep in wanted:
-            if dep not in sup.apps:
-                raise UserError(f'app "{name}" depends on "{dep}", which is not defined')
-    try:
-        layers = start_layers(deps)
-    except CycleError as exc:
-        raise UserError(str(exc)) from None
-    by_name = {a.name: a for a in apps}
-    for layer in layers:
-        for name in layer:
-            app = by_name[name]
-            needed = [sup.apps[d] for d in deps[name]]
-            if needed:
-                wait = max((d.policy.ready_wait() or 0.0) for d in needed) + MARGIN
-                await sup.wait_for(lambda: all(_online(d) or _failed(d) for d in needed), wait)
-                missing = [d.name for d in needed if not _online(d)]
-                if missing:
-                    message = f'not started: dependency "{missing[0]}" is not ready'
-                    sup.store.add_event(name, None, "dependency", message)
-                    raise OperationFailed(f'"{name}" was {message}')
-            launch(app)
-
-
-async def stop_ordered(sup: Supervisor, apps: list[App], dispatch_stop: Any) -> bool:
-    """Stop apps dependents-first: each layer is stopped and settled before the next."""
-    deps = {a.name: list(a.spec.get("depends_on") or []) for a in apps}
-    try:
-        layers = stop_layers(deps)
-    except CycleError:
-        layers = [[a.name for a in apps]]
-    by_name = {a.name: a for a in apps}
-    ok = True
-    for layer in layers:
-        group = [by_name[n] for n in layer]
-        for app in group:
-            dispatch_stop(app)
-        wait = max([a.policy.kill_timeout for a in group] + [0.0]) + MARGIN
-        ok = await sup.wait_for(
-            lambda: all(s.status in lc.RESTING for a in group for s in a.slots if a.name in sup.apps), wait) and ok
-    return ok
 
 
 @command("reload")

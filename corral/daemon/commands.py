@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import partial
 from typing import Any, Awaitable, Callable
 
 from corral import __version__
@@ -36,6 +37,7 @@ class Context:
         self.supervisor = supervisor
         self.dump_path = dump_path
         self.shutdown_requested = False
+        self.busy: set[str] = set()  # apps with a reload or scale under way
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -121,27 +123,30 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
     base_env = args.get("base_env") or {}
     touched: list[App] = []
     notes: list[str] = []
+    launches: list[tuple[App, Any]] = []
     for spec in args.get("apps") or []:
         app = sup.apps.get(spec["name"])
         if app is None:
             app = sup.add_app(spec, base_env)
-            sup.start(app)
+            launches.append((app, sup.start))
         elif app.deleting:
             raise UserError(f'app "{app.name}" is being deleted; try again')
         elif app.spec != spec:
             sup.update_app(app, spec, base_env)
-            _start_or_restart(sup, app)
+            launches.append((app, partial(_start_or_restart, sup)))
             notes.append(f"{app.name}: configuration changed, restarted")
         elif any(s.status in lc.RUNNING for s in app.slots) and app.desired == "online":
             notes.append(f"{app.name}: already running")
         else:
             sup.update_app(app, spec, base_env)
-            sup.start(app)
+            launches.append((app, sup.start))
         touched.append(app)
     if args.get("target"):
         for app in resolve(sup, args["target"]):
-            sup.start(app)
+            launches.append((app, sup.start))
             touched.append(app)
+    how = {app.name: launch for app, launch in launches}
+    await start_ordered(sup, [app for app, _ in launches], lambda app: how[app.name](app))
     return {"rows": rows(sup, touched), "notes": notes}
 
 
@@ -158,9 +163,8 @@ def _start_or_restart(sup: Supervisor, app: App) -> None:
 async def stop(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
     apps = resolve(sup, args.get("target"))
-    for app in apps:
-        sup.stop(app)
-    await _await(sup, lambda: all(s.status in lc.RESTING for a in apps for s in a.slots), apps, "stop")
+    if not await stop_ordered(sup, apps, sup.stop):
+        raise OperationFailed(f"stop did not finish in time for: {', '.join(a.name for a in apps)}")
     return {"rows": rows(sup, apps)}
 
 
@@ -218,13 +222,15 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
     instances = []
     for slot, row in zip(app.slots, rows(sup, [app])):
         out_log, err_log = sup.logs.paths(app.spec, slot.index)
-        instances.append({**row, "out_log": out_log, "err_log": err_log, "last_exit": slot.last_exit})
+        instances.append({**row, "out_log": out_log, "err_log": err_log, "last_exit": slot.last_exit,
+                          "status_text": slot.status_text})
     return {
         "name": app.name,
         "id": app.id,
         "namespace": app.namespace,
         "desired": app.desired,
         "argv": resolve_argv(app.spec, sup.python),
+        "listen": sup.sockets.resolved(app.name, app.spec.get("listen") or []),
         "config": spec,
         "instances": instances,
         "events": sup.store.events(app.name, 20),
@@ -283,8 +289,7 @@ async def kill(ctx: Context, args: dict[str, Any]) -> Any:
     """Stop every app gracefully, forget them (``resurrect`` brings saved ones back), then exit."""
     sup = ctx.supervisor
     apps = list(sup.apps.values())
-    for app in apps:
-        sup.stop(app, lc.After.DELETE)
+    await stop_ordered(sup, apps, lambda app: sup.stop(app, lc.After.DELETE))
     await _await(sup, lambda: not sup.apps, apps, "kill")
     sup.store.clear_apps()
     ctx.shutdown_requested = True
@@ -293,3 +298,18 @@ async def kill(ctx: Context, args: dict[str, Any]) -> Any:
 
 # log operations (log_paths, flush) live in their own module; imported last (it uses this one)
 from corral.daemon import logcommands as _logcommands  # noqa: E402,F401
+
+
+# dependency order lives in its own module; imported last (it uses this one)
+from corral.daemon.ordering import start_ordered, stop_ordered  # noqa: E402
+
+#: Operations whose handlers load on first use (rarely used: kept out of the daemon's memory).
+LAZY = {"reload": "corral.daemon.cluster_ops", "scale": "corral.daemon.cluster_ops"}
+
+
+def handler_for(op: str) -> Handler | None:
+    if op not in HANDLERS and op in LAZY:
+        import importlib
+
+        importlib.import_module(LAZY[op])
+    return HANDLERS.get(op)

@@ -17,7 +17,7 @@ from corral.daemon.recovery import recover
 from corral.daemon.server import ControlServer
 from corral.daemon.sockets import enable_request_migration
 from corral.daemon.store import Store
-from corral.daemon.supervisor import Supervisor
+from corral.daemon.supervisor import App, Supervisor
 from corral.paths import Home
 
 log = logging.getLogger("corral.daemon")
@@ -35,7 +35,8 @@ def main() -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
-    become_subreaper()
+    if os.environ.pop("CORRAL_SUBREAPER", None) != "1":
+        become_subreaper()
     os.write(lock_fd, f"{os.getpid()}\n".encode())
     asyncio.run(serve(home))
     return 0
@@ -76,8 +77,10 @@ async def serve(home: Home) -> None:
 
 async def stop_everything(sup: Supervisor) -> None:
     """Stop every instance without changing what should run: the next daemon brings them back."""
-    for app in sup.apps.values():
+    from corral.daemon.ordering import stop_ordered
+
+    def stop_slots(app: App) -> None:
         for slot in app.slots:
             sup.dispatch(slot, lc.Stop(lc.After.STOP))
-    timeout = max([a.policy.kill_timeout for a in sup.apps.values()] + [0.0]) + 10
-    await sup.wait_for(lambda: all(s.status in lc.RESTING for a in sup.apps.values() for s in a.slots), timeout)
+
+    await stop_ordered(sup, list(sup.apps.values()), stop_slots)

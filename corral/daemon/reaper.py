@@ -8,7 +8,6 @@ PID 1 or as a child subreaper) is simply reaped so no zombie is left.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 from typing import Callable
@@ -19,7 +18,13 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def become_subreaper() -> bool:
-    """Orphaned descendants are re-parented to us, so we can reap them and see them."""
+    """Orphaned descendants are re-parented to us, so we can reap them and see them.
+
+    The setting survives exec: the CLI sets it in the daemon's child before exec
+    (CORRAL_SUBREAPER=1 tells the daemon), which keeps ctypes out of the daemon.
+    """
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0

@@ -13,7 +13,7 @@ import os
 from typing import Any, Callable
 
 from corral import protocol
-from corral.daemon.commands import HANDLERS, Context, OperationFailed, UserError
+from corral.daemon.commands import Context, OperationFailed, UserError, handler_for
 
 log = logging.getLogger("corral.daemon")
 
@@ -73,7 +73,7 @@ class ControlServer:
         msg_id = message.get("id")
         op = message.get("op")
         args = message.get("args") or {}
-        handler = HANDLERS.get(op) if isinstance(op, str) else None
+        handler = handler_for(op) if isinstance(op, str) else None
         if handler is None:
             return protocol.error(msg_id, protocol.BAD_REQUEST, f"unknown operation {op!r}")
         if not isinstance(args, dict):

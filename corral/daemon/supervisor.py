@@ -21,7 +21,6 @@ from corral.daemon.crashreport import record_crash
 from corral.daemon.groups import GroupWatcher, signal_group
 from corral.daemon.logpipe import PipeReader
 from corral.daemon.logsinks import FileLogs, InstanceLogs, StdoutLogs
-from corral.daemon.probes import probe_until_ready
 from corral.daemon.reaper import Reaper
 from corral.daemon.sockets import BindError, SocketRegistry
 from corral.daemon.spawner import Child, SpawnError, build_env, socket_env, spawn
@@ -50,6 +49,7 @@ class Slot:
         self.status_text: str | None = None
         self.probe: asyncio.Task[None] | None = None
         self.env: dict[str, str] = {}
+        self.spawn_error: str | None = None
         self.state = lc.Instance()
         self.child: Child | None = None
         self.pgid: int | None = None
@@ -196,6 +196,7 @@ class Supervisor:
                 argv = [self.python, "-I", "-S", EXEC_SHIM, ",".join(map(str, fds)), *argv]
             child = spawn(argv, env, app.spec, pass_fds=fds)
         except (SpawnError, BindError) as exc:
+            slot.spawn_error = str(exc)
             self.dispatch(slot, lc.SpawnFailed(str(exc)))
             return
         slot.env = env
@@ -217,6 +218,8 @@ class Supervisor:
 
         def still_launching() -> bool:
             return slot.child is child and slot.status is Status.LAUNCHING
+
+        from corral.daemon.probes import probe_until_ready
 
         listen = self.sockets.resolved(slot.app.name, slot.app.spec.get("listen") or [])
         slot.probe = self.loop.create_task(probe_until_ready(
@@ -359,15 +362,20 @@ class Supervisor:
         for slot in list(app.slots):
             self.dispatch(slot, lc.Stop(after))
 
+    def add_slot(self, app: App, index: int) -> Slot:
+        """A new, stopped slot at INDEX (a reload's replacement shares the index of the old one)."""
+        slot = Slot(app, index)
+        app.slots.append(slot)
+        app.slots.sort(key=lambda s: (s.index, s.uid))
+        return slot
+
     def resize(self, app: App) -> None:
         """Match the number of slots to ``instances``: new ones start, extra ones are deleted."""
         wanted = int(app.spec.get("instances", 1))
         while len(app.slots) < wanted:
             used = {s.index for s in app.slots}
             index = next(i for i in range(wanted + len(used)) if i not in used)
-            slot = Slot(app, index)
-            app.slots.append(slot)
-            app.slots.sort(key=lambda s: s.index)
+            slot = self.add_slot(app, index)
             if app.desired == "online":
                 self.dispatch(slot, lc.Start())
         for slot in [s for s in app.slots if s.index >= wanted]:

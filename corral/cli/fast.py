@@ -1,0 +1,86 @@
+"""The fast path for ``corral ls`` (``list``, ``status``, ``--json``) and ``corral ping``.
+
+These run in scripts and prompts many times a minute, so they skip argparse,
+the ``socket`` module and the ``json`` package (which pull in ``re`` and
+``enum``): the C modules ``_socket`` and ``_json`` are enough.  When the daemon
+is not running, or replies with an error, they return None and the ordinary
+path takes over (it starts the daemon and reports errors).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+LIST_COMMANDS = {"ls", "list", "status"}
+REPLY_PREFIX = b'{"v":1,"id":1,"result":'
+
+
+def try_fast(argv: list[str]) -> int | None:
+    if not argv or argv[0] not in LIST_COMMANDS or any(a not in ("--json",) for a in argv[1:]):
+        return None
+    reply = _call(b'{"v":1,"id":1,"op":"ls","args":{}}\n')
+    if reply is None:
+        return None
+    if "--json" in argv:
+        sys.stdout.buffer.write(reply + b"\n")
+        sys.stdout.flush()
+        return 0
+    from corral.cli import render
+
+    print(render.table(_loads(reply.decode())))
+    return 0
+
+
+def _call(request: bytes) -> bytes | None:
+    """One request over the control socket; the raw JSON result, or None to fall back."""
+    import _socket
+
+    from corral.paths import Home
+
+    path = Home.from_env().socket
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+        sock.sendall(request)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                return None
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    line = data.rstrip(b"\n")
+    if not line.startswith(REPLY_PREFIX) or not line.endswith(b"}"):
+        return None  # an error reply: the ordinary path reports it
+    return line[len(REPLY_PREFIX) : -1]
+
+
+class _Context:
+    """What ``_json``'s C scanner reads from ``json.JSONDecoder``."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    memo: dict[str, str] = {}
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        return float(name.replace("Infinity", "inf"))
+
+
+def _loads(text: str) -> object:
+    import _json
+
+    value, end = _json.make_scanner(_Context())(text, 0)
+    return value
+
+
+if os.environ.get("CORRAL_NO_FAST_PATH"):  # pragma: no cover - a switch for debugging
+    def try_fast(argv: list[str]) -> int | None:  # noqa: F811
+        return None
