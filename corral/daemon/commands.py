@@ -133,8 +133,9 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
             raise UserError(f'app "{app.name}" is being deleted; try again')
         elif app.spec != spec:
             sup.update_app(app, spec, base_env)
-            launches.append((app, partial(_start_or_restart, sup)))
-            notes.append(f"{app.name}: configuration changed, restarted")
+            launches.append((app, partial(_apply_change, sup)))
+            rolling = app.spec.get("listen") and app.spec.get("reload") == "rolling"
+            notes.append(f"{app.name}: configuration changed, {'reloaded' if rolling else 'restarted'}")
         elif any(s.status in lc.RUNNING for s in app.slots) and app.desired == "online":
             notes.append(f"{app.name}: already running")
         else:
@@ -148,6 +149,21 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
     how = {app.name: launch for app, launch in launches}
     await start_ordered(sup, [app for app, _ in launches], lambda app: how[app.name](app))
     return {"rows": rows(sup, touched), "notes": notes}
+
+
+async def _apply_change(sup: Supervisor, app: App) -> None:
+    """A changed app: rolling reload when it serves a shared socket, else restart (or start)."""
+    running = any(s.status in lc.RUNNING for s in app.slots)
+    if running and app.spec.get("listen") and app.spec.get("reload") == "rolling":
+        from corral.daemon.reload import ReloadFailed, rolling_reload
+
+        try:
+            await rolling_reload(sup, app)
+        except ReloadFailed as exc:
+            raise OperationFailed(str(exc)) from None
+        sup.resize(app)
+        return
+    _start_or_restart(sup, app)
 
 
 def _start_or_restart(sup: Supervisor, app: App) -> None:

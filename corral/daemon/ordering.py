@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from corral import lifecycle as lc
@@ -44,7 +45,9 @@ async def start_ordered(sup: Supervisor, apps: list[App], launch: Any) -> None:
                     message = f'not started: dependency "{missing[0]}" is not ready'
                     sup.store.add_event(name, None, "dependency", message)
                     raise OperationFailed(f'"{name}" was {message}')
-            launch(app)
+            pending = launch(app)
+            if inspect.isawaitable(pending):
+                await pending
 
 
 async def stop_ordered(sup: Supervisor, apps: list[App], dispatch_stop: Any) -> bool:

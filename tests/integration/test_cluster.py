@@ -211,3 +211,17 @@ def test_unknown_dependency_and_cycles_are_clear_errors(corral: Corral, workdir:
     result = corral.run("start", write(workdir, '[[apps]]\nname = "web"\ncmd = ["sleep", "60"]\ndepends_on = ["db"]\n'),
                         check=False)
     assert (result.returncode, result.stderr) == (2, 'corral: app "web" depends on "db", which is not defined\n')
+
+
+def test_starting_a_changed_file_again_reloads_a_cluster_app_without_errors(corral: Corral, workdir: Path) -> None:
+    toml = write(workdir, web_toml('NOTIFY = "1", VERSION = "1"', 'ready = "notify"'))
+    corral.run("start", toml)
+    wait_until(lambda: len(online_pids(corral)) == 2, what="two instances online")
+    Path(toml).write_text(web_toml('NOTIFY = "1", VERSION = "2"', 'ready = "notify"'))
+    with Load(port_of(corral), threads=4) as load:
+        load.wait_requests(100)
+        result = corral.run("start", toml)
+        load.wait_requests(load.result.ok + 100)
+    assert "web: configuration changed, reloaded" in result.stderr
+    assert load.result.failed == 0, load.result.failures
+    assert get(port_of(corral)).split()[2] == "version=2"
