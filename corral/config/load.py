@@ -10,17 +10,13 @@ filtering, ``corral validate`` (:func:`validate_file`) and specs built from
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
-import shutil
-import subprocess
 import tomllib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import yaml
 
 from corral.config.convert import render
 from corral.config.errors import ConfigError
@@ -72,6 +68,8 @@ def _parse_toml(text: str, where: str) -> Any:
 
 
 def _parse_yaml(text: str, where: str) -> Any:
+    import yaml  # slow to import: only for YAML files
+
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -106,6 +104,9 @@ def _node_error(stderr: str, path: str, where: str) -> ConfigError:
 
 
 def _evaluate_js(path: str, where: str) -> Any:
+    import shutil
+    import subprocess
+
     node = shutil.which("node")
     if node is None:
         raise ConfigError(
@@ -176,6 +177,8 @@ def _top_level_errors(doc: dict[str, Any], where: str) -> list[str]:
     errors = []
     for key in doc:
         if str(key) not in TOP_LEVEL_KEYS:
+            import difflib
+
             close = difflib.get_close_matches(str(key), list(TOP_LEVEL_KEYS), n=1, cutoff=0.6)
             hint = f'did you mean "{close[0]}"?' if close else 'a file holds "apps" (and PM2\'s "deploy", ignored)'
             errors.append(f"{where}: {key}: unknown top-level key ({hint})")

@@ -23,12 +23,9 @@ Choices worth knowing:
 from __future__ import annotations
 
 import copy
-import difflib
 import os
-import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from corral.config.argv import default_name
 from corral.config.cluster import to_depends, to_env_name, to_listen, to_ready, to_reload_mode
@@ -63,8 +60,7 @@ from corral.config.logkeys import (
 )
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """One app setting: canonical name, converter, default, doc and PM2 aliases."""
 
     name: str
@@ -163,6 +159,8 @@ _PATH_FIELDS = ("venv", "env_file", "out_file", "error_file")
 
 def _suggest(key: str) -> str:
     candidates = [*FIELD_BY_KEY, *PM2_IGNORED, "env_production"]
+    import difflib  # only on errors
+
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
     if close:
         return f'unknown key (did you mean "{close[0]}"?)'
@@ -224,6 +222,8 @@ def _script_path(script: str, cwd: str) -> str:
     ``script: "npm"``)."""
     path = _abspath(script, cwd)
     if "/" not in script and not os.path.exists(path):
+        import shutil
+
         found = shutil.which(script)
         if found:
             return os.path.abspath(found)

@@ -147,7 +147,12 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
             launches.append((app, sup.start))
             touched.append(app)
     how = {app.name: launch for app, launch in launches}
-    await start_ordered(sup, [app for app, _ in launches], lambda app: how[app.name](app))
+
+    def launch(app: App) -> Any:
+        with sup.store.batch():  # one transaction for the whole burst of spawns
+            return how[app.name](app)
+
+    await start_ordered(sup, [app for app, _ in launches], launch)
     return {"rows": rows(sup, touched), "notes": notes}
 
 

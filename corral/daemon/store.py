@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 SCHEMA = """
@@ -51,9 +53,23 @@ class Store:
         self._db.execute("PRAGMA cache_size=-512")
         self._db.executescript(SCHEMA)
         self._inserts = 0
+        self._depth = 0
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for many writes (a burst of spawns and events); re-entrant."""
+        self._depth += 1
+        if self._depth == 1:
+            self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
 
     # -- apps ------------------------------------------------------------------------
     def apps(self) -> list[tuple[str, int, dict[str, Any], str]]:

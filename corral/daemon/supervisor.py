@@ -140,11 +140,12 @@ class Supervisor:
             return
         self._dispatching = True
         try:
-            while self._pending:
-                target, ev = self._pending.popleft()
-                target.state, effects = lc.step(target.state, ev, self.loop.time(), target.app.policy)
-                for effect in effects:
-                    self._apply(target, effect)
+            with self.store.batch():
+                while self._pending:
+                    target, ev = self._pending.popleft()
+                    target.state, effects = lc.step(target.state, ev, self.loop.time(), target.app.policy)
+                    for effect in effects:
+                        self._apply(target, effect)
         finally:
             self._dispatching = False
         self._notify()
