@@ -1,0 +1,95 @@
+"""Pure parts of cluster mode: listen addresses, readiness settings, dependency order, notify parsing."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from corral.config.cluster import parse_listen, to_depends, to_listen, to_ready, to_reload_mode
+from corral.config.convert import Invalid
+from corral.daemon.dependencies import CycleError, start_layers, stop_layers
+from corral.daemon.notify import parse
+from corral.daemon.sockets import BindError, SocketRegistry
+
+
+@pytest.mark.parametrize("raw, normalized", [
+    ("tcp://127.0.0.1:8000", ["tcp://127.0.0.1:8000"]),
+    ("tcp://0.0.0.0:80", ["tcp://0.0.0.0:80"]),
+    ("tcp://[::1]:8000", ["tcp://[::1]:8000"]),
+    ("127.0.0.1:9000", ["tcp://127.0.0.1:9000"]),
+    ("unix:/run/web.sock", ["unix:/run/web.sock"]),
+    (["tcp://127.0.0.1:1", "unix:/x.sock"], ["tcp://127.0.0.1:1", "unix:/x.sock"]),
+])
+def test_listen_addresses(raw: object, normalized: list[str]) -> None:
+    assert to_listen(raw) == normalized
+
+
+@pytest.mark.parametrize("raw", ["http://x:1", "tcp://127.0.0.1", "tcp://h:99999", "unix:", 8000, ["tcp://a:1", 3]])
+def test_bad_listen_addresses(raw: object) -> None:
+    with pytest.raises(Invalid, match="is not a listen address"):
+        to_listen(raw)
+
+
+def test_parse_listen_parts() -> None:
+    assert parse_listen("tcp://127.0.0.1:80") == ("tcp", "127.0.0.1", 80)
+    assert parse_listen("unix:/a/b.sock") == ("unix", "", "/a/b.sock")
+
+
+def test_readiness_settings() -> None:
+    assert to_ready("notify") == {"kind": "notify"}
+    assert to_ready({"http": "/healthz"}) == {"kind": "http", "interval": 0.1, "timeout": 2.0, "path": "/healthz", "status": 200}
+    assert to_ready({"tcp": True, "interval": "1s"})["interval"] == 1.0
+    assert to_ready({"cmd": ["check", "--fast"], "timeout": 500})["timeout"] == 0.5
+    for bad in ("http", {"http": "healthz"}, {"http": "/", "tcp": True}, {"http": "/", "status": 99}, {"nope": 1}):
+        with pytest.raises(Invalid):
+            to_ready(bad)
+
+
+def test_depends_and_reload_mode() -> None:
+    assert to_depends("db") == ["db"]
+    assert to_depends(["db", "cache"]) == ["db", "cache"]
+    assert to_reload_mode("restart") == "restart"
+    with pytest.raises(Invalid):
+        to_reload_mode("hot")
+
+
+def test_dependency_layers() -> None:
+    deps = {"web": ["db", "cache"], "db": [], "cache": ["db"], "worker": ["db"], "cron": ["elsewhere"]}
+    assert start_layers(deps) == [["cron", "db"], ["cache", "worker"], ["web"]]
+    assert stop_layers(deps) == [["web"], ["cache", "worker"], ["cron", "db"]]
+
+
+def test_dependency_cycle() -> None:
+    with pytest.raises(CycleError, match="cycle"):
+        start_layers({"a": ["b"], "b": ["a"], "c": []})
+
+
+def test_notify_datagram_parsing() -> None:
+    assert parse(b"READY=1\nSTATUS=warming up\n") == {"READY": "1", "STATUS": "warming up"}
+    assert parse(b"WATCHDOG=1") == {"WATCHDOG": "1"}
+    assert parse(b"garbage\n=x\n") == {}
+
+
+def test_socket_registry_binds_port_zero_once_per_app_and_refuses_sharing(tmp_path: object) -> None:
+    reg = SocketRegistry()
+    try:
+        fds = [reg.fds("web", ["tcp://127.0.0.1:0"], slot)[0] for slot in (0, 1)]
+        ports = set()
+        for fd in fds:
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                ports.add(sock.getsockname()[1])
+        assert len(set(fds)) == 2 and len(ports) == 1  # one SO_REUSEPORT socket per slot, same port
+        assert reg.fds("web", ["tcp://127.0.0.1:0"], 0) == [fds[0]]  # a slot keeps its socket
+        resolved = reg.resolved("web", ["tcp://127.0.0.1:0"])[0]
+        assert resolved == f"tcp://127.0.0.1:{ports.pop()}"
+        with pytest.raises(BindError, match='app "web" already listens there'):
+            reg.fds("api", ["tcp://127.0.0.1:0"], 0)
+        path = f"/tmp/corral-test-{os.getpid()}.sock"
+        unix = reg.fds("web2", [f"unix:{path}"], 0) + reg.fds("web2", [f"unix:{path}"], 1)
+        assert unix[0] == unix[1] and os.path.exists(path)  # one shared unix socket
+        reg.release_app("web2")
+        assert not os.path.exists(path)
+    finally:
+        reg.close_all()
