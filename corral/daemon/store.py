@@ -50,7 +50,7 @@ class Store:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA cache_size=-512")
+        self._db.execute("PRAGMA cache_size=-128")
         self._db.executescript(SCHEMA)
         self._inserts = 0
         self._depth = 0

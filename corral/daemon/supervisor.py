@@ -200,7 +200,7 @@ class Supervisor:
             slot.spawn_error = str(exc)
             self.dispatch(slot, lc.SpawnFailed(str(exc)))
             return
-        slot.env = env
+        slot.env = env if app.policy.ready_mode == "probe" else {}  # only cmd probes need it
         slot.child = child
         slot.pgid = child.pid
         slot.start_ticks = procfs.start_ticks(child.pid)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import APPS, Corral, wait_until
-from tests.loadgen import Load
+from tests.loadgen import Load, Result
 
 
 def write(workdir: Path, body: str) -> str:
@@ -37,6 +37,18 @@ def online(corral: Corral, name: str) -> set[int]:
     return {r["pid"] for r in corral.ls() if r["name"] == name and r["status"] == "online"}
 
 
+def reload_under_load(corral: Corral, name: str, port: int) -> Result:
+    """`corral reload NAME` while 4 clients keep requesting; the instances must all be new after."""
+    old = online(corral, name)
+    with Load(port, threads=4) as load:
+        load.wait_requests(100)
+        corral.run("reload", name)
+        load.wait_requests(load.result.ok + 100)
+    new = online(corral, name)
+    assert len(new) == len(old) and not new & old
+    return load.result
+
+
 def test_uvicorn_serves_through_fd_3_and_reloads_without_errors(corral: Corral, workdir: Path) -> None:
     corral.run("start", write(workdir, f"""
 [[apps]]
@@ -50,18 +62,12 @@ env = {{ BOOT_DELAY = "0.5" }}
     wait_until(lambda: len(online(corral, "uv")) == 2, timeout=20, what="two uvicorn instances")
     port = port_of(corral, "uv")
     assert serving_pids(port) == {f"pid={p}" for p in online(corral, "uv")}
-    old = online(corral, "uv")
-    with Load(port, threads=4) as load:
-        load.wait_requests(100)
-        corral.run("reload", "uv")
-        load.wait_requests(load.result.ok + 100)
-    new = online(corral, "uv")
-    assert len(new) == 2 and not new & old
+    result = reload_under_load(corral, "uv", port)
     # The socket is never closed, so no connection is refused.  uvicorn's own graceful shutdown
     # closes a connection it accepted but has not read a request from yet (h11 ``shutdown()``),
     # a race no supervisor sharing the socket can prevent: allow a rare reset, never a refusal.
-    assert load.result.failures["refused"] == 0, load.result.failures
-    assert load.result.failed <= load.result.ok // 100, load.result.failures
+    assert result.failures["refused"] == 0, result.failures
+    assert result.failed <= result.ok // 100, result.failures
 
 
 def test_gunicorn_reads_listen_fds_and_says_ready(corral: Corral, workdir: Path) -> None:
@@ -77,11 +83,8 @@ ready = "notify"
     port = port_of(corral, "gu")
     masters = {line.split()[1] for line in _bodies(port)}
     assert masters == {f"master={p}" for p in online(corral, "gu")}
-    with Load(port, threads=4) as load:
-        load.wait_requests(100)
-        corral.run("reload", "gu")
-        load.wait_requests(load.result.ok + 100)
-    assert load.result.failed == 0, load.result.failures
+    result = reload_under_load(corral, "gu", port)
+    assert result.failed == 0, result.failures
 
 
 def _bodies(port: int, requests: int = 200) -> list[str]:
@@ -105,8 +108,5 @@ listen_timeout = "500ms"
     wait_until(lambda: len(online(corral, "nd")) == 2, timeout=20, what="two node instances")
     port = port_of(corral, "nd")
     assert serving_pids(port) == {f"pid={p}" for p in online(corral, "nd")}
-    with Load(port, threads=4) as load:
-        load.wait_requests(100)
-        corral.run("reload", "nd")
-        load.wait_requests(load.result.ok + 100)
-    assert load.result.failed == 0, load.result.failures
+    result = reload_under_load(corral, "nd", port)
+    assert result.failed == 0, result.failures
