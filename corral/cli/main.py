@@ -32,6 +32,9 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     parser = Parser(prog="corral", description="Run any program and keep it running.")
+    from corral import __version__
+
+    parser.add_argument("--version", "-v", action="version", version=f"corral {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
