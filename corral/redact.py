@@ -25,11 +25,12 @@ used: the provider redacts them in structured logs for privacy and size, but ``d
 in prose is no secret. Extra keys apply everywhere.
 
 Speed. Most lines need nothing, so every line first goes through a pre-filter on a folded copy
-(``bytes.translate``: ASCII lower-case, ``:`` to ``=``, digits to ``0``; for single lines blanks,
-quotes and backslashes deleted): one regex search of the *reversed* copy for ``=`` followed by the
-reversed last word of any sensitive key (a trie, so the search has a literal prefix), one search
-for a card-like digit run, and two ``find`` calls for ``bearer``/``basic`` (plus one search per
-extra pattern). A single combined case-insensitive regex of all the keys has no literal prefix,
+(``bytes.translate``: ASCII lower-case, ``:`` to ``=``, digits to ``0``; for chunks a blank becomes
+``-``; for single lines blanks, quotes and backslashes are deleted): one regex search of the
+*reversed* copy for ``=`` followed by the reversed last word of any sensitive key (a trie, so the
+search has a literal prefix), two ``rfind`` calls for a card's first 8 digits (``00000000``,
+``0000-0000``; ``rfind`` is several times faster than ``find`` or a regex on digit-heavy text),
+and one search for ``bearer``/``basic`` (plus one search per extra pattern). A single combined case-insensitive regex of all the keys has no literal prefix,
 so CPython's ``re`` tries every position: it measured at best 0.2 M lines/s. On a shared 2-core
 VM, clean ~100-byte lines run at 0.5-0.8 M lines/s through :meth:`Redactor.redact_line` and
 1-2.6 M lines/s through :meth:`Redactor.redact_bytes` on 64 KiB chunks; dirty ones at 60-85 k/s
@@ -91,8 +92,12 @@ _AUTH_SCHEMES = r"(?:bearer|basic|token|digest|negotiate|apikey|api-key)"
 _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789",
                         b"abcdefghijklmnopqrstuvwxyz=0000000000")
 _FOLD_DELETE = b" \t\"'\\"
-_CARD_GATE = re.compile(rb"0000[ -]?0000[ -]?0")  # chunks (positions kept)
+_CARD_GATE = re.compile(rb"0000-?0000-?0")  # chunks (_CHUNK_FOLD: positions kept, blanks are "-")
 _card_gate_line = re.compile(rb"0000-?0000-?0").search  # lines (blanks deleted)
+# Chunks: _FOLD, and a blank is "-" too, so a card's first 8 digits are "00000000" or "0000-0000"
+_CHUNK_FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789 ",
+                              b"abcdefghijklmnopqrstuvwxyz=0000000000-")
+_AUTH_GATE = re.compile(rb"b(?:earer|asic)")  # one pass for both words
 _PAIR_RE = re.compile(r"(?<![\w.-])(?P<key>[\w.-]+)(?P<sep>\\?[\"']?[ \t]*(?:[:=]>?)[ \t]*\\?[\"']?)")
 _VALUE_RE = re.compile(rf"(?P<scheme>{_AUTH_SCHEMES}[ \t]+)?(?![{{\[])[^\s&;,\"'\\]+", _CI)
 _COOKIE_VALUE_RE = re.compile(r"[^\"'\r\n]*[^\"'\s\\]")
@@ -162,7 +167,7 @@ class Redactor:
         last_words = {_norm(k).rsplit("_", 1)[-1] for k in all_keys | set(STRONG_SUFFIXES)}
         gate_words = {w.encode("utf-8").translate(_FOLD)[::-1].decode("latin-1") for w in last_words if w}
         trie = _trie(gate_words).encode("latin-1")
-        self._kv_gate_re = re.compile(b"=[ \t\"'\\\\]*" + trie)  # chunks (positions kept)
+        self._kv_gate_re = re.compile(b"=[-\t\"'\\\\]*" + trie)  # chunks (_CHUNK_FOLD: blanks are "-")
         self._kv_gate_line = re.compile(b"=" + trie).search  # lines (blanks deleted)
         self._extras = [p if isinstance(p, re.Pattern) else re.compile(p) for p in extra_patterns]
 
@@ -229,19 +234,18 @@ class Redactor:
     # -- internals --------------------------------------------------------------------------------
     def _dirty_line_starts(self, data: bytes) -> set[int]:
         """Byte offsets of the starts of the lines the pre-filter flags."""
-        folded = data.translate(_FOLD)
+        folded = data.translate(_CHUNK_FOLD)
         hits: list[int] = []
         rev = folded[::-1]
         if self._kv_gate_re.search(rev) is not None:
             top = len(data) - 1
             hits.extend(top - m.start() for m in self._kv_gate_re.finditer(rev))
-        if _CARD_GATE.search(folded) is not None:
+        # a card starts with 4 digits, maybe a blank or a dash, 4 digits: two rfind()s (much faster
+        # than find() or a regex on text full of digits) before the regex that finds the lines
+        if folded.rfind(b"00000000") >= 0 or folded.rfind(b"0000-0000") >= 0:
             hits.extend(m.start() for m in _CARD_GATE.finditer(folded))
-        for word in (b"bearer", b"basic"):
-            pos = folded.find(word)
-            while pos >= 0:
-                hits.append(pos)
-                pos = folded.find(word, pos + 1)
+        if _AUTH_GATE.search(folded) is not None:
+            hits.extend(m.start() for m in _AUTH_GATE.finditer(folded))
         starts = {data.rfind(b"\n", 0, pos) + 1 for pos in hits}
         if self._extras:
             starts.update(self._extra_line_starts(data))

@@ -1,0 +1,28 @@
+"""The log benchmark's app: write COUNT lines of about 100 bytes to stdout, as fast as it can.
+
+usage: log_app.py COUNT RESULT_FILE
+
+Writes through an 8 KiB buffer (Python's default for a non-terminal stdout; set explicitly, so
+PYTHONUNBUFFERED, which corral sets, does not change what is measured). Each line carries a
+7-digit sequence number (``seq=0000042``) so the benchmark can check that every line arrived
+exactly once. When done, appends ``{"start": wall, "end": wall, "write_s": seconds}`` to
+RESULT_FILE: the app's own time to write the lines, measured inside the app.
+"""
+import json
+import os
+import sys
+import time
+
+count = int(sys.argv[1])
+out = open(1, "wb", buffering=8192, closefd=False)
+write = out.write
+line = b"%s INFO api seq=%07d GET /api/v1/orders/%06d status=200 duration_ms=%d user=alice ok\n"
+day = time.strftime("%Y-%m-%d").encode()
+start_wall = time.time()
+t0 = time.perf_counter()
+for i in range(count):
+    write(line % (day, i, i % 999983, i % 97))
+out.flush()
+elapsed = time.perf_counter() - t0
+with open(sys.argv[2], "a") as f:
+    f.write(json.dumps({"start": start_wall, "end": time.time(), "write_s": elapsed, "pid": os.getpid()}) + "\n")
