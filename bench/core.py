@@ -470,6 +470,32 @@ def bare_round(n: int, marker: str, env: dict[str, str], clock: Clock) -> dict[s
             "stop_reaped_s": t_reaped - t1, "stop_gone_s": t_gone - t1}
 
 
+BARE_COMMAND = """
+import subprocess, sys
+n, program, marker = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+for _ in range(n):
+    subprocess.Popen([program, marker], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True).returncode = 0
+"""
+
+
+def bare_command_round(n: int, marker: str, env: dict[str, str], clock: Clock) -> dict[str, float]:
+    """The same 50 fork/execs as a command a user runs (an interpreter that starts, spawns and exits),
+    timed like `corral start`: from the command until all 50 have exec'd."""
+    watch = ProcWatch(marker)
+    watch.arm_exec(n, clock.cap(30))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", BARE_COMMAND, str(n), SLEEP, marker], env=env, check=True,
+                   timeout=clock.cap(30))
+    t_exec = watch.wait(clock.cap(30))
+    for pid in watch.pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return {"start_exec_s": t_exec - t0}
+
+
 def tool_round(t: Tool, cfg: Path, names: set[str], marker: str, settle: float) -> dict[str, Any]:
     n = len(names)
     watch = ProcWatch(marker)
@@ -516,9 +542,10 @@ def measure_start_stop(tools: list[Tool], work: Path, marker: str, rounds: int, 
     apps = idle_apps("idle", n, marker)
     names = {a["name"] for a in apps}
     cfgs = {t.name: t.write_config(work / f"idle50-{t.name}", apps) for t in tools}
-    res: dict[str, list[dict[str, Any]]] = {"bare": [], **{t.name: [] for t in tools}}
+    res: dict[str, list[dict[str, Any]]] = {"bare": [], "bare_command": [], **{t.name: [] for t in tools}}
     for r in range(rounds):
         res["bare"].append(bare_round(n, marker, env, clock))
+        res["bare_command"].append(bare_command_round(n, marker, env, clock))
         for t in tools:
             res[t.name].append(tool_round(t, cfgs[t.name], names, marker, settle))
         log(f"round {r + 1}/{rounds}: " + ", ".join(
@@ -526,7 +553,7 @@ def measure_start_stop(tools: list[Tool], work: Path, marker: str, rounds: int, 
     out: dict[str, Any] = {}
     for who, rs in res.items():
         out[who] = {key: summary([x[key] for x in rs]) for key in rs[0] if isinstance(rs[0][key], float)}
-        if who != "bare":
+        if who not in ("bare", "bare_command"):
             out[who]["rss_kib_50"] = [x["rss_kib_50"] for x in rs]
             out[who]["listed_pids_match"] = all(x["listed_pids_match"] for x in rs)
             out[who]["start_polls"] = [x["start_polls"] for x in rs]
@@ -705,6 +732,15 @@ def build_rows(m: dict[str, Any]) -> list[dict[str, str]]:
     c, p = ss["corral"]["start_exec_s"]["median"], ss["pm2"]["start_exec_s"]["median"]
     add(f"start 50 apps → all 50 exec'd (seen in /proc; bare {fmt_s(b)})", fmt_s(c), fmt_s(p),
         f"{c / p:.2f} (corral/bare = {c / b:.1f})")
+    bc = ss["bare_command"]["start_exec_s"]["median"]
+    add(f"start 50 apps as a command → all 50 exec'd, vs a bare fork/exec ×50 command ({fmt_s(bc)})",
+        fmt_s(c), f"{fmt_s(p)} ({p / bc:.1f}× bare)", f"corral/bare = {c / bc:.2f}", "corral ≤ 1.4× bare",
+        yes(c / bc <= 1.4))
+    if "daemon_spawns_s" in ss["corral"]:
+        d = ss["corral"]["daemon_spawns_s"]["median"]
+        add(f"daemon side: first start → 50th spawn, vs the in-process Popen ×50 loop "
+            f"({fmt_s(ss['bare']['popen_loop_s']['median'])})", fmt_s(d), "", 
+            f"corral/bare = {d / ss['bare']['popen_loop_s']['median']:.1f}")
     c, p, b = (ss["corral"]["stop_list_s"]["median"], ss["pm2"]["stop_list_s"]["median"],
                ss["bare"]["stop_gone_s"]["median"])
     add(f"stop 50 apps → all stopped in the tool's list (bare SIGTERM ×50 + reap {fmt_s(b)})",
