@@ -225,3 +225,25 @@ def test_starting_a_changed_file_again_reloads_a_cluster_app_without_errors(corr
     assert "web: configuration changed, reloaded" in result.stderr
     assert load.result.failed == 0, load.result.failures
     assert get(port_of(corral)).split()[2] == "version=2"
+
+
+def test_only_the_declared_sockets_reach_the_child(corral: Corral, workdir: Path) -> None:
+    out = workdir / "fds.jsonl"
+    corral.run("start", write(workdir, f"""
+[[apps]]
+name = "sock"
+script = "{app('fds.py')}"
+args = ["{out}"]
+listen = ["tcp://127.0.0.1:0", "unix:{workdir / 's.sock'}"]
+[[apps]]
+name = "plain"
+script = "{app('fds.py')}"
+args = ["{out}"]
+"""))
+    wait_until(lambda: out.exists() and len(out.read_text().splitlines()) == 2, what="both records")
+    records = {r["listen_fds"]: r for r in map(json.loads, out.read_text().splitlines())}
+    with_sockets, without = records["2"], records[None]
+    # the reading of /proc/self/fd opens one more fd of its own: the highest number
+    assert with_sockets["fds"][:-1] == [0, 1, 2, 3, 4]
+    assert with_sockets["listen_pid"] == str(with_sockets["pid"]) and with_sockets["names"] == "sock.0:sock.1"
+    assert without["fds"][:-1] == [0, 1, 2] and without["listen_pid"] is None
