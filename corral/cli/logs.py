@@ -175,12 +175,25 @@ class Source:
         if st.st_ino != self.ino:
             data += self._read_more()  # what the writer added to the old file before it moved
             lines = self._split(data + (b"\n" if self.partial else b""))
+            for path in self._rotated_since():  # rotated more than once since the last poll
+                lines += list(reversed(list(backwards(path))))
             self._open(at_end=False)
             return lines + self._split(self._read_more())
         if st.st_size < self.pos:  # flushed (truncated): start again
             self.pos, self.partial = 0, b""
             return self._split(data) + self._split(self._read_more())
         return self._split(data)
+
+    def _rotated_since(self) -> list[str]:
+        """The rotated files newer than the one we were reading (found by its inode)."""
+        rotated = _rotated(self.path)
+        for i, f in enumerate(rotated):
+            try:
+                if os.stat(f.path).st_ino == self.ino:
+                    return [g.path for g in rotated[i + 1:]]
+            except OSError:
+                continue
+        return []
 
     def _read_more(self) -> bytes:
         chunks = []

@@ -17,7 +17,7 @@ from typing import Callable
 Sink = Callable[[bytes], None]
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
-READ_SIZE = 1 << 18
+READ_SIZE = 1 << 20  # a whole pipe: fewer, larger chunks when the daemon is behind
 MAX_LINE = 64 * 1024
 TAIL_BYTES = 16 * 1024
 
@@ -82,12 +82,13 @@ class PipeReader:
             pass
 
     def _feed(self, data: bytes) -> None:
-        buf = self._partial + data if self._partial else data
-        cut = buf.rfind(b"\n")
+        cut = data.rfind(b"\n")
         if cut < 0:
-            complete, rest = b"", buf
+            complete, rest = b"", self._partial + data
+        elif self._partial or cut + 1 < len(data):  # one copy: the partial line and the whole lines
+            complete, rest = b"".join((self._partial, memoryview(data)[: cut + 1])), data[cut + 1 :]
         else:
-            complete, rest = buf[: cut + 1], buf[cut + 1 :]
+            complete, rest = data, b""
         limit = self._max_line
         if len(complete) > limit and _has_long_line(complete, limit):
             complete = _split_long_lines(complete, limit)

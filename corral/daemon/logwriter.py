@@ -29,6 +29,7 @@ from corral.rotation import RotationPolicy, rotated_files, rotated_name, to_prun
 
 log = logging.getLogger("corral.daemon")
 Sink = Callable[[bytes], None]
+COMPRESS_LEVEL = 3  # logs compress well even at low levels; 6+ costs 2-3x the CPU for a few %
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -82,18 +83,38 @@ class RotatingFile:
             target = rotated_name(self.path, now, taken)
         old_fd = self.fd
         try:
-            os.rename(self.path, target)
+            self.fd = self._swap(target)
         except OSError as exc:
             log.warning("cannot rotate %s: %s", self.path, exc)
             self.opened_at = now
             return None
-        self._open(now)
         os.close(old_fd)
+        self.size = 0
         self.opened_at = now
         if self.policy.compress:
             self._compressor.submit(target)
         self.prune(now)
         return target
+
+    def _swap(self, target: str) -> int:
+        """Move the current file to ``target`` and put an empty one in its place; returns the new
+        file's descriptor.  A hard link then a rename, so ``path`` never goes missing (a reader
+        that stats it between two steps finds the old file or the new one); a plain rename where
+        hard links are not possible."""
+        tmp = self.path + ".rotating"
+        _unlink(tmp)
+        new_fd = os.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.link(self.path, target)
+            os.rename(tmp, self.path)
+            return new_fd
+        except OSError:
+            os.close(new_fd)
+            _unlink(tmp)
+            if os.path.exists(target) and os.path.samefile(target, self.path):
+                _unlink(target)
+        os.rename(self.path, target)
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     def prune(self, now: float) -> list[str]:
         doomed = to_prune(rotated_files(self.path), now, self.policy.retain, self.policy.max_age)
@@ -147,6 +168,10 @@ class Compressor:
             self._thread.start()
 
     def _run(self) -> None:
+        try:  # the lowest CPU priority for this thread only: apps and the event loop come first
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (OSError, AttributeError):
+            pass
         while True:
             path = self._queue.get()
             try:
@@ -160,7 +185,7 @@ class Compressor:
 def gzip_file(path: str) -> str | None:
     tmp, final = path + ".gz.tmp", path + ".gz"
     try:
-        with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=6) as dst:
+        with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=COMPRESS_LEVEL) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     except FileNotFoundError:  # pruned or flushed meanwhile
         _unlink(tmp)
@@ -209,6 +234,29 @@ class LogWriters:
         return [path, *rotated]
 
 
+def piece_limit(max_size: int) -> int:
+    """The largest piece of a chunk written at once: a quarter of ``log_max_size`` (64 KiB to
+    1 MiB), so rotation keeps files within the limit although one read may hold 1 MiB."""
+    return max(64 * 1024, min(1 << 20, max_size // 4)) if max_size else 1 << 62
+
+
+def pieces(chunk: bytes, limit: int) -> list[bytes]:
+    """``chunk`` (whole lines) cut at newlines into pieces of at most ``limit`` bytes (a single
+    longer line stays whole)."""
+    if len(chunk) <= limit:
+        return [chunk]
+    out, start, end = [], 0, len(chunk)
+    while end - start > limit:
+        cut = chunk.rfind(b"\n", start, start + limit) + 1
+        if cut <= start:  # one line longer than the limit: up to its own newline
+            cut = chunk.find(b"\n", start + limit) + 1 or end
+        out.append(chunk[start:cut])
+        start = cut
+    if start < end:
+        out.append(chunk[start:])
+    return out
+
+
 def make_redactor(spec: dict[str, Any]) -> Any:
     """The app's redactor, or None when ``redact = false``."""
     if spec.get("redact", True) is False:
@@ -236,7 +284,9 @@ def make_sink(spec: dict[str, Any], index: int, stream: str, f: RotatingFile) ->
             if redact is not None:
                 chunk = redact(chunk)
             now = now_of()
-            write(json_lines(chunk, clock(now), head), now)
+            ts = clock(now)
+            for piece in pieces(chunk, piece_limit(f.policy.max_size)):
+                write(json_lines(piece, ts, head), now)
 
         return json_sink
     if spec.get("time", True) is False:
@@ -246,7 +296,9 @@ def make_sink(spec: dict[str, Any], index: int, stream: str, f: RotatingFile) ->
                 chunk = valid_utf8(chunk)
             if redact is not None:
                 chunk = redact(chunk)
-            write(chunk, now_of())
+            now = now_of()
+            for piece in pieces(chunk, piece_limit(f.policy.max_size)):
+                write(piece, now)
 
         return plain_sink
 
@@ -259,6 +311,11 @@ def make_sink(spec: dict[str, Any], index: int, stream: str, f: RotatingFile) ->
             chunk = redact(chunk)
         now = now_of()
         stamp = (clock(now) + " ").encode()
-        write_stamped(stamp, chunk.replace(b"\n", b"\n" + stamp), now)
+        limit = piece_limit(f.policy.max_size)
+        if len(chunk) <= limit:
+            write_stamped(stamp, chunk.replace(b"\n", b"\n" + stamp), now)
+            return
+        for piece in pieces(chunk, limit):  # so a file never passes log_max_size by a whole read
+            write_stamped(stamp, piece.replace(b"\n", b"\n" + stamp), now)
 
     return stamped_sink
