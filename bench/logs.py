@@ -398,10 +398,37 @@ def _git_head() -> str:
         return "?"
 
 
+def run_rounds(chosen: list[Contender], lines: int, rounds: int, log: Callable[[str], None]) -> dict[str, Any]:
+    for c in chosen:
+        c.setup()
+    runs: dict[str, list[dict[str, Any]]] = {c.key: [] for c in chosen}
+    for r in range(rounds):  # interleaved, so background load hits every contender alike
+        for c in chosen:
+            figures = c.once(lines)
+            runs[c.key].append(figures)
+            log(f"round {r + 1}: {c.key}: app {figures['app_write_s']:.3f} s, on disk "
+                f"{figures['on_disk_s']:.3f} s, lost {figures['lost']}, dup {figures['duplicated']}")
+    for c in chosen:
+        c.teardown()
+    return {key: summarize(rs) for key, rs in runs.items()}
+
+
+def run_meta(args: argparse.Namespace, env: dict[str, str], load_before: tuple[float, ...], seconds: float
+             ) -> dict[str, Any]:
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "cpus": os.cpu_count(),
+            "platform": platform.platform(), "python": platform.python_version(), "lines": args.lines,
+            "line_bytes": 97, "rounds": args.rounds, "corral_git": _git_head(),
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "seconds": seconds}
+    if PM2_BIN.exists():
+        meta["pm2"] = json.loads((BENCH / "node_modules" / "pm2" / "package.json").read_text())["version"]
+        meta["node"] = run(["node", "--version"], env).stdout.decode().strip()
+    return meta
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--only", help="comma-separated: bare, corral, corral-1mb-gz, corral-raw, pm2, supervisord")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs) for a look")
@@ -427,26 +454,8 @@ def main() -> int:
     status = 1
     try:
         load_before = os.getloadavg()
-        for c in chosen:
-            c.setup()
-        runs: dict[str, list[dict[str, Any]]] = {c.key: [] for c in chosen}
-        for r in range(args.rounds):  # interleaved, so background load hits every contender alike
-            for c in chosen:
-                figures = c.once(args.lines)
-                runs[c.key].append(figures)
-                log(f"round {r + 1}: {c.key}: app {figures['app_write_s']:.3f} s, on disk "
-                    f"{figures['on_disk_s']:.3f} s, lost {figures['lost']}, dup {figures['duplicated']}")
-        for c in chosen:
-            c.teardown()
-        results = {key: summarize(rs) for key, rs in runs.items()}
-        meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "cpus": os.cpu_count(),
-                "platform": platform.platform(), "python": platform.python_version(), "lines": args.lines,
-                "line_bytes": 97, "rounds": args.rounds, "corral_git": _git_head(),
-                "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-                "seconds": time.monotonic() - started}
-        if PM2_BIN.exists():
-            meta["pm2"] = json.loads((BENCH / "node_modules" / "pm2" / "package.json").read_text())["version"]
-            meta["node"] = run(["node", "--version"], env).stdout.decode().strip()
+        results = run_rounds(chosen, args.lines, args.rounds, log)
+        meta = run_meta(args, env, load_before, time.monotonic() - started)
         labels = {c.key: c.label for c in chosen}
         md = markdown(results, labels, meta, notes)
         args.out.mkdir(parents=True, exist_ok=True)
