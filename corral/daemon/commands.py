@@ -14,7 +14,6 @@ from typing import Any, Awaitable, Callable
 
 from corral import __version__
 from corral import lifecycle as lc
-from corral.daemon.crashreport import last_crash
 from corral.daemon.supervisor import App, Status, Supervisor
 
 Handler = Callable[["Context", dict[str, Any]], Awaitable[Any]]
@@ -237,6 +236,8 @@ async def describe(ctx: Context, args: dict[str, Any]) -> Any:
 
 
 def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
+    from corral.daemon.crashreport import last_crash
+
     from corral.config.argv import resolve_argv
 
     spec = {**app.spec, "env": mask_env(app.spec.get("env") or {})}

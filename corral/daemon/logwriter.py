@@ -15,11 +15,8 @@ timestamp for the chunk (or JSON wrapping per line), one ``write``.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
-import queue
-import shutil
 import threading
 import time
 from typing import Any, Callable
@@ -156,6 +153,8 @@ class Compressor:
     """Gzips rotated files on one background thread: ``x.log`` -> ``x.log.gz``, then deletes ``x.log``."""
 
     def __init__(self) -> None:
+        import queue  # compression is opt-in: its modules load only when it is used
+
         self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.pending = 0
@@ -183,6 +182,9 @@ class Compressor:
 
 
 def gzip_file(path: str) -> str | None:
+    import gzip
+    import shutil
+
     tmp, final = path + ".gz.tmp", path + ".gz"
     try:
         with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=COMPRESS_LEVEL) as dst:

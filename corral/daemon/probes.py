@@ -12,7 +12,7 @@ import os
 import subprocess
 from typing import Any, Callable
 
-from corral.config.cluster import parse_listen
+from corral.config.addresses import parse_listen
 from corral.daemon.reaper import Reaper
 
 

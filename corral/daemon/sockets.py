@@ -15,7 +15,7 @@ import os
 import socket
 import stat
 
-from corral.config.cluster import parse_listen
+from corral.config.addresses import parse_listen
 
 BACKLOG = 1024
 

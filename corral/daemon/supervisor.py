@@ -17,7 +17,6 @@ from typing import Any, Callable
 
 from corral import lifecycle as lc
 from corral.daemon import procfs
-from corral.daemon.crashreport import record_crash
 from corral.daemon.groups import GroupWatcher, signal_group
 from corral.daemon.logpipe import PipeReader
 from corral.daemon.logsinks import FileLogs, InstanceLogs, StdoutLogs
@@ -273,6 +272,8 @@ class Supervisor:
         for reader in child.readers:
             reader.drain()
         if slot.child is child:
+            from corral.daemon.crashreport import record_crash  # loaded at the first crash
+
             record_crash(self.store, slot, code, sig)  # an unrequested failure: a crash event
         alive = procfs.group_alive(pid)
         slot.last_exit = {"code": code, "signal": sig, "at": time.time(), "pid": pid}
