@@ -69,6 +69,10 @@ class SocketRegistry:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            # accepted connections inherit TCP_NODELAY; servers handed a socket by fd (uvicorn --fd
+            # wraps it as AF_UNIX, so asyncio never sets it) would otherwise wait on Nagle + delayed
+            # ACKs: ~40 ms per keep-alive response
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((host, self._ports.get((app, address), port)))
             sock.listen(BACKLOG)
         except OSError:

@@ -93,3 +93,16 @@ def test_socket_registry_binds_port_zero_once_per_app_and_refuses_sharing(tmp_pa
         assert not os.path.exists(path)
     finally:
         reg.close_all()
+
+
+def test_tcp_listeners_pass_nodelay_to_accepted_connections() -> None:
+    reg = SocketRegistry()
+    try:
+        fd = reg.fds("web", ["tcp://127.0.0.1:0"], 0)[0]
+        with socket.socket(fileno=os.dup(fd)) as listener:
+            client = socket.create_connection(listener.getsockname())
+            conn, _ = listener.accept()
+            with client, conn:
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        reg.close_all()
