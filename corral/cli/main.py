@@ -1,8 +1,8 @@
-"""The ``corral`` command: parse, talk to the daemon, print.
+"""The ``corral`` command: talk to the daemon, print (the grammar is in ``cli.parser``).
 
-Only the standard library and corral's tiny client modules load on the fast
-path (``ls``, ``stop``...); config loading and the foreground runner load when
-a command needs them.
+Only the standard library and corral's small client modules load here; config
+loading and the foreground runner load when a command needs them (``ls`` and
+``ping`` take an even faster path, ``cli.fast``).
 """
 
 from __future__ import annotations
@@ -13,102 +13,15 @@ import os
 import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
-    from typing import Any, NoReturn
+    from typing import Any
 
 from corral import protocol
+from corral.cli.parser import UsageError, build_parser
 from corral.client import Client, DaemonUnavailable
 
 CONFIG_SUFFIXES = (".toml", ".yaml", ".yml", ".json", ".js", ".cjs", ".mjs")
 
 
-class UsageError(Exception):
-    """A mistake on the command line: exit status 2, one line on stderr."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see `corral --help`)")
-
-
-def build_parser() -> Parser:
-    parser = Parser(prog="corral", description="Run any program and keep it running.")
-    from corral import __version__
-
-    parser.add_argument("--version", "-v", action="version", version=f"corral {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    sub.required = True
-
-    p = sub.add_parser("start", help="start a script, a command or an ecosystem file; or start stopped apps")
-    p.add_argument("target", nargs="?", help="app.py, corral.toml, ecosystem.config.js, or an app name/id/namespace/all")
-    p.add_argument("--name", "-n", help="name of the app (for a script or a command)")
-    p.add_argument("--only", help="with a file: start only these apps (comma-separated)")
-    p.add_argument("--env", help="with a file: use env_<ENV> on top of env")
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    for names, text in ((["ls", "list", "status"], "list every instance"),):
-        p = sub.add_parser(names[0], aliases=names[1:], help=text)
-        p.add_argument("--json", action="store_true", help="print a JSON array, one object per instance")
-
-    for name, text in (("stop", "stop apps gracefully"), ("restart", "restart apps"), ("delete", "stop and forget apps")):
-        p = sub.add_parser(name, aliases=["del"] if name == "delete" else [], help=text)
-        p.add_argument("target", help="an app name, an id, a namespace, or all")
-        p.add_argument("--json", action="store_true", help="print JSON")
-        if name == "restart":
-            p.add_argument("--update-env", action="store_true",
-                           help="re-read the app's ecosystem file and take this shell's environment")
-
-    p = sub.add_parser("reload", help="zero-downtime rolling reload: start new, wait ready, stop old")
-    p.add_argument("target", help="an app name, an id, a namespace, or all")
-    p.add_argument("--parallel", type=int, default=1, help="instances replaced at a time (default 1)")
-    p.add_argument("--update-env", action="store_true",
-                   help="re-read the app's ecosystem file and take this shell's environment")
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("scale", help="set the number of instances: N, +N or -N")
-    p.add_argument("target")
-    p.add_argument("count", help="4, +2 or -1")
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("describe", aliases=["show", "info"], help="everything about one app")
-    p.add_argument("target")
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("signal", aliases=["sendSignal"], help="send a signal to every process of an app")
-    p.add_argument("signal", help="e.g. SIGUSR1, HUP")
-    p.add_argument("target")
-
-    p = sub.add_parser("events", help="lifecycle events (starts, exits, crash loops...)")
-    p.add_argument("target", nargs="?", default="all")
-    p.add_argument("--lines", type=int, default=50)
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("logs", aliases=["log"], help="show (and follow) apps' logs")
-    p.add_argument("target", nargs="?", default="all", help="an app name, an id, a namespace, or all")
-    p.add_argument("--lines", type=int, default=15, help="last lines of each file (default 15)")
-    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines (across rotations)")
-    p.add_argument("--out", action="store_true", help="stdout only")
-    p.add_argument("--err", action="store_true", help="stderr only")
-    p.add_argument("--grep", metavar="REGEX", help="only lines matching REGEX")
-    p.add_argument("--since", metavar="T", help="only lines newer than T: 10m, 2h, 1d or a date")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--raw", action="store_true", help="the lines only, without the app label")
-
-    p = sub.add_parser("flush", help="empty apps' log files (and delete rotated ones)")
-    p.add_argument("target", nargs="?", default="all")
-
-    sub.add_parser("save", aliases=["dump"], help="remember the current app list for resurrect")
-    sub.add_parser("resurrect", help="start the apps remembered by save")
-    sub.add_parser("kill", help="stop every app gracefully, then the daemon")
-    sub.add_parser("ping", help="start the daemon if needed and say it answers")
-
-    p = sub.add_parser("validate", help="check an ecosystem file without starting anything")
-    p.add_argument("file")
-
-    p = sub.add_parser("run", help="run an ecosystem in the foreground, without a daemon (containers)")
-    p.add_argument("file")
-    p.add_argument("--only")
-    p.add_argument("--env")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from corral.daemon.reaper import Reaper
 from corral.daemon.sockets import BindError, SocketRegistry
 from corral.daemon.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.daemon.store import Store
+from corral.daemon.usage import UsageSampler
 from corral.restart_policy import Policy
 
 EXEC_SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_exec.py")
@@ -107,7 +108,7 @@ class Supervisor:
         self._pending: deque[tuple[Slot, lc.Event]] = deque()
         self._dispatching = False
         self._changed: asyncio.Future[None] = loop.create_future()
-        self._cpu_prev: dict[int, tuple[int, float]] = {}
+        self.usage = UsageSampler()
 
     def open_notify_socket(self, path: str) -> None:
         """Listen for sd_notify datagrams; every instance gets NOTIFY_SOCKET=path."""
@@ -390,21 +391,7 @@ class Supervisor:
                 sent += 1
         return sent
 
-    # -- usage --------------------------------------------------------------------------
     def sample_usage(self) -> dict[int, tuple[float, int]]:
-        """CPU % and RSS of every live instance's whole process group, in one /proc pass."""
+        """CPU % and RSS of every running instance's process group (see ``daemon.usage``)."""
         pgids = {s.pgid for a in self.apps.values() for s in a.slots if s.child is not None and s.pgid}
-        groups = procfs.live_groups(pgids, within=os.getpid())  # type: ignore[arg-type]
-        now = time.monotonic()
-        usage: dict[int, tuple[float, int]] = {}
-        for pgid, members in groups.items():
-            ticks = sum(m.cpu_ticks for m in members)
-            prev = self._cpu_prev.get(pgid)
-            cpu = 0.0
-            if prev is not None and now > prev[1]:
-                cpu = (ticks - prev[0]) / procfs.CLOCK_TICKS / (now - prev[1]) * 100
-            self._cpu_prev[pgid] = (ticks, now)
-            usage[pgid] = (round(max(cpu, 0.0), 1), sum(m.rss_bytes for m in members))
-        for gone in set(self._cpu_prev) - set(groups):
-            del self._cpu_prev[gone]
-        return usage
+        return self.usage.sample(pgids)  # type: ignore[arg-type]

@@ -164,3 +164,13 @@ def test_kill_stops_everything_and_the_daemon(corral: Corral, workdir: Path) -> 
     wait_until(lambda: not pid_alive(daemon), what="the daemon to exit")
     assert corral.app_processes() == []
     assert corral.ls() == []  # a new daemon starts with nothing: kill forgets, resurrect restores
+
+
+def test_ls_reports_cpu_and_memory_of_the_whole_group(corral: Corral) -> None:
+    # a busy parent and a child holding 50 MB: both count
+    code = ("import os\nif os.fork() == 0:\n    b = bytearray(50 * 1024 * 1024)\n    import time; time.sleep(600)\n"
+            "while True:\n    pass\n")
+    corral.run("start", "--name", "busy", "--", "python3", "-c", code)
+    row = wait_until(lambda: (r := corral.row("busy"))["cpu_percent"] > 50 and r["memory_bytes"] > 50 * 1024 * 1024 and r,
+                     timeout=20, what="cpu > 50% and memory > 50 MB")
+    assert row["cpu_percent"] <= 110
