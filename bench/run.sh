@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # corral vs PM2 benchmark: install the pinned PM2 locally, run bench/core.py, always clean up.
 #
-#   bench/run.sh [core.py options]      e.g. bench/run.sh --rounds 5
+#   bench/run.sh [core.py options]             e.g. bench/run.sh --rounds 5
+#   bench/run.sh reload [reload.py options]    reload under load + 1 -> 2 instance scaling (wrk),
+#                                              corral vs PM2 cluster mode vs gunicorn
 #
 # Env: CORRAL_PYTHON (default: the repo's .venv/bin/python), BENCH_SKIP_INSTALL=1 to reuse
-# bench/node_modules as it is.  Results: bench/results/core-latest.{md,json}.
+# bench/node_modules as it is.  Results: bench/results/core-latest.{md,json}
+# (reload: bench/results/reload-latest.{md,json}).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 py=${CORRAL_PYTHON:-$root/.venv/bin/python}
+script="$here/core.py"
 state="$here/.work/state.json"
+if [ "${1:-}" = reload ]; then
+    shift
+    script="$here/reload.py"
+    state="$here/.work/reload-state.json"
+fi
 
 [ -x "$py" ] || { echo "run.sh: no python at $py (make the venv, or set CORRAL_PYTHON)" >&2; exit 2; }
 command -v node >/dev/null || { echo "run.sh: node is not installed" >&2; exit 2; }
@@ -19,7 +28,7 @@ command -v npm >/dev/null || { echo "run.sh: npm is not installed" >&2; exit 2; 
 cleanup() {
     # core.py cleans up after itself; this catches a core.py that was itself killed
     if [ -f "$state" ]; then
-        "$py" "$here/core.py" --cleanup "$state" || true
+        "$py" "$script" --cleanup "$state" || true
     fi
 }
 trap cleanup EXIT
@@ -44,5 +53,5 @@ elif [ "$installed" != "$pinned" ] || [ "$here/package-lock.json" -nt "$here/nod
 fi
 
 start=$(date +%s)
-"$py" "$here/core.py" --state "$state" "$@"
+"$py" "$script" --state "$state" "$@"
 echo "run.sh: total $(( $(date +%s) - start )) s (without the install)" >&2
