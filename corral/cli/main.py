@@ -89,6 +89,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     result = Client().call("start", request)
     for note in result.get("notes", []):
         print(f"corral: {note}", file=sys.stderr)
+    for error in result.get("errors", []):
+        print(f"corral: {error}", file=sys.stderr)
     show_rows(result["rows"], args.json)
     return 1 if any(r["status"] == "errored" for r in result["rows"]) else 0
 

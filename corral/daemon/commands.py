@@ -152,7 +152,9 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
             return how[app.name](app)
 
     await start_ordered(sup, [app for app, _ in launches], launch)
-    return {"rows": rows(sup, touched), "notes": notes}
+    errors = [f"{a.name}[{s.index}]: {s.spawn_error}" for a in touched for s in a.slots
+              if s.status is Status.ERRORED and s.spawn_error]
+    return {"rows": rows(sup, touched), "notes": notes, "errors": errors}
 
 
 async def _apply_change(sup: Supervisor, app: App) -> None:

@@ -48,7 +48,7 @@ class SocketRegistry:
         return out
 
     def _get(self, app: str, address: str, slot: int) -> socket.socket:
-        owner = self._owner.get(address)
+        owner = self._owner.get(address) if not address.endswith(":0") else None  # port 0: any free port
         if owner is not None and owner != app:
             raise BindError(f'cannot listen on {address} for app "{app}": app "{owner}" already listens there')
         kind, host, where = parse_listen(address)

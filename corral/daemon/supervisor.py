@@ -201,6 +201,7 @@ class Supervisor:
             self.dispatch(slot, lc.SpawnFailed(str(exc)))
             return
         slot.env = env if app.policy.ready_mode == "probe" else {}  # only cmd probes need it
+        slot.spawn_error = None
         slot.child = child
         slot.pgid = child.pid
         slot.start_ticks = procfs.start_ticks(child.pid)

@@ -178,6 +178,8 @@ def test_a_busy_port_is_a_clear_error(corral: Corral, workdir: Path) -> None:
         assert result.returncode == 1
         failures = [e["message"] for e in corral.events("web") if e["kind"] == "spawn_failed"]
         assert failures[0] == f'cannot listen on tcp://127.0.0.1:{port} for app "web": Address already in use'
+        assert f'corral: web[0]: cannot listen on tcp://127.0.0.1:{port} for app "web": Address already in use' \
+            in result.stderr.splitlines()
     finally:
         blocker.close()
 
@@ -247,3 +249,11 @@ args = ["{out}"]
     assert with_sockets["fds"][:-1] == [0, 1, 2, 3, 4]
     assert with_sockets["listen_pid"] == str(with_sockets["pid"]) and with_sockets["names"] == "sock.0:sock.1"
     assert without["fds"][:-1] == [0, 1, 2] and without["listen_pid"] is None
+
+
+def test_two_apps_may_each_ask_for_a_free_port(corral: Corral, workdir: Path) -> None:
+    corral.run("start", write(workdir, web_toml('NOTIFY = "1"', 'ready = "notify"', 1)
+                              + web_toml('NOTIFY = "1"', 'ready = "notify"', 1).replace('name = "web"', 'name = "api"')))
+    corral.wait_status("web", "online")
+    corral.wait_status("api", "online")
+    assert port_of(corral, "web") != port_of(corral, "api")
