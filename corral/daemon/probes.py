@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 from typing import Any, Callable
 
@@ -41,22 +42,92 @@ async def _connect(where: tuple[str, str, int | str]) -> tuple[asyncio.StreamRea
     return await asyncio.open_connection(host, int(port))
 
 
-async def check_http(where: tuple[str, str, int | str], path: str, status: int) -> bool:
+Owner = Callable[[], set[int]]
+
+
+def _hex_endpoint(address: tuple[Any, ...]) -> str | None:
+    """An IPv4 (host, port) as /proc/net/tcp writes it: ``0100007F:1F90``."""
+    try:
+        packed = socket.inet_aton(address[0])
+    except OSError:
+        return None
+    return f"{int.from_bytes(packed, 'little'):08X}:{address[1]:04X}"
+
+
+def accepting_inode(server: tuple[Any, ...], client: tuple[Any, ...]) -> int | None:
+    """The inode of the socket a server process accepted for our connection (0: not accepted yet)."""
+    local, remote = _hex_endpoint(server), _hex_endpoint(client)
+    if local is None or remote is None:
+        return None
+    with open("/proc/net/tcp") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) > 9 and fields[1] == local and fields[2] == remote:
+                return int(fields[9])
+    return None
+
+
+def owns_socket(pids: set[int], inode: int) -> bool:
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+async def answered_by(writer: asyncio.StreamWriter, owner: Owner | None, wait: bool) -> bool:
+    """True when a process of the probed instance accepted this connection.
+
+    With a shared socket the kernel may hand the probe to any instance (an old one, during a
+    reload), and the daemon's own copy of the socket accepts connections into its backlog
+    before any instance does; so a probe counts only when the instance itself took it.
+    Unix sockets and IPv6 are not checked.
+    """
+    if owner is None:
+        return True
+    server, client = writer.get_extra_info("peername"), writer.get_extra_info("sockname")
+    if not isinstance(server, tuple) or not isinstance(client, tuple):
+        return True
+    while True:
+        inode = accepting_inode(server, client)
+        if inode is None:
+            return True
+        if inode:
+            return owns_socket(owner(), inode)
+        if not wait:
+            return False
+        await asyncio.sleep(0.01)  # still in the accept queue: the probe's own timeout bounds this
+
+
+async def check_http(where: tuple[str, str, int | str], path: str, status: int, owner: Owner | None = None) -> bool:
     reader, writer = await _connect(where)
     try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: corral-probe\r\n\r\n".encode())
+        # HTTP/1.1 keep-alive: the server keeps the connection open after its answer, so the
+        # probe can still see which process holds it
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: corral-probe\r\n\r\n".encode())
         await writer.drain()
         line = await reader.readline()
+        parts = line.split()
+        ok = len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) == status
+        return ok and await answered_by(writer, owner, wait=False)
     finally:
         writer.close()
-    parts = line.split()
-    return len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) == status
 
 
-async def check_tcp(where: tuple[str, str, int | str]) -> bool:
+async def check_tcp(where: tuple[str, str, int | str], owner: Owner | None = None) -> bool:
     _, writer = await _connect(where)
-    writer.close()
-    return True
+    try:
+        return await answered_by(writer, owner, wait=True)
+    finally:
+        writer.close()
 
 
 async def check_cmd(reaper: Reaper, argv: list[str], cwd: str | None, env: dict[str, str]) -> bool:
@@ -89,6 +160,7 @@ async def probe_until_ready(
     reaper: Reaper,
     cwd: str | None,
     env: dict[str, str],
+    owner: Owner | None = None,
 ) -> None:
     """Probe every ``interval`` until it passes (then call ``on_ready``) or the instance is gone."""
     interval, timeout = float(probe["interval"]), float(probe["timeout"])
@@ -97,9 +169,9 @@ async def probe_until_ready(
         try:
             async with asyncio.timeout(timeout):
                 if probe["kind"] == "http":
-                    ok = await check_http(where, probe["path"], int(probe["status"]))  # type: ignore[arg-type]
+                    ok = await check_http(where, probe["path"], int(probe["status"]), owner)  # type: ignore[arg-type]
                 elif probe["kind"] == "tcp":
-                    ok = await check_tcp(where)  # type: ignore[arg-type]
+                    ok = await check_tcp(where, owner)  # type: ignore[arg-type]
                 else:
                     ok = await check_cmd(reaper, probe["cmd"], cwd, env)
         except (OSError, TimeoutError, ValueError):

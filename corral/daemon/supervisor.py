@@ -224,9 +224,13 @@ class Supervisor:
         from corral.daemon.probes import probe_until_ready
 
         listen = self.sockets.resolved(slot.app.name, slot.app.spec.get("listen") or [])
+        def group() -> set[int]:  # the processes of this instance: a probe counts only if they answered
+            members = procfs.live_groups({child.pid}, within=os.getpid()).get(child.pid, [])
+            return {m.pid for m in members}
+
         slot.probe = self.loop.create_task(probe_until_ready(
             slot.app.spec["ready"], listen, still_launching, partial(self.dispatch, slot, lc.Ready()),
-            self.reaper, slot.app.spec.get("cwd"), slot.env,
+            self.reaper, slot.app.spec.get("cwd"), slot.env, group if slot.app.spec.get("listen") else None,
         ))
 
     def on_notify(self, pid: int, fields: dict[str, str]) -> None:

@@ -257,3 +257,17 @@ def test_two_apps_may_each_ask_for_a_free_port(corral: Corral, workdir: Path) ->
     corral.wait_status("web", "online")
     corral.wait_status("api", "online")
     assert port_of(corral, "web") != port_of(corral, "api")
+
+
+def test_an_http_probe_during_reload_is_not_fooled_by_the_old_instances(corral: Corral, workdir: Path) -> None:
+    corral.run("start", write(workdir, web_toml('BOOT_DELAY = "1"', 'ready = { http = "/healthz", interval = "50ms" }')))
+    wait_until(lambda: len(online_pids(corral)) == 2, timeout=20, what="two instances online")
+    with Load(port_of(corral), threads=2) as load:
+        load.wait_requests(50)
+        started = time.time()
+        corral.run("reload", "web")
+        load.wait_requests(load.result.ok + 50)
+    assert load.result.failed == 0, load.result.failures
+    ready = [float(e["message"].split()[2].rstrip("s")) for e in corral.events("web")
+             if e["kind"] == "ready" and e["ts"] >= started]
+    assert len(ready) == 2 and min(ready) >= 1.0, ready  # each new instance was probed itself, after its boot
