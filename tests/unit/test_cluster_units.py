@@ -84,8 +84,11 @@ def test_socket_registry_binds_port_zero_once_per_app_and_refuses_sharing(tmp_pa
         assert reg.fds("web", ["tcp://127.0.0.1:0"], 0) == [fds[0]]  # a slot keeps its socket
         resolved = reg.resolved("web", ["tcp://127.0.0.1:0"])[0]
         assert resolved == f"tcp://127.0.0.1:{ports.pop()}"
-        with pytest.raises(BindError, match='app "web" already listens there'):
-            reg.fds("api", ["tcp://127.0.0.1:0"], 0)
+        reg.fds("api", ["tcp://127.0.0.1:0"], 0)  # port 0 is "any free port": every app may ask
+        fixed = resolved.replace("127.0.0.1", "127.0.0.2")
+        reg.fds("web3", [fixed], 0)
+        with pytest.raises(BindError, match='app "web3" already listens there'):
+            reg.fds("api", [fixed], 0)
         path = f"/tmp/corral-test-{os.getpid()}.sock"
         unix = reg.fds("web2", [f"unix:{path}"], 0) + reg.fds("web2", [f"unix:{path}"], 1)
         assert unix[0] == unix[1] and os.path.exists(path)  # one shared unix socket
