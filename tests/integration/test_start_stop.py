@@ -173,4 +173,4 @@ def test_ls_reports_cpu_and_memory_of_the_whole_group(corral: Corral) -> None:
     corral.run("start", "--name", "busy", "--", "python3", "-c", code)
     row = wait_until(lambda: (r := corral.row("busy"))["cpu_percent"] > 50 and r["memory_bytes"] > 50 * 1024 * 1024 and r,
                      timeout=20, what="cpu > 50% and memory > 50 MB")
-    assert row["cpu_percent"] <= 110
+    assert row["cpu_percent"] <= 100 * (os.cpu_count() or 1) + 5  # never more than every core
