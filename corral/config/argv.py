@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -80,6 +79,8 @@ def _program_of(cmd: Sequence[str]) -> str:
 
 def _shell_words(command: str) -> list[str]:
     try:
+        import shlex  # only for names of shell commands: kept out of the daemon's memory
+
         return shlex.split(command)
     except ValueError:
         return command.split()
@@ -111,6 +112,8 @@ def shell_command(spec: Mapping[str, Any]) -> str:
     if spec.get("cmd"):
         return str(spec["cmd"][0])
     args = list(spec.get("args") or [])
+    import shlex
+
     return " ".join([str(spec["script"]), shlex.join(args)]) if args else str(spec["script"])
 
 
