@@ -63,7 +63,10 @@ kill_timeout = "500ms"
     finally:
         proc.kill()
         proc.communicate()
-    assert processes_with_env("CORRAL_RUN_TEST", str(toml)) == []
+        leftovers = processes_with_env("CORRAL_RUN_TEST", str(toml))
+        for pid in leftovers:  # a failed test must not leave the apps behind
+            os.kill(pid, signal.SIGKILL)
+    assert leftovers == []
 
 
 def test_run_exits_non_zero_when_an_app_ends_errored(workdir: Path) -> None:
