@@ -9,7 +9,6 @@ path takes over (it starts the daemon and reports errors).
 
 from __future__ import annotations
 
-import os
 import sys
 
 LIST_COMMANDS = {"ls", "list", "status"}
@@ -79,8 +78,3 @@ def _loads(text: str) -> object:
 
     value, end = _json.make_scanner(_Context())(text, 0)
     return value
-
-
-if os.environ.get("CORRAL_NO_FAST_PATH"):  # pragma: no cover - a switch for debugging
-    def try_fast(argv: list[str]) -> int | None:  # noqa: F811
-        return None

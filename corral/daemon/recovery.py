@@ -23,14 +23,15 @@ async def recover(sup: Supervisor) -> list[str]:
     stored = sup.store.apps()
     policies = {name: Policy.from_spec(spec) for name, _, spec, _ in stored}
     leftovers = []
-    for app, idx, pid, pgid, ticks, _ in sup.store.instances():
+    for app, _, pid, pgid, ticks, _ in sup.store.instances():
         if pid and procfs.is_same_process(pid, ticks):
-            leftovers.append((app, idx, pid, pgid or pid))
+            leftovers.append((app, pid, pgid or pid))
     waits = []
-    for app, idx, pid, pgid in leftovers:
+    for app, pid, pgid in leftovers:
         policy = policies.get(app, Policy())
-        log.info("stopping pid %s of %s[%s], left by the previous daemon", pid, app, idx)
-        sup.store.add_event(app, idx, "recovered", f"stopped pid {pid} left running by the previous daemon")
+        log.info("stopping pid %s of %s, left by the previous daemon", pid, app)
+        # the store keys live processes by slot uid, not by instance number: no instance here
+        sup.store.add_event(app, None, "recovered", f"stopped pid {pid} left running by the previous daemon")
         sup.groups.terminate(pgid, policy.stop_signal, policy.kill_timeout)
         waits.append(sup.groups.wait_gone(pgid))
     if waits:
