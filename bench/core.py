@@ -660,7 +660,7 @@ def corral_ls_breakdown(corral: "Corral", work: Path, marker: str, n: int) -> di
         out[key] = summary([run(cmd, env, corral.clock.cap(30))[0] for _ in range(n)])
     try:
         sys.path.insert(0, str(ROOT))
-        from corral.client import Client
+        from corral.control.client import Client
         from corral.paths import Home
 
         times = []

@@ -1,4 +1,4 @@
-"""Micro-benchmark of corral.redact: lines per second for clean and dirty lines (not a test).
+"""Micro-benchmark of corral.app.redact: lines per second for clean and dirty lines (not a test).
 
 Run: .venv/bin/python bench/redact_speed.py [--seconds 2.0]  (per measurement)
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from corral.redact import redact_bytes, redact_line  # noqa: E402
+from corral.app.redact import redact_bytes, redact_line  # noqa: E402
 
 LINES = {
     "plain clean": "2026-11-22T10:00:00.123+00:00 INFO  app.web GET /api/users/42 200 12.3ms "

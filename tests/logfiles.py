@@ -6,7 +6,7 @@ import gzip
 import re
 from pathlib import Path
 
-from corral.rotation import rotated_files
+from corral.logs.rotation import rotated_files
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d ")
 

@@ -14,13 +14,13 @@ Each line has ``ts`` (ISO 8601, UTC, milliseconds), ``level`` (lower-case level 
 ``logger``, ``message`` and the record's ``extra`` fields (an extra field named like one of these
 is written with a trailing ``_``). With ``exc_info`` it adds ``exc_type`` (module-qualified as in
 a traceback's last line, e.g. ``httpx.ConnectError``), ``exc_message``, ``traceback`` (the
-formatted text), ``classification`` and ``is_code_bug`` (see :mod:`corral.errors`); with
+formatted text), ``classification`` and ``is_code_bug`` (see :mod:`corral.app.errors`); with
 ``stack_info`` it adds ``stack``. The whole object then goes through
-:func:`corral.redact.redact_obj`: sensitive keys anywhere become ``REDACTED`` and secrets in
+:func:`corral.app.redact.redact_obj`: sensitive keys anywhere become ``REDACTED`` and secrets in
 strings (bearer tokens, ``password=...``, card numbers) are masked. Values JSON cannot hold are
 written as their ``str()``.
 
-Only the standard library and ``corral.redact`` / ``corral.errors`` (both stdlib-only) are used.
+Only the standard library and ``corral.app.redact`` / ``corral.app.errors`` (both stdlib-only) are used.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import traceback
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from corral.errors import CODE_BUG, classify
-from corral.redact import Redactor, redact_obj
+from corral.app.errors import CODE_BUG, classify
+from corral.app.redact import Redactor, redact_obj
 
 __all__ = ["JsonFormatter", "JsonHandler"]
 

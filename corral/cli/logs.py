@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from corral.cli.main import UsageError
-from corral.client import Client
+from corral.control.client import Client
 
 BLOCK = 64 * 1024
 FOLLOW_POLL = 0.1
@@ -215,7 +215,7 @@ class Source:
 
 
 def _rotated(path: str) -> list[Any]:
-    from corral.rotation import rotated_files
+    from corral.logs.rotation import rotated_files
 
     return rotated_files(path)
 

@@ -15,9 +15,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
     from typing import Any
 
-from corral import protocol
+from corral.control import protocol
 from corral.cli.parser import UsageError, build_parser
-from corral.client import Client, DaemonUnavailable
+from corral.control.client import Client, DaemonUnavailable
 
 CONFIG_SUFFIXES = (".toml", ".yaml", ".yml", ".json", ".js", ".cjs", ".mjs")
 
@@ -289,10 +289,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    specs = _load_config(args.file, args.env, args.only)
-    from corral.runner import run_foreground
+    """Check the file here (clear errors, warnings), then become the foreground supervisor.
 
-    return run_foreground(specs, dict(os.environ))
+    The specs travel in a memfd; exec keeps our pid, so ``corral run`` as PID 1 stays PID 1.
+    """
+    specs = _load_config(args.file, args.env, args.only)
+    fd = os.memfd_create("corral-run-specs", 0)
+    os.write(fd, json.dumps(specs).encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "corral.daemon.foreground", str(fd)])
 
 
 def _logs_command(name: str) -> Any:

@@ -1,7 +1,7 @@
 """Converters for cluster settings: listen addresses, readiness, watchdog, dependencies, reload.
 
 Kept apart from :mod:`corral.config.convert` because they belong to one concept
-(running N instances behind shared sockets), declared in :mod:`corral.config.schema`.
+(running N instances behind shared sockets), declared in :mod:`corral.config.fields`.
 """
 
 from __future__ import annotations

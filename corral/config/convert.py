@@ -2,7 +2,7 @@
 
 Each converter takes one raw value (from TOML, YAML, JSON, node or the command
 line) and returns the normalized value, or raises :class:`Invalid` whose text
-says what is accepted.  :mod:`corral.config.schema` declares which converter
+says what is accepted.  :mod:`corral.config.fields` declares which converter
 each field uses and formats the messages.
 """
 
@@ -15,7 +15,7 @@ import shlex
 import signal
 from typing import Any
 
-from corral.config.argv import is_valid_name
+from corral.config.command import is_valid_name
 from corral.units import parse_duration
 
 

@@ -5,7 +5,7 @@ PM2's ``ecosystem.config.js``/``.cjs``/``.mjs`` evaluated with node), parse
 errors with line numbers, the top-level keys, duplicate names, ``only``
 filtering, ``corral validate`` (:func:`validate_file`) and specs built from
 ``corral start app.py -- args`` / ``corral start -- prog args``
-(:func:`from_command_line`).  Per-app rules live in :mod:`corral.config.schema`.
+(:func:`from_command_line`).  Per-app rules live in :mod:`corral.config.fields`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from corral.config.convert import render
 from corral.config.errors import ConfigError
 from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
-from corral.config.schema import normalize_app
+from corral.config.fields import normalize_app
 
 FORMATS_HINT = "use .toml, .yaml, .yml, .json or ecosystem.config.js"
 NODE_TIMEOUT = 15.0

@@ -1,6 +1,6 @@
 """Converters for the log settings, and the ecosystem's top-level log defaults.
 
-The fields themselves are declared in :data:`corral.config.schema.FIELDS`; the keys listed in
+The fields themselves are declared in :data:`corral.config.fields.FIELDS`; the keys listed in
 :data:`APP_DEFAULT_KEYS` may also be given at the top level of an ecosystem file, where they are
 defaults for every app (an app's own value wins)::
 
@@ -39,7 +39,7 @@ def to_log_type(value: Any) -> str:
 
 def to_date_format(value: Any) -> str:
     """A moment.js format (``"YYYY-MM-DD HH:mm:ss Z"``) or a strftime one (``"%Y-%m-%d %H:%M:%S"``)."""
-    from corral.logformat import check_date_format
+    from corral.logs.format import check_date_format
 
     if isinstance(value, str) and value.strip():
         try:
@@ -75,7 +75,7 @@ def to_line_limit(value: Any) -> int:
 
 def to_schedule(value: Any) -> str | None:
     """``"hourly"``, ``"daily"``, ``"weekly"``, ``"monthly"`` or a 5-field cron expression; false = none."""
-    from corral.rotation import parse_schedule
+    from corral.logs.rotation import parse_schedule
 
     if value is False:
         return None
@@ -135,7 +135,7 @@ def app_defaults(doc: Any, where: str, errors: list[str]) -> dict[str, Any]:
     message to ``errors`` (naming the file and the key)."""
     if not isinstance(doc, Mapping):
         return {}
-    from corral.config.schema import FIELD_BY_KEY
+    from corral.config.fields import FIELD_BY_KEY
 
     defaults: dict[str, Any] = {}
     for key in APP_DEFAULT_KEYS:

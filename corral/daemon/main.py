@@ -9,13 +9,13 @@ import os
 import signal
 import sys
 
-from corral import lifecycle as lc
-from corral.daemon.commands import Context
-from corral.daemon.logsinks import FileLogs
-from corral.daemon.reaper import become_subreaper
+from corral.lifecycle import instance as lc
+from corral.daemon.ops.apps import Context
+from corral.logs.sinks import FileLogs
+from corral.process.reaper import become_subreaper
 from corral.daemon.recovery import recover
 from corral.daemon.server import ControlServer
-from corral.daemon.sockets import enable_request_migration
+from corral.process.listeners import enable_request_migration
 from corral.daemon.store import Store
 from corral.daemon.supervisor import App, Supervisor
 from corral.paths import Home
@@ -77,7 +77,7 @@ async def serve(home: Home) -> None:
 
 async def stop_everything(sup: Supervisor) -> None:
     """Stop every instance without changing what should run: the next daemon brings them back."""
-    from corral.daemon.ordering import stop_ordered
+    from corral.daemon.ops.ordering import stop_ordered
 
     def stop_slots(app: App) -> None:
         for slot in app.slots:

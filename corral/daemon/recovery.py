@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from corral.daemon import procfs
+from corral.process import procfs
 from corral.daemon.supervisor import Supervisor
-from corral.restart_policy import Policy
+from corral.lifecycle.policy import Policy
 
 log = logging.getLogger("corral.daemon")
 

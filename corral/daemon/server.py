@@ -12,8 +12,8 @@ import logging
 import os
 from typing import Any, Callable
 
-from corral import protocol
-from corral.daemon.commands import Context, OperationFailed, UserError, handler_for
+from corral.control import protocol
+from corral.daemon.ops.apps import Context, OperationFailed, UserError, handler_for
 
 log = logging.getLogger("corral.daemon")
 

@@ -1,7 +1,7 @@
 """The supervisor: apps and their instances.  Feeds the lifecycle events, carries out its effects.
 
 All IO the lifecycle asks for happens here or in the modules it calls
-(spawner, groups, logpipe, store); the decisions are in ``corral.lifecycle``.
+(spawner, groups, logpipe, store); the decisions are in ``corral.lifecycle.instance``.
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ from collections import deque
 from functools import partial
 from typing import Any, Callable
 
-from corral import lifecycle as lc
-from corral.daemon import procfs
-from corral.daemon.groups import GroupWatcher, signal_group
-from corral.daemon.logpipe import PipeReader
-from corral.daemon.logsinks import FileLogs, InstanceLogs, StdoutLogs
-from corral.daemon.reaper import Reaper
-from corral.daemon.sockets import BindError, SocketRegistry
-from corral.daemon.spawner import Child, SpawnError, build_env, socket_env, spawn
+from corral.lifecycle import instance as lc
+from corral.process import procfs
+from corral.process.procgroups import GroupWatcher, signal_group
+from corral.logs.pipe import PipeReader
+from corral.logs.sinks import FileLogs, InstanceLogs, StdoutLogs
+from corral.process.reaper import Reaper
+from corral.process.listeners import BindError, SocketRegistry
+from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.daemon.store import Store
-from corral.daemon.usage import UsageSampler
-from corral.restart_policy import Policy
+from corral.process.usage import UsageSampler
+from corral.lifecycle.policy import Policy
 
-EXEC_SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_exec.py")
+EXEC_SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "process", "exec_shim.py")
 
 Status = lc.Status
 
@@ -112,7 +112,7 @@ class Supervisor:
 
     def open_notify_socket(self, path: str) -> None:
         """Listen for sd_notify datagrams; every instance gets NOTIFY_SOCKET=path."""
-        from corral.daemon.notify import NotifyListener
+        from corral.process.sdnotify import NotifyListener
 
         self._notify_listener = NotifyListener(self.loop, path, self.on_notify)
         self.notify_path = path
@@ -184,7 +184,7 @@ class Supervisor:
     def _spawn(self, slot: Slot) -> None:
         app = slot.app
         try:
-            from corral.config.argv import resolve_argv
+            from corral.config.command import resolve_argv
 
             argv = resolve_argv(app.spec, self.python)
             env = build_env(app.spec, slot.index, app.base_env)
@@ -221,7 +221,7 @@ class Supervisor:
         def still_launching() -> bool:
             return slot.child is child and slot.status is Status.LAUNCHING
 
-        from corral.daemon.probes import probe_until_ready
+        from corral.health.probes import probe_until_ready
 
         listen = self.sockets.resolved(slot.app.name, slot.app.spec.get("listen") or [])
         def group() -> set[int]:  # the processes of this instance: a probe counts only if they answered
@@ -278,7 +278,7 @@ class Supervisor:
         for reader in child.readers:
             reader.drain()
         if slot.child is child:
-            from corral.daemon.crashreport import record_crash  # loaded at the first crash
+            from corral.logs.crashreport import record_crash  # loaded at the first crash
 
             record_crash(self.store, slot, code, sig)  # an unrequested failure: a crash event
         alive = procfs.group_alive(pid)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from corral.app.logging import JsonFormatter, JsonHandler
-from corral.redact import Redactor
+from corral.app.redact import Redactor
 
 
 @pytest.fixture

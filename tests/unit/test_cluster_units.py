@@ -9,9 +9,9 @@ import pytest
 
 from corral.config.cluster import parse_listen, to_depends, to_listen, to_ready, to_reload_mode
 from corral.config.convert import Invalid
-from corral.daemon.dependencies import CycleError, start_layers, stop_layers
-from corral.daemon.notify import parse
-from corral.daemon.sockets import BindError, SocketRegistry
+from corral.lifecycle.order import CycleError, start_layers, stop_layers
+from corral.process.sdnotify import parse
+from corral.process.listeners import BindError, SocketRegistry
 
 
 @pytest.mark.parametrize("raw, normalized", [

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from corral.config.argv import default_name, resolve_argv, sanitize_name
+from corral.config.command import default_name, resolve_argv, sanitize_name
 from corral.config.convert import cpu_count
 from corral.config.errors import ConfigError
 from corral.config.load import from_command_line, load_file, validate_file
-from corral.config.schema import FIELDS, PM2_IGNORED, SPEC_KEYS, normalize_app
+from corral.config.fields import FIELDS, PM2_IGNORED, SPEC_KEYS, normalize_app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "config"
 WHERE = "c.toml: apps[0]"

@@ -1,4 +1,4 @@
-"""corral.crash on real stderr: `python -c` and `node -e` snippets are actually run here."""
+"""corral.logs.tracebacks on real stderr: `python -c` and `node -e` snippets are actually run here."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from corral.crash import parse_crash
+from corral.logs.tracebacks import parse_crash
 
 NODE = shutil.which("node") or "/usr/bin/node"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from corral.daemon.crashreport import crash_report, describe
-from corral.redact import Redactor
+from corral.logs.crashreport import crash_report, describe
+from corral.app.redact import Redactor
 
 TRACEBACK = [
     "2026-11-22T05:40:00.123+00:00 connecting with password=hunter2",

@@ -1,4 +1,4 @@
-"""Table tests for corral.errors, mostly on REAL exceptions raised by the libraries themselves."""
+"""Table tests for corral.app.errors, mostly on REAL exceptions raised by the libraries themselves."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import requests
 import starlette.exceptions
 import werkzeug.exceptions
 
-from corral.errors import classify, classify_name, classify_status, is_code_bug
+from corral.app.errors import classify, classify_name, classify_status, is_code_bug
 
 
 def raised(fn: Callable[[], object]) -> BaseException:
@@ -239,7 +239,7 @@ def test_real_exception_types_are_the_ones_meant(closed_port: int, silent_server
 
 
 def test_errors_module_imports_no_third_party_library() -> None:
-    code = ("import sys; import corral.errors, corral.crash, corral.redact; "
+    code = ("import sys; import corral.app.errors, corral.logs.tracebacks, corral.app.redact; "
             "bad = {'httpx', 'requests', 'pydantic', 'starlette', 'werkzeug', 'aiohttp', 'django'} "
             "& set(sys.modules); print(sorted(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

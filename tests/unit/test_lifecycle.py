@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from corral import lifecycle as lc
-from corral.lifecycle import After, Status
-from corral.restart_policy import Policy
+from corral.lifecycle import instance as lc
+from corral.lifecycle.instance import After, Status
+from corral.lifecycle.policy import Policy
 
 P = Policy(min_uptime=1.0, backoff_base=0.1, kill_timeout=5.0)
 

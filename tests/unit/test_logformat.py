@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from corral.daemon.logpipe import _cut_at, _has_long_line, _split_long_lines
-from corral.logformat import iso_local, json_head, json_lines, make_clock, stamp_lines, valid_utf8
+from corral.logs.pipe import _cut_at, _has_long_line, _split_long_lines
+from corral.logs.format import iso_local, json_head, json_lines, make_clock, stamp_lines, valid_utf8
 
 T = datetime(2026, 11, 22, 5, 40, 7, 123456, tzinfo=timezone.utc).timestamp()
 
@@ -111,7 +111,7 @@ def test_split_keeps_short_lines_and_order() -> None:
 
 
 def test_stamp_regex_used_by_the_crash_parser_matches() -> None:
-    from corral.crash import TIMESTAMP_PREFIX
+    from corral.logs.tracebacks import TIMESTAMP_PREFIX
 
     assert TIMESTAMP_PREFIX.match(iso_local(T) + " Traceback")
     assert re.match(r"^\d{4}", iso_local(T))

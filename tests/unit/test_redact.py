@@ -1,4 +1,4 @@
-"""Table tests for corral.redact: JSON keys at any depth, plain-line patterns, Luhn, bytes chunks."""
+"""Table tests for corral.app.redact: JSON keys at any depth, plain-line patterns, Luhn, bytes chunks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from corral.redact import (
+from corral.app.redact import (
     PROVIDER_KEYS,
     REDACTED,
     SENSITIVE_KEYS,

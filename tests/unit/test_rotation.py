@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from corral.rotation import RotatedFile, RotationPolicy, parse_schedule, rotated_files, rotated_name, to_prune
+from corral.logs.rotation import RotatedFile, RotationPolicy, parse_schedule, rotated_files, rotated_name, to_prune
 
 
 def ts(text: str) -> float:

@@ -15,10 +15,10 @@ import sys
 import tempfile
 from typing import Any
 
-from corral import lifecycle as lc
-from corral.daemon.groups import signal_group
-from corral.daemon.logsinks import StdoutLogs
-from corral.daemon.reaper import become_subreaper
+from corral.lifecycle import instance as lc
+from corral.process.procgroups import signal_group
+from corral.logs.sinks import StdoutLogs
+from corral.process.reaper import become_subreaper
 from corral.daemon.store import MemoryStore
 from corral.daemon.supervisor import Supervisor
 
@@ -75,3 +75,17 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
         print(f"corral: ended errored: {', '.join(errored)}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """``python -m corral.daemon.foreground FD``: the specs (JSON) come in FD, from ``corral run``."""
+    import json
+
+    fd = int(argv[0])
+    with os.fdopen(fd, "rb") as f:
+        specs = json.load(f)
+    return run_foreground(specs, dict(os.environ))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

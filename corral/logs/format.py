@@ -1,6 +1,6 @@
 """How a captured line is written to a log file: a timestamp prefix, or one JSON object per line.
 
-Pure functions, used by the daemon's log writer (:mod:`corral.daemon.logwriter`) on its hot path:
+Pure functions, used by the daemon's log writer (:mod:`corral.logs.files`) on its hot path:
 
 * :func:`make_clock` turns ``log_date_format`` into a function ``unix seconds -> str``.  The
   default is ISO 8601 in local time with milliseconds and the UTC offset

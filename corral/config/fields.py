@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from corral.config.argv import default_name
+from corral.config.command import default_name
 from corral.config.cluster import to_depends, to_env_name, to_listen, to_ready, to_reload_mode
 from corral.config.convert import (
     Invalid,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from corral.restart_policy import Policy
+from corral.lifecycle.policy import Policy
 
 
 class Status(StrEnum):

@@ -1,6 +1,6 @@
 """Where an instance's lines go: per-app files (daemon) or prefixed stdout (``corral run``).
 
-Files are written by :mod:`corral.daemon.logwriter` (timestamps or JSON, redaction, rotation);
+Files are written by :mod:`corral.logs.files` (timestamps or JSON, redaction, rotation);
 ``corral run`` writes plain prefixed lines to stdout, redacted too.
 """
 
@@ -11,10 +11,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from corral.daemon.logpipe import MAX_LINE, Sink, write_all
-from corral.daemon.logwriter import LogWriters, make_redactor, make_sink
-from corral.logformat import valid_utf8
-from corral.rotation import RotationPolicy
+from corral.logs.pipe import MAX_LINE, Sink, write_all
+from corral.logs.files import LogWriters, make_redactor, make_sink
+from corral.logs.format import valid_utf8
+from corral.logs.rotation import RotationPolicy
 
 
 @dataclass

@@ -9,7 +9,7 @@ The daemon is the only writer of its log files and writes whole lines from the e
   (``log_retain``, ``log_max_age``) runs after each rotation.
 
 A sink (:func:`make_sink`) takes a chunk of complete lines from a pipe reader and does, per
-chunk: invalid UTF-8 -> U+FFFD, redaction (:meth:`corral.redact.Redactor.redact_bytes`), one
+chunk: invalid UTF-8 -> U+FFFD, redaction (:meth:`corral.app.redact.Redactor.redact_bytes`), one
 timestamp for the chunk (or JSON wrapping per line), one ``write``.
 """
 
@@ -21,8 +21,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from corral.logformat import json_head, json_lines, make_clock, valid_utf8
-from corral.rotation import RotationPolicy, rotated_files, rotated_name, to_prune
+from corral.logs.format import json_head, json_lines, make_clock, valid_utf8
+from corral.logs.rotation import RotationPolicy, rotated_files, rotated_name, to_prune
 
 log = logging.getLogger("corral.daemon")
 Sink = Callable[[bytes], None]
@@ -265,10 +265,10 @@ def make_redactor(spec: dict[str, Any]) -> Any:
         return None
     keys, patterns = spec.get("redact_keys") or (), spec.get("redact_patterns") or ()
     if not keys and not patterns:
-        from corral import redact
+        from corral.app import redact
 
         return redact._DEFAULT
-    from corral.redact import Redactor
+    from corral.app.redact import Redactor
 
     return Redactor(keys, patterns)
 

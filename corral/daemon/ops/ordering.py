@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from corral import lifecycle as lc
-from corral.daemon.commands import OperationFailed, UserError
-from corral.daemon.dependencies import CycleError, start_layers, stop_layers
+from corral.lifecycle import instance as lc
+from corral.daemon.ops.apps import OperationFailed, UserError
+from corral.lifecycle.order import CycleError, start_layers, stop_layers
 from corral.daemon.supervisor import App, Status, Supervisor
 
 MARGIN = 10.0

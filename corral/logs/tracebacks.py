@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from corral.errors import CODE_BUG, EXTERNAL, USER_ERROR, classify_name
+from corral.app.errors import CODE_BUG, EXTERNAL, USER_ERROR, classify_name
 
 __all__ = ["parse_crash", "TIMESTAMP_PREFIX"]
 

@@ -11,7 +11,7 @@ import os
 import signal
 from typing import Callable
 
-from corral.daemon import procfs
+from corral.process import procfs
 
 POLL_INTERVAL = 0.05
 

@@ -1,13 +1,13 @@
 """Control operations for logs: ``log_paths`` (the CLI reads and follows files itself) and ``flush``.
 
-Registered on import (``corral.daemon.commands`` imports this module last).
+Registered on import (``corral.daemon.ops.apps`` imports this module last).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from corral.daemon.commands import Context, UserError, command, resolve
+from corral.daemon.ops.apps import Context, UserError, command, resolve
 from corral.daemon.supervisor import App, Supervisor
 
 

@@ -1,6 +1,6 @@
 """The exec shim for socket activation: fds to 3, 4, ..., LISTEN_PID = own pid, then exec.
 
-usage: python -I -S _exec.py FD[,FD...] PROGRAM [ARGS...]
+usage: python -I -S exec_shim.py FD[,FD...] PROGRAM [ARGS...]
 
 systemd's protocol wants the sockets at fd 3 upward and ``LISTEN_PID`` equal
 to the pid of the program that reads them, which only the child itself can

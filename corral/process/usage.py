@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-from corral.daemon import procfs
+from corral.process import procfs
 
 
 class UsageSampler:

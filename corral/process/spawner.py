@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from corral.daemon.logpipe import make_pipe
+from corral.logs.pipe import make_pipe
 
 
 #: Variables of systemd's protocols that must never leak from the daemon's own environment.

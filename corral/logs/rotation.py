@@ -1,7 +1,7 @@
 """Log rotation as a pure policy: when to rotate, what rotated files are called, what to prune.
 
 No IO here except :func:`rotated_files` (one ``listdir``); the writer that renames, reopens,
-compresses and deletes is :mod:`corral.daemon.logwriter`.
+compresses and deletes is :mod:`corral.logs.files`.
 
 * **When**: :meth:`RotationPolicy.should_rotate` is true when the file is not empty and either the
   next write would take it past ``max_size`` or a time boundary of ``schedule`` has passed since

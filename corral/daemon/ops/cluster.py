@@ -1,6 +1,6 @@
 """Control operations for running apps as clusters: reload and scale.
 
-Registered with the same ``command`` table as :mod:`corral.daemon.commands`, and
+Registered with the same ``command`` table as :mod:`corral.daemon.ops.apps`, and
 imported only when one of them is first asked for (see ``commands.LAZY``).
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from corral import lifecycle as lc
-from corral.daemon.commands import Context, OperationFailed, UserError, command, resolve, rows
-from corral.daemon.reload import ReloadFailed, rolling_reload
+from corral.lifecycle import instance as lc
+from corral.daemon.ops.apps import Context, OperationFailed, UserError, command, resolve, rows
+from corral.daemon.ops.reload import ReloadFailed, rolling_reload
 from corral.daemon.supervisor import App, Status, Supervisor
 
 MARGIN = 10.0

@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
     from typing import Any, Callable
 
-from corral import protocol
+from corral.control import protocol
 from corral.paths import MAX_SOCKET_PATH, Home
 
 DAEMON_START_TIMEOUT = 15.0
@@ -132,7 +132,7 @@ class Client:
 
 def _become_subreaper() -> None:
     """Make the daemon a child subreaper before it execs, so the daemon need not load ctypes."""
-    from corral.daemon.reaper import become_subreaper
+    from corral.process.reaper import become_subreaper
 
     become_subreaper()
 

@@ -3,7 +3,7 @@
 The supervisor calls :func:`record_crash` when an instance's main process exits; it records a
 report when the exit was a failure (non-zero code not in ``stop_exit_codes``, or a signal) and
 nobody asked for it (the instance was not stopping).  The report is parsed from the last lines
-of the instance's stderr (:func:`corral.crash.parse_crash`: the last Python traceback or Node
+of the instance's stderr (:func:`corral.logs.tracebacks.parse_crash`: the last Python traceback or Node
 stack), redacted like the logs, and stored with the exit::
 
     {"code": 1, "signal": null, "pid": 4242, "language": "python", "exc_type": "KeyError",
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from corral.crash import parse_crash
-from corral.daemon.logwriter import make_redactor
-from corral.errors import CODE_BUG
-from corral.lifecycle import RUNNING
-from corral.restart_policy import Policy
+from corral.logs.tracebacks import parse_crash
+from corral.logs.files import make_redactor
+from corral.app.errors import CODE_BUG
+from corral.lifecycle.instance import RUNNING
+from corral.lifecycle.policy import Policy
 
 __all__ = ["record_crash", "crash_report", "last_crash"]
 

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 
 from corral import __version__
-from corral import lifecycle as lc
+from corral.lifecycle import instance as lc
 from corral.daemon.supervisor import App, Status, Supervisor
 
 Handler = Callable[["Context", dict[str, Any]], Awaitable[Any]]
@@ -161,7 +161,7 @@ async def _apply_change(sup: Supervisor, app: App) -> None:
     """A changed app: rolling reload when it serves a shared socket, else restart (or start)."""
     running = any(s.status in lc.RUNNING for s in app.slots)
     if running and app.spec.get("listen") and app.spec.get("reload") == "rolling":
-        from corral.daemon.reload import ReloadFailed, rolling_reload
+        from corral.daemon.ops.reload import ReloadFailed, rolling_reload
 
         try:
             await rolling_reload(sup, app)
@@ -238,9 +238,9 @@ async def describe(ctx: Context, args: dict[str, Any]) -> Any:
 
 
 def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
-    from corral.daemon.crashreport import last_crash
+    from corral.logs.crashreport import last_crash
 
-    from corral.config.argv import resolve_argv
+    from corral.config.command import resolve_argv
 
     spec = {**app.spec, "env": mask_env(app.spec.get("env") or {})}
     instances = []
@@ -321,14 +321,14 @@ async def kill(ctx: Context, args: dict[str, Any]) -> Any:
 
 
 # log operations (log_paths, flush) live in their own module; imported last (it uses this one)
-from corral.daemon import logcommands as _logcommands  # noqa: E402,F401
+from corral.daemon.ops import logs as _logcommands  # noqa: E402,F401
 
 
 # dependency order lives in its own module; imported last (it uses this one)
-from corral.daemon.ordering import start_ordered, stop_ordered  # noqa: E402
+from corral.daemon.ops.ordering import start_ordered, stop_ordered  # noqa: E402
 
 #: Operations whose handlers load on first use (rarely used: kept out of the daemon's memory).
-LAZY = {"reload": "corral.daemon.cluster_ops", "scale": "corral.daemon.cluster_ops"}
+LAZY = {"reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster"}
 
 
 def handler_for(op: str) -> Handler | None:

@@ -11,14 +11,19 @@ import asyncio
 import os
 import socket
 import subprocess
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from corral.config.addresses import parse_listen
-from corral.daemon.reaper import Reaper
 
 
 class ProbeError(Exception):
     pass
+
+
+class Reaper(Protocol):
+    """The daemon's reaper (``process.reaper``): calls back when a child it watches exits."""
+
+    def watch(self, pid: int, callback: Callable[[int, int | None, str | None], None]) -> None: ...
 
 
 def target(probe: dict[str, Any], listen: list[str]) -> tuple[str, str, int | str]:

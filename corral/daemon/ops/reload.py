@@ -8,7 +8,7 @@ the reload stops there: that instance is removed and the old ones keep serving.
 
 from __future__ import annotations
 
-from corral import lifecycle as lc
+from corral.lifecycle import instance as lc
 from corral.daemon.supervisor import App, Slot, Status, Supervisor
 
 MARGIN = 5.0
