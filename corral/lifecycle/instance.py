@@ -61,6 +61,7 @@ class Instance:
     restarts: int = 0
     after: After | None = None
     last_exit: "Exited | None" = None
+    ready: bool = False  # proven ready (a reload may retire the instance it replaces)
 
 
 # -- events ------------------------------------------------------------------------------
@@ -162,13 +163,19 @@ class StartProbe:
 
 
 @dataclass(frozen=True)
+class WatchListen:
+    """Tell Ready when a process of the instance listens on a TCP socket (readiness "auto")."""
+
+
+@dataclass(frozen=True)
 class Record:
     kind: str
     message: str
     data: dict[str, object] = field(default_factory=dict)
 
 
-Effect = Spawn | Signal | ArmTimer | CancelTimer | KillLeftovers | WatchGroup | Removed | Record | StartProbe
+Effect = (Spawn | Signal | ArmTimer | CancelTimer | KillLeftovers | WatchGroup | Removed | Record | StartProbe
+          | WatchListen)
 Result = tuple[Instance, list[Effect]]
 
 
@@ -187,7 +194,12 @@ def step(inst: Instance, event: Event, now: float, policy: Policy) -> Result:
         case Ready() if inst.status is Status.LAUNCHING:
             # LAUNCHING -> ONLINE
             took = now - inst.started_at if inst.started_at is not None else 0.0
-            return replace(inst, status=Status.ONLINE), [CancelTimer(READY_TIMER), Record("ready", f"ready after {took:.3f}s")]
+            return replace(inst, status=Status.ONLINE, ready=True), [
+                CancelTimer(READY_TIMER), Record("ready", f"ready after {took:.3f}s")]
+        case Ready() if inst.status is Status.ONLINE and not inst.ready:
+            # ONLINE, not yet ready -> ready: a process of the instance listens (readiness "auto")
+            took = now - inst.started_at if inst.started_at is not None else 0.0
+            return replace(inst, ready=True), [CancelTimer(READY_TIMER), Record("ready", f"listening after {took:.3f}s")]
         case WatchdogPing() if inst.status in RUNNING and policy.watchdog:
             return inst, [ArmTimer(WATCHDOG_TIMER, policy.watchdog)]
         case Exited() if inst.status is Status.STOPPING:
@@ -205,12 +217,11 @@ LEAVE_RUNNING: list["Effect"] = [CancelTimer(READY_TIMER), CancelTimer(WATCHDOG_
 
 
 def _spawned(inst: Instance, policy: Policy) -> Result:
-    effects: list[Effect] = [Record("spawn", f"pid {inst.pid}", {"pid": inst.pid})]
-    wait = policy.ready_wait()
-    if wait is None:
-        # LAUNCHING -> ONLINE: nothing to wait for
-        return replace(inst, status=Status.ONLINE), effects
-    effects.append(ArmTimer(READY_TIMER, wait))
+    effects: list[Effect] = [Record("spawn", f"pid {inst.pid}", {"pid": inst.pid}),
+                             ArmTimer(READY_TIMER, policy.ready_wait())]
+    if policy.ready_mode == "auto":
+        # LAUNCHING -> ONLINE at once; ready when it listens on TCP or after listen_timeout
+        return replace(inst, status=Status.ONLINE), [*effects, WatchListen()]
     if policy.ready_mode == "probe":
         effects.append(StartProbe())
     return inst, effects
@@ -237,7 +248,7 @@ def _stop(inst: Instance, after: After, policy: Policy) -> Result:
             Signal(policy.stop_signal),
             ArmTimer(KILL_TIMER, policy.kill_timeout),
         ]
-        return replace(inst, status=Status.STOPPING, after=after), effects
+        return replace(inst, status=Status.STOPPING, after=after, ready=False), effects
     if inst.status is Status.STOPPING:
         return replace(inst, after=after), []
     effects = [CancelTimer(RESTART_TIMER)] if inst.status is Status.WAITING_RESTART else []
@@ -260,7 +271,7 @@ def _finish(inst: Instance, effects: list[Effect], policy: Policy | None = None)
 
 
 def _launch(inst: Instance, effects: list[Effect]) -> Result:
-    return replace(inst, status=Status.LAUNCHING, pid=None, started_at=None), [*effects, Spawn()]
+    return replace(inst, status=Status.LAUNCHING, pid=None, started_at=None, ready=False), [*effects, Spawn()]
 
 
 def _exited_while_stopping(inst: Instance, event: Exited, policy: Policy) -> Result:
@@ -274,7 +285,7 @@ def _crashed(inst: Instance, event: Exited, now: float, policy: Policy) -> Resul
     uptime = now - inst.started_at if inst.started_at is not None else 0.0
     fast = uptime < policy.min_uptime
     failures = inst.fast_failures + 1 if fast else 0
-    inst = replace(inst, pid=None, started_at=None, last_exit=event, fast_failures=failures)
+    inst = replace(inst, pid=None, started_at=None, last_exit=event, fast_failures=failures, ready=False)
     effects: list[Effect] = [
         *LEAVE_RUNNING,
         Record("exit", f"{event.describe()} after {uptime:.3f}s", {"code": event.code, "signal": event.signal}),
@@ -305,10 +316,13 @@ def _after_failure(inst: Instance, effects: list[Effect], policy: Policy) -> Res
 
 
 def _timer(inst: Instance, name: str, policy: Policy) -> Result:
+    if name == READY_TIMER and inst.status is Status.ONLINE and not inst.ready and policy.ready_mode == "auto":
+        # ONLINE, not yet ready -> ready: up for listen_timeout without dying (it never listened)
+        return replace(inst, ready=True), [Record("ready", f"up for {policy.ready_delay:g}s")]
     if name == READY_TIMER and inst.status is Status.LAUNCHING:
         if policy.ready_mode == "delay":
             # LAUNCHING -> ONLINE: up for listen_timeout without dying
-            return replace(inst, status=Status.ONLINE), [Record("ready", f"up for {policy.ready_delay:g}s")]
+            return replace(inst, status=Status.ONLINE, ready=True), [Record("ready", f"up for {policy.ready_delay:g}s")]
         # LAUNCHING -> STOPPING: not ready in time is a failed start
         message = f"not ready within {policy.ready_timeout:g}s ({policy.ready_mode})"
         stopped, effects = _stop(inst, After.FAILED, policy)

@@ -26,7 +26,7 @@ class Policy:
     stop_signal: str = "SIGTERM"
     stop_exit_codes: frozenset[int] = field(default_factory=frozenset)
     crash_loop_threshold: int = CRASH_LOOP_THRESHOLD
-    ready_mode: str = "immediate"  # immediate | delay | notify | probe
+    ready_mode: str = "auto"  # auto | delay | notify | probe
     ready_delay: float = 3.0  # listen_timeout, for the "delay" mode
     ready_timeout: float = 30.0  # notify/probe: not ready by then = failed start
     watchdog: float | None = None
@@ -48,11 +48,9 @@ class Policy:
             stop_exit_codes=frozenset(spec.get("stop_exit_codes") or ()),
         )
 
-    def ready_wait(self) -> float | None:
-        """How long a launching instance may take to become ready (None: ready at once)."""
-        if self.ready_mode == "immediate":
-            return None
-        return self.ready_delay if self.ready_mode == "delay" else self.ready_timeout
+    def ready_wait(self) -> float:
+        """How long a new instance may take to become ready (auto/delay: ``listen_timeout``)."""
+        return self.ready_delay if self.ready_mode in ("auto", "delay") else self.ready_timeout
 
     def is_clean(self, code: int | None, signal: str | None) -> bool:
         """A clean exit: code 0 or one of ``stop_exit_codes``, not killed by a signal."""
@@ -85,10 +83,11 @@ class Policy:
 
 def ready_mode(spec: dict[str, Any]) -> str:
     """READY=1 when asked for (``ready = "notify"``, PM2's ``wait_ready``), else a probe,
-    else ``listen_timeout`` for apps with sockets; other apps are ready once started."""
+    else ``listen_timeout`` for apps with shared sockets ("delay"); any other app is online at
+    once and ready when one of its processes listens on TCP, or after ``listen_timeout`` ("auto")."""
     ready = spec.get("ready")
     if spec.get("wait_ready") or (ready and ready.get("kind") == "notify"):
         return "notify"
     if ready:
         return "probe"
-    return "delay" if spec.get("listen") else "immediate"
+    return "delay" if spec.get("listen") else "auto"

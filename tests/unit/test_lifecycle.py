@@ -47,8 +47,8 @@ RUNNING = at(Status.ONLINE, pid=10, started_at=100.0)
         (at(Status.WAITING_RESTART), lc.Start(), 0, Status.LAUNCHING, ["cancel:restart", "spawn"]),
         # LAUNCHING/ONLINE: start is a no-op
         (RUNNING, lc.Start(), 0, Status.ONLINE, []),
-        # LAUNCHING -> ONLINE at once when nothing says when it is ready
-        (at(Status.LAUNCHING), lc.Spawned(42), 5, Status.ONLINE, ["record:spawn"]),
+        # LAUNCHING -> ONLINE at once when nothing says when it is ready ("auto"): ready later
+        (at(Status.LAUNCHING), lc.Spawned(42), 5, Status.ONLINE, ["record:spawn", "arm:ready:3", "watchlisten"]),
         # LAUNCHING -> ONLINE
         (at(Status.LAUNCHING, pid=42, started_at=4.0), lc.Ready(), 5, Status.ONLINE, ["cancel:ready", "record:ready"]),
         # LAUNCHING -> ERRORED (cannot exec)
@@ -228,6 +228,50 @@ def test_not_ready_in_time_is_a_failed_start_restarted_with_backoff() -> None:
     inst, out = lc.step(inst, lc.Exited(None, "SIGTERM"), 11.5, policy)
     assert inst.status is Status.WAITING_RESTART and inst.fast_failures == 3
     assert "arm:restart:0.2" in kinds(out)
+
+
+def test_auto_online_at_spawn_is_not_yet_ready() -> None:
+    inst, _ = lc.step(at(Status.LAUNCHING), lc.Spawned(9), 1.0, P)
+    assert inst.status is Status.ONLINE and not inst.ready
+
+
+def test_auto_listening_socket_makes_an_online_instance_ready() -> None:
+    inst, _ = lc.step(at(Status.LAUNCHING), lc.Spawned(9), 1.0, P)
+    inst, out = lc.step(inst, lc.Ready(), 1.25, P)
+    assert inst.ready and inst.status is Status.ONLINE
+    assert kinds(out) == ["cancel:ready", "record:ready"]
+    assert out[1].message == "listening after 0.250s"  # type: ignore[union-attr]
+
+
+def test_auto_listen_timeout_passing_without_dying_makes_it_ready() -> None:
+    inst, _ = lc.step(at(Status.LAUNCHING), lc.Spawned(9), 1.0, P)
+    inst, out = lc.step(inst, lc.TimerFired(lc.READY_TIMER), 4.0, P)
+    assert inst.ready and kinds(out) == ["record:ready"]
+
+
+def test_auto_second_ready_changes_nothing() -> None:
+    inst = at(Status.ONLINE, pid=9, started_at=1.0, ready=True)
+    assert lc.step(inst, lc.Ready(), 2.0, P) == (inst, [])
+    assert lc.step(inst, lc.TimerFired(lc.READY_TIMER), 4.0, P) == (inst, [])
+
+
+def test_auto_crash_before_ready_clears_ready_and_restart_waits_again() -> None:
+    inst, _ = lc.step(at(Status.LAUNCHING), lc.Spawned(9), 1.0, P)
+    inst, out = lc.step(inst, lc.Exited(1, None), 1.5, P)
+    assert not inst.ready and "cancel:ready" in kinds(out)
+
+
+def test_stopping_instance_is_no_longer_ready() -> None:
+    inst, _ = lc.step(at(Status.ONLINE, pid=9, started_at=1.0, ready=True), lc.Stop(), 2.0, P)
+    assert inst.status is Status.STOPPING and not inst.ready
+
+
+@pytest.mark.parametrize("mode", ["delay", "notify", "probe"])
+def test_online_from_launching_is_ready(mode: str) -> None:
+    policy = replace(P, ready_mode=mode)
+    event: lc.Event = lc.TimerFired(lc.READY_TIMER) if mode == "delay" else lc.Ready()
+    inst, _ = lc.step(at(Status.LAUNCHING, pid=9, started_at=1.0), event, 4.0, policy)
+    assert inst.status is Status.ONLINE and inst.ready
 
 
 def test_a_ready_probe_result_after_a_crash_changes_nothing() -> None:

@@ -1,0 +1,50 @@
+"""How a changed app is applied: one decision for start FILE, restart and reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corral.config.plan import Change, for_reload, plan
+
+BASE: dict[str, Any] = {"name": "web", "script": "/srv/app.py", "env": {"V": "1"}, "instances": 2,
+                        "listen": [], "reload": "rolling", "kill_timeout": 5.0}
+
+
+def test_a_new_app_starts() -> None:
+    assert plan(None, BASE, running=False) is Change.START
+
+
+def test_a_stopped_app_starts_with_its_new_spec() -> None:
+    assert plan(BASE, {**BASE, "env": {"V": "2"}}, running=False) is Change.START
+
+
+def test_the_same_spec_while_running_is_unchanged() -> None:
+    assert plan(BASE, dict(BASE), running=True) is Change.UNCHANGED
+
+
+def test_a_changed_environment_restarts_a_plain_app() -> None:
+    assert plan(BASE, {**BASE, "env": {"V": "2"}}, running=True) is Change.RESTART
+
+
+def test_a_changed_app_with_a_shared_socket_is_reloaded_rolling() -> None:
+    old = {**BASE, "listen": ["tcp://127.0.0.1:8000"]}
+    assert plan(old, {**old, "env": {"V": "2"}}, running=True) is Change.ROLLING_RELOAD
+
+
+def test_reload_restart_mode_restarts_a_socket_app() -> None:
+    old = {**BASE, "listen": ["tcp://127.0.0.1:8000"], "reload": "restart"}
+    assert plan(old, {**old, "env": {"V": "2"}}, running=True) is Change.RESTART
+
+
+def test_only_policy_keys_changed_is_a_hot_update() -> None:
+    assert plan(BASE, {**BASE, "kill_timeout": 9.0, "instances": 4}, running=True) is Change.HOT_UPDATE
+
+
+def test_a_hot_key_and_a_cold_key_together_restart() -> None:
+    assert plan(BASE, {**BASE, "kill_timeout": 9.0, "script": "/srv/other.py"}, running=True) is Change.RESTART
+
+
+def test_reload_is_rolling_unless_asked_or_stopped() -> None:
+    assert for_reload(BASE, running=True) is Change.ROLLING_RELOAD
+    assert for_reload({**BASE, "reload": "restart"}, running=True) is Change.RESTART
+    assert for_reload(BASE, running=False) is Change.RESTART
