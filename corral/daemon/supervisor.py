@@ -12,15 +12,18 @@ import signal
 import sys
 import time
 from collections import deque
+from dataclasses import replace
 from functools import partial
 from typing import Any, Callable
 
+from corral.lifecycle import app as am
 from corral.lifecycle import instance as lc
 from corral.process import procfs
 from corral.process.procgroups import GroupWatcher, signal_group
 from corral.logs.pipe import PipeReader
 from corral.logs.sinks import FileLogs, InstanceLogs, StdoutLogs
 from corral.process.reaper import Reaper
+from corral.process.listenwatch import ListenWatcher
 from corral.process.listeners import BindError, SocketRegistry
 from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.daemon.store import Store
@@ -58,6 +61,7 @@ class Slot:
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.stderr: PipeReader | None = None
         self.last_exit: dict[str, Any] | None = None
+        self.log_paths: tuple[str, str] | None = None  # the files its live process writes
 
     @property
     def status(self) -> Status:
@@ -65,26 +69,39 @@ class Slot:
 
 
 class App:
+    """One app: its spec, its slots, and the pure model's state (``lifecycle.app``)."""
+
     def __init__(self, name: str, app_id: int, spec: dict[str, Any], base_env: dict[str, str]) -> None:
         self.name = name
         self.id = app_id
         self.spec = spec
         self.base_env = base_env
         self.policy = Policy.from_spec(spec)
-        self.desired = "stopped"
-        self.deleting = False
+        self.state = am.AppState(instances=int(spec.get("instances", 1)))
         self.slots: list[Slot] = []
 
     @property
     def namespace(self) -> str:
         return str(self.spec.get("namespace") or "default")
 
+    @property
+    def desired(self) -> str:
+        return self.state.desired.value
+
+    @property
+    def deleting(self) -> bool:
+        return self.state.deleting
+
     def set_spec(self, spec: dict[str, Any]) -> None:
         self.spec = spec
         self.policy = Policy.from_spec(spec)
+        self.state = replace(self.state, instances=int(spec.get("instances", 1)))
 
     def stored_spec(self) -> dict[str, Any]:
         return {**self.spec, "base_env": self.base_env}
+
+    def slot_infos(self) -> list[am.SlotInfo]:
+        return [am.SlotInfo(s.uid, s.index, s.status) for s in self.slots]
 
 
 class Supervisor:
@@ -109,6 +126,7 @@ class Supervisor:
         self._dispatching = False
         self._changed: asyncio.Future[None] = loop.create_future()
         self.usage = UsageSampler()
+        self.listen_watcher = ListenWatcher(loop)
 
     def open_notify_socket(self, path: str) -> None:
         """Listen for sd_notify datagrams; every instance gets NOTIFY_SOCKET=path."""
@@ -120,6 +138,7 @@ class Supervisor:
     def close(self) -> None:
         """Release the daemon-wide resources (sockets, notify listener)."""
         self.sockets.close_all()
+        self.listen_watcher.close()
         if self.notify_path is not None:
             self._notify_listener.close()
             self.notify_path = None
@@ -172,6 +191,8 @@ class Supervisor:
                 self._remove(slot)
             case lc.StartProbe():
                 self._start_probe(slot)
+            case lc.WatchListen():
+                self._watch_listen(slot)
             case lc.Record(kind=kind, message=message, data=data):
                 self.store.add_event(slot.app.name, slot.index, kind, message, data)
 
@@ -207,6 +228,7 @@ class Supervisor:
         slot.start_ticks = procfs.start_ticks(child.pid)
         slot.started_wall = time.time()
         self._attach_logs(slot, child, self.logs.open(app.spec, slot.index))
+        slot.log_paths = self.logs.paths(app.spec, slot.index)
         self.reaper.watch(child.pid, partial(self._on_exit, slot, child))
         self._save_instance(slot)
         self.dispatch(slot, lc.Spawned(child.pid))
@@ -232,6 +254,16 @@ class Supervisor:
             slot.app.spec["ready"], listen, still_launching, partial(self.dispatch, slot, lc.Ready()),
             self.reaper, slot.app.spec.get("cwd"), slot.env, group if slot.app.spec.get("listen") else None,
         ))
+
+    def _watch_listen(self, slot: Slot) -> None:
+        child = slot.child
+        if child is None:
+            return
+
+        def wanted() -> bool:
+            return slot.child is child and slot.status is Status.ONLINE and not slot.state.ready
+
+        self.listen_watcher.watch(child.pid, partial(self.dispatch, slot, lc.Ready()), wanted)
 
     def on_notify(self, pid: int, fields: dict[str, str]) -> None:
         """A datagram on NOTIFY_SOCKET from PID (an instance's main process or a member of its group)."""
@@ -350,7 +382,7 @@ class Supervisor:
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
 
     def set_desired(self, app: App, desired: str) -> None:
-        app.desired = desired
+        app.state = am.set_desired(app.state, am.Desired(desired))
         self.store.set_desired(app.name, desired)
 
     def start(self, app: App) -> None:
@@ -363,7 +395,7 @@ class Supervisor:
         if after is lc.After.STOP:
             self.set_desired(app, "stopped")
         if after is lc.After.DELETE:
-            app.deleting = True
+            app.state = replace(app.state, deleting=True)
             if not app.slots:
                 self.apps.pop(app.name, None)
                 self.store.delete_app(app.name)
@@ -378,16 +410,16 @@ class Supervisor:
         return slot
 
     def resize(self, app: App) -> None:
-        """Match the number of slots to ``instances``: new ones start, extra ones are deleted."""
-        wanted = int(app.spec.get("instances", 1))
-        while len(app.slots) < wanted:
-            used = {s.index for s in app.slots}
-            index = next(i for i in range(wanted + len(used)) if i not in used)
-            slot = self.add_slot(app, index)
-            if app.desired == "online":
-                self.dispatch(slot, lc.Start())
-        for slot in [s for s in app.slots if s.index >= wanted]:
-            self.dispatch(slot, lc.Stop(lc.After.DELETE))
+        """Match the slots to ``instances`` (``lifecycle.app.resize``): new ones start, extra ones go."""
+        for action in am.resize(app.state, app.slot_infos()):
+            match action:
+                case am.AddSlot(index=index, start=start):
+                    slot = self.add_slot(app, index)
+                    if start:
+                        self.dispatch(slot, lc.Start())
+                case am.RemoveSlot(uid=uid):
+                    for slot in [s for s in app.slots if s.uid == uid]:
+                        self.dispatch(slot, lc.Stop(lc.After.DELETE))
 
     def signal(self, app: App, sig: str) -> int:
         sent = 0

@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from corral import __version__
 from corral.lifecycle import instance as lc
+from corral.config.plan import Change, plan
 from corral.daemon.supervisor import App, Status, Supervisor
 
 Handler = Callable[["Context", dict[str, Any]], Awaitable[Any]]
@@ -117,68 +118,96 @@ async def ls(ctx: Context, args: dict[str, Any]) -> Any:
 
 @command("start")
 async def start(ctx: Context, args: dict[str, Any]) -> Any:
-    """Start apps from specs (a file or a command line), or existing apps by target."""
+    """Start apps from specs (a file or a command line), or existing apps by target.
+
+    What happens to an app that exists already is decided in one place (``config.plan``);
+    an app held by another mutation refuses the whole command before anything changes.
+    """
     sup = ctx.supervisor
     base_env = args.get("base_env") or {}
-    touched: list[App] = []
-    notes: list[str] = []
-    launches: list[tuple[App, Any]] = []
+    decided: list[tuple[App | None, dict[str, Any], Change]] = []
     for spec in args.get("apps") or []:
         app = sup.apps.get(spec["name"])
-        if app is None:
-            app = sup.add_app(spec, base_env)
-            launches.append((app, sup.start))
-        elif app.deleting:
+        if app is not None and app.deleting:
             raise UserError(f'app "{app.name}" is being deleted; try again')
-        elif app.spec != spec:
-            sup.update_app(app, spec, base_env)
-            launches.append((app, partial(_apply_change, sup)))
-            rolling = app.spec.get("listen") and app.spec.get("reload") == "rolling"
-            notes.append(f"{app.name}: configuration changed, {'reloaded' if rolling else 'restarted'}")
-        elif any(s.status in lc.RUNNING for s in app.slots) and app.desired == "online":
-            notes.append(f"{app.name}: already running")
-        else:
-            sup.update_app(app, spec, base_env)
-            launches.append((app, sup.start))
-        touched.append(app)
-    if args.get("target"):
-        for app in resolve(sup, args["target"]):
-            launches.append((app, sup.start))
-            touched.append(app)
-    how = {app.name: launch for app, launch in launches}
+        running = app is not None and _running(app)
+        decided.append((app, spec, plan(app.spec if app else None, spec, running)))
+    targets = resolve(sup, args["target"]) if args.get("target") else []
+    with holding(sup, "start") as hold:
+        hold.take([a for a, _, change in decided if a is not None and change is not Change.UNCHANGED] + targets)
+        notes: list[str] = []
+        launches: dict[str, tuple[App, Any]] = {}
+        touched: dict[str, App] = {}
+        for app, spec, change in decided:
+            app, how, note = _apply_plan(sup, app, spec, change, base_env)
+            if change is not Change.UNCHANGED:
+                hold.take([app])  # a new app: never held by anything else
+            touched[app.name] = app
+            if note:
+                notes.append(f"{app.name}: {note}")
+            if how is not None:
+                launches[app.name] = (app, how)
+        for app in targets:
+            launches[app.name] = (app, sup.start)
+            touched[app.name] = app
+        apps = list(touched.values())
 
-    def launch(app: App) -> Any:
-        with sup.store.batch():  # one transaction for the whole burst of spawns
-            return how[app.name](app)
+        def launch(app: App) -> Any:
+            with sup.store.batch():  # one transaction for the whole burst of spawns
+                return launches[app.name][1](app)
 
-    await start_ordered(sup, [app for app, _ in launches], launch)
-    errors = [f"{a.name}[{s.index}]: {s.spawn_error}" for a in touched for s in a.slots
+        await start_ordered(sup, [a for a, _ in launches.values()], launch)
+        await _await(sup, lambda: all(_settled(a) for a in apps), apps, "start")
+    errors = [f"{a.name}[{s.index}]: {s.spawn_error}" for a in apps for s in a.slots
               if s.status is Status.ERRORED and s.spawn_error]
-    return {"rows": rows(sup, touched), "notes": notes, "errors": errors}
+    return {"rows": rows(sup, apps), "notes": notes, "errors": errors}
 
 
-async def _apply_change(sup: Supervisor, app: App) -> None:
-    """A changed app: rolling reload when it serves a shared socket, else restart (or start)."""
-    running = any(s.status in lc.RUNNING for s in app.slots)
-    if running and app.spec.get("listen") and app.spec.get("reload") == "rolling":
-        from corral.daemon.ops.reload import ReloadFailed, rolling_reload
+def _running(app: App) -> bool:
+    return any(s.status in lc.RUNNING or s.status is Status.WAITING_RESTART for s in app.slots)
 
-        try:
-            await rolling_reload(sup, app)
-        except ReloadFailed as exc:
-            raise OperationFailed(str(exc)) from None
+
+def _settled(app: App) -> bool:
+    """Nothing of the app is on its way out: no instance stopping, none past ``instances``."""
+    if app.deleting:
+        return True
+    return not any(s.status is Status.STOPPING or s.index >= app.state.instances for s in app.slots)
+
+
+def _apply_plan(sup: Supervisor, app: App | None, spec: dict[str, Any], change: Change,
+                base_env: dict[str, str]) -> tuple[App, Any, str | None]:
+    """Carry out ``plan``'s decision for one app: (the app, how to launch it, a note for the user)."""
+    if app is None:
+        return sup.add_app(spec, base_env), sup.start, None
+    if change is Change.UNCHANGED:
+        if app.desired == "online":
+            return app, None, "already running"
+        return app, sup.start, None
+    sup.update_app(app, spec, base_env)
+    if change is Change.START:
+        return app, sup.start, None
+    if change is Change.HOT_UPDATE:
         sup.resize(app)
-        return
-    _start_or_restart(sup, app)
+        return app, None, "configuration changed, applied without a restart"
+    if change is Change.ROLLING_RELOAD:
+        return app, partial(_reload_rolling, sup), "configuration changed, reloaded"
+    return app, partial(_restart, sup), "configuration changed, restarted"
 
 
-def _start_or_restart(sup: Supervisor, app: App) -> None:
-    if any(s.status in lc.RUNNING or s.status is Status.WAITING_RESTART for s in app.slots):
-        sup.set_desired(app, "online")
-        sup.resize(app)
-        sup.stop(app, lc.After.RESTART)
-    else:
-        sup.start(app)
+async def _reload_rolling(sup: Supervisor, app: App) -> None:
+    from corral.daemon.ops.reload import ReloadFailed, rolling_reload
+
+    try:
+        await rolling_reload(sup, app)
+    except ReloadFailed as exc:
+        raise OperationFailed(str(exc)) from None
+    sup.resize(app)
+
+
+def _restart(sup: Supervisor, app: App) -> None:
+    sup.set_desired(app, "online")
+    sup.resize(app)
+    sup.stop(app, lc.After.RESTART)
 
 
 @command("stop")
@@ -195,13 +224,12 @@ async def restart(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
     apps = resolve(sup, args.get("target"))
     specs = {s["name"]: s for s in args.get("apps") or []}
-    for app in apps:
-        if app.name in specs:
-            sup.update_app(app, specs[app.name], args.get("base_env") or app.base_env)
-        sup.set_desired(app, "online")
-        sup.resize(app)
-        sup.stop(app, lc.After.RESTART)
-    await _await(sup, lambda: not any(s.status is Status.STOPPING for a in apps for s in a.slots), apps, "restart")
+    with holding(sup, "restart", apps):
+        for app in apps:
+            if app.name in specs:
+                sup.update_app(app, specs[app.name], args.get("base_env") or app.base_env)
+            _restart(sup, app)
+        await _await(sup, lambda: all(_settled(a) for a in apps), apps, "restart")
     return {"rows": rows(sup, apps)}
 
 
@@ -245,7 +273,8 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
     spec = {**app.spec, "env": mask_env(app.spec.get("env") or {})}
     instances = []
     for slot, row in zip(app.slots, rows(sup, [app])):
-        out_log, err_log = sup.logs.paths(app.spec, slot.index)
+        live = slot.log_paths if slot.child is not None else None
+        out_log, err_log = live or sup.logs.paths(app.spec, slot.index)
         instances.append({**row, "out_log": out_log, "err_log": err_log, "last_exit": slot.last_exit,
                           "status_text": slot.status_text})
     return {
@@ -326,6 +355,9 @@ from corral.daemon.ops import logs as _logcommands  # noqa: E402,F401
 
 # dependency order lives in its own module; imported last (it uses this one)
 from corral.daemon.ops.ordering import start_ordered, stop_ordered  # noqa: E402
+
+# one mutation per app at a time (uses OperationFailed from this module)
+from corral.daemon.ops.mutation import holding  # noqa: E402
 
 #: Operations whose handlers load on first use (rarely used: kept out of the daemon's memory).
 LAZY = {"reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster"}

@@ -1,19 +1,25 @@
 """Control operations for running apps as clusters: reload and scale.
 
 Registered with the same ``command`` table as :mod:`corral.daemon.ops.apps`, and
-imported only when one of them is first asked for (see ``commands.LAZY``).
+imported only when one of them is first asked for (see ``ops.apps.LAZY``).
+Both hold their app for their whole run (``ops.mutation``): one mutation per app.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from corral.lifecycle import instance as lc
-from corral.daemon.ops.apps import Context, OperationFailed, UserError, command, resolve, rows
+from corral.config.plan import Change, for_reload
+from corral.daemon.ops.apps import (
+    Context, OperationFailed, UserError, _await, _restart, _running, _settled, command, resolve, rows,
+)
+from corral.daemon.ops.mutation import holding
 from corral.daemon.ops.reload import ReloadFailed, rolling_reload
 from corral.daemon.supervisor import App, Status, Supervisor
+from corral.lifecycle import app as am
 
 MARGIN = 10.0
+MAX_INSTANCES = 1024
 
 
 @command("reload")
@@ -21,35 +27,31 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
     """Rolling reload: start new, wait ready, stop old, ``parallel`` instances at a time."""
     sup = ctx.supervisor
     apps = resolve(sup, args.get("target"))
-    parallel = int(args.get("parallel") or 1)
-    if parallel < 1:
-        raise UserError(f"--parallel must be 1 or more, not {parallel}")
+    parallel = args.get("parallel") or 1
+    if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= MAX_INSTANCES:
+        raise UserError(f"--parallel must be a number from 1 to {MAX_INSTANCES}, not {parallel}")
     specs = {s["name"]: s for s in args.get("apps") or []}
     lines: list[str] = []
-    for app in apps:
-        if app.name in ctx.busy:
-            raise UserError(f'a reload or scale of "{app.name}" is already running')
-        if app.name in specs:
-            sup.update_app(app, specs[app.name], args.get("base_env") or app.base_env)
-        ctx.busy.add(app.name)
-        try:
-            lines += await _reload_one(sup, app, parallel)
-        except ReloadFailed as exc:
-            raise OperationFailed(str(exc)) from None
-        finally:
-            ctx.busy.discard(app.name)
+    with holding(sup, "reload", apps):
+        for app in apps:
+            if app.name in specs:
+                sup.update_app(app, specs[app.name], args.get("base_env") or app.base_env)
+            try:
+                lines += await _reload_one(sup, app, parallel)
+            except ReloadFailed as exc:
+                raise OperationFailed(str(exc)) from None
+        await _await(sup, lambda: all(_settled(a) for a in apps), apps, "reload")
     return {"rows": rows(sup, apps), "replaced": lines}
 
 
 async def _reload_one(sup: Supervisor, app: App, parallel: int) -> list[str]:
-    running = [s for s in app.slots if s.status in lc.RUNNING]
-    if app.spec.get("reload") == "restart" or not running:
-        sup.set_desired(app, "online")
-        sup.stop(app, lc.After.RESTART)
-        await sup.wait_for(lambda: not any(s.status is Status.STOPPING for s in app.slots),
-                           app.policy.kill_timeout + MARGIN)
+    if for_reload(app.spec, _running(app)) is Change.RESTART:
+        _restart(sup, app)
+        await sup.wait_for(lambda: _settled(app), app.policy.kill_timeout + MARGIN)
         return [f"{app.name}: restarted"]
-    return await rolling_reload(sup, app, parallel)
+    replaced = await rolling_reload(sup, app, parallel)
+    sup.resize(app)
+    return replaced
 
 
 @command("scale")
@@ -60,19 +62,13 @@ async def scale(ctx: Context, args: dict[str, Any]) -> Any:
     if len(apps) != 1:
         raise UserError("scale takes one app")
     app = apps[0]
-    text = str(args.get("count", "")).strip()
-    try:
-        value = int(text)
-    except ValueError:
-        raise UserError(f'scale: "{text}" is not a number of instances (use 4, +2 or -1)') from None
-    wanted = len({s.index for s in app.slots}) + value if text[:1] in "+-" else value
-    if wanted < 1:
-        raise UserError(f"scale: {app.name} would have {wanted} instances (at least 1; use stop to stop it)")
-    if app.name in ctx.busy:
-        raise UserError(f'a reload or scale of "{app.name}" is already running')
-    sup.update_app(app, {**app.spec, "instances": wanted})
-    sup.resize(app)
-    wait = max(app.policy.ready_wait() or 0.0, app.policy.kill_timeout) + MARGIN
-    await sup.wait_for(lambda: len(app.slots) == wanted and all(
-        s.status is not Status.LAUNCHING for s in app.slots), wait)
+    wanted = am.scale_target(app.state.instances, str(args.get("count", "")), MAX_INSTANCES)
+    if isinstance(wanted, str):
+        raise UserError(f"scale: {app.name} {wanted}" if wanted.startswith("would") else f"scale: {wanted}")
+    with holding(sup, "scale", [app]):
+        sup.update_app(app, {**app.spec, "instances": wanted})
+        sup.resize(app)
+        wait = max(app.policy.ready_wait(), app.policy.kill_timeout) + MARGIN
+        await sup.wait_for(lambda: _settled(app) and len(app.slots) == wanted and all(
+            s.status is not Status.LAUNCHING for s in app.slots), wait)
     return {"rows": rows(sup, [app])}

@@ -18,18 +18,22 @@ def _apps(sup: Supervisor, target: Any) -> list[App]:
 
 
 def log_files(sup: Supervisor, apps: list[App]) -> list[dict[str, Any]]:
-    """One entry per distinct file: app, instance (None when merged), stream, path, format."""
+    """One entry per distinct file: app, instance (None when merged), stream, path, format.
+
+    The files each instance's process writes now, then the files the current spec names (an
+    instance started before a ``scale`` keeps writing the file it opened until it restarts).
+    """
     seen: set[str] = set()
     files = []
     for app in apps:
-        indexes = sorted({s.index for s in app.slots}) or [0]
-        for index in indexes:
-            out, err = sup.logs.paths(app.spec, index)
+        merged = int(app.spec.get("instances", 1)) > 1 and bool(app.spec.get("merge_logs"))
+        pairs = [(s.index, s.log_paths) for s in app.slots if s.child is not None and s.log_paths]
+        pairs += [(i, sup.logs.paths(app.spec, i)) for i in sorted({s.index for s in app.slots}) or [0]]
+        for index, (out, err) in pairs:
             for stream, path in (("out", out), ("err", err)):
                 if path in seen or path.startswith("<"):
                     continue
                 seen.add(path)
-                merged = int(app.spec.get("instances", 1)) > 1 and bool(app.spec.get("merge_logs"))
                 files.append({
                     "app": app.name, "id": app.id, "instance": None if merged else index,
                     "stream": "both" if out == err else stream, "path": path,

@@ -14,7 +14,8 @@ MARGIN = 10.0
 
 
 def _online(app: App) -> bool:
-    return bool(app.slots) and all(s.status is Status.ONLINE for s in app.slots)
+    """Every instance online and proven ready (notify, probe, a listening socket, listen_timeout)."""
+    return bool(app.slots) and all(s.status is Status.ONLINE and s.state.ready for s in app.slots)
 
 
 def _failed(app: App) -> bool:
@@ -38,7 +39,7 @@ async def start_ordered(sup: Supervisor, apps: list[App], launch: Any) -> None:
             app = by_name[name]
             needed = [sup.apps[d] for d in deps[name]]
             if needed:
-                wait = max((d.policy.ready_wait() or 0.0) for d in needed) + MARGIN
+                wait = max(d.policy.ready_wait() for d in needed) + MARGIN
                 await sup.wait_for(lambda: all(_online(d) or _failed(d) for d in needed), wait)
                 missing = [d.name for d in needed if not _online(d)]
                 if missing:

@@ -1,15 +1,18 @@
-"""Zero-downtime rolling reload: per instance, start the new one, wait until ready, stop the old.
+"""Zero-downtime rolling reload: carries out the pure planner's actions (``lifecycle.rollout``).
 
-``parallel`` instances are replaced at a time.  The new instance of a slot
-shares that slot's listening socket with the old one, so no connection is
-refused while they overlap.  If a new instance dies or is not ready in time,
-the reload stops there: that instance is removed and the old ones keep serving.
+The planner decides (start new, retire old, discard failed, next batch); this
+module creates the slots, dispatches the lifecycle events and reports back
+what it sees: a new instance ready or failed, an old one gone, time passing,
+the app stopped by someone else.  The new instance of a slot shares the slot's
+listening socket with the old one, so no connection is refused while they
+overlap; a new instance that fails leaves the old ones serving.
 """
 
 from __future__ import annotations
 
-from corral.lifecycle import instance as lc
 from corral.daemon.supervisor import App, Slot, Status, Supervisor
+from corral.lifecycle import instance as lc
+from corral.lifecycle import rollout as ro
 
 MARGIN = 5.0
 
@@ -18,55 +21,111 @@ class ReloadFailed(Exception):
     """The reload stopped; the message says which instance failed and why."""
 
 
-def _settled(slot: Slot) -> bool:
-    """The new instance is ready, or has failed (exited, not ready in time, could not start)."""
-    return slot.status is Status.ONLINE or slot.last_exit is not None or slot.status in (
+def _failed(slot: Slot) -> bool:
+    """The new instance exited, was not ready in time, or could not start."""
+    return slot.last_exit is not None or slot.status in (
         Status.ERRORED, Status.WAITING_RESTART, Status.STOPPING, Status.STOPPED)
 
 
-def _pid(slot: Slot) -> int | None:
-    """The pid that failed: the first exit's, else the live one."""
-    if slot.last_exit is not None:
-        return slot.last_exit.get("pid")
-    return slot.child.pid if slot.child else None
-
-
-def _why(slot: Slot, wait: float) -> str:
+def _why(slot: Slot) -> str:
     if slot.spawn_error:
         return f"could not start: {slot.spawn_error}"
     last = slot.last_exit
     if last is not None:
         how = f"was killed by {last['signal']}" if last.get("signal") else f"exited with code {last['code']}"
         return f"{how} before it was ready"
-    if slot.status is Status.LAUNCHING:
-        return f"was not ready within {wait:g}s"
-    return f"was not ready within {wait:g}s ({slot.app.policy.ready_mode})"
+    return f"was not ready within {slot.app.policy.ready_wait():g}s ({slot.app.policy.ready_mode})"
 
 
-async def rolling_reload(sup: Supervisor, app: App, parallel: int = 1) -> list[str]:
-    """Replace every instance of APP; returns one line per replaced instance."""
-    wait = (app.policy.ready_wait() or 0.0) + MARGIN
-    replaced: list[str] = []
-    old_slots = sorted(app.slots, key=lambda s: s.index)
-    for start in range(0, len(old_slots), max(1, parallel)):
-        batch = old_slots[start : start + max(1, parallel)]
-        pairs = [(old, sup.add_slot(app, old.index)) for old in batch]
-        for _, new in pairs:
-            sup.dispatch(new, lc.Start())
-        await sup.wait_for(lambda: all(_settled(new) for _, new in pairs), wait)
-        failed = [new for _, new in pairs if new.status is not Status.ONLINE]
-        reasons = [(new.index, _pid(new), _why(new, wait - MARGIN)) for new in failed]
-        for old, new in pairs:
-            victim = new if new in failed else old
-            sup.dispatch(victim, lc.Stop(lc.After.DELETE))
-        if failed:
-            index, pid, why = reasons[0]
-            await sup.wait_for(lambda: not any(s in app.slots for s in failed), app.policy.kill_timeout + MARGIN)
-            done = f"; {len(replaced)} instance(s) were replaced before" if replaced else ""
-            raise ReloadFailed(
-                f'reload of "{app.name}" stopped: new instance {index} (pid {pid}) {why}; '
-                f"the old instances keep serving{done}")
-        await sup.wait_for(lambda: not any(old in app.slots for old, _ in pairs), app.policy.kill_timeout + MARGIN)
-        for old, new in pairs:
-            replaced.append(f"{app.name}[{old.index}]: pid {old.last_exit and old.last_exit.get('pid')} -> {new.child and new.child.pid}")
+class _Executor:
+    def __init__(self, sup: Supervisor, app: App) -> None:
+        self.sup = sup
+        self.app = app
+        self.slots: dict[int, Slot] = {s.uid: s for s in app.slots}
+        self.leaving: set[int] = set()  # retired or discarded, not gone yet
+        self.pids: dict[int, int | None] = {}  # uid -> the pid it had
+
+    def apply(self, rollout: ro.Rollout, actions: list[ro.Action]) -> ro.Rollout:
+        for action in actions:
+            match action:
+                case ro.StartNew(index=index):
+                    old = next((s for s in self.app.slots if s.index == index), None)
+                    new = self.sup.add_slot(self.app, index)
+                    if old is not None:  # a reload counts as a restart, as in PM2
+                        new.state = lc.Instance(restarts=old.state.restarts + 1)
+                    self.slots[new.uid] = new
+                    self.sup.dispatch(new, lc.Start())
+                    rollout, more = ro.step(rollout, ro.Started(index, new.uid))
+                    rollout = self.apply(rollout, more)
+                case ro.Retire(uid=uid) | ro.Discard(uid=uid):
+                    slot = self.slots[uid]
+                    live = slot.child.pid if slot.child else None
+                    exited = (slot.last_exit or {}).get("pid")
+                    # the pid that served (retired) or the one that failed (discarded)
+                    self.pids[uid] = (live or exited) if isinstance(action, ro.Retire) else (exited or live)
+                    self.leaving.add(uid)
+                    self.sup.dispatch(slot, lc.Stop(lc.After.DELETE))
+        return rollout
+
+    def observe(self, rollout: ro.Rollout) -> list[ro.Event]:
+        """What happened since the last look, as planner events (none: nothing new)."""
+        now = self.sup.loop.time()
+        if self.app.desired != "online" or self.app.deleting:
+            return [ro.Cancel()]
+        events: list[ro.Event] = []
+        for pair in rollout.batch:
+            new = self.slots.get(pair.new) if pair.new is not None else None
+            if new is None or pair.ready or pair.failed is not None:
+                continue
+            if _failed(new):
+                events.append(ro.NewFailed(new.uid, _why(new)))
+            elif new.status is Status.ONLINE and new.state.ready:
+                events.append(ro.NewReady(new.uid))
+        gone = [uid for uid in self.leaving if self.slots[uid] not in self.app.slots]
+        events += [ro.Gone(uid, now) for uid in gone]
+        self.leaving.difference_update(gone)
+        if rollout.deadline is not None and now >= rollout.deadline:
+            events.append(ro.Tick(now))
+        return events
+
+    def timeout(self, rollout: ro.Rollout) -> float:
+        if rollout.deadline is not None:
+            return max(0.0, rollout.deadline - self.sup.loop.time())
+        return self.app.policy.kill_timeout + MARGIN
+
+
+async def rolling_reload(sup: Supervisor, app: App, surge: int = 1) -> list[str]:
+    """Replace every instance of APP, SURGE at a time; one line per replaced instance."""
+    run = _Executor(sup, app)
+    old = [(s.index, s.uid) for s in app.slots]
+    rollout, actions = ro.start(old, surge, app.policy.ready_wait() + MARGIN, sup.loop.time())
+    rollout = run.apply(rollout, actions)
+    while rollout.phase not in ro.ENDED:
+        seen: list[ro.Event] = []
+
+        def changed() -> bool:
+            seen.extend(run.observe(rollout))
+            return bool(seen)
+
+        if not await sup.wait_for(changed, run.timeout(rollout)) and rollout.deadline is None:
+            raise ReloadFailed(f'reload of "{app.name}": old instances did not stop in time')
+        for event in seen:
+            rollout, actions = ro.step(rollout, event)
+            rollout = run.apply(rollout, actions)
+    return _outcome(app, rollout, run)
+
+
+def _outcome(app: App, rollout: ro.Rollout, run: _Executor) -> list[str]:
+    replaced = [f"{app.name}[{p.index}]: pid {run.pids.get(p.old)} -> "
+                f"{run.slots[p.new].child.pid if p.new is not None and run.slots[p.new].child else None}"
+                for p in rollout.done]
+    if rollout.phase is ro.Phase.CANCELLED:
+        raise ReloadFailed(f'reload of "{app.name}" stopped: the app was stopped meanwhile')
+    failure = rollout.failure
+    if rollout.phase is ro.Phase.FAILED and failure is not None:
+        pid = run.pids.get(failure.new) if failure.new is not None else None
+        done = f"; {len(rollout.done)} instance(s) were replaced before" if rollout.done else ""
+        raise ReloadFailed(
+            f'reload of "{app.name}" stopped: new instance {failure.index} (pid {pid}) {failure.failed}; '
+            f"the old instances keep serving{done}")
     return replaced
