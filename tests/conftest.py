@@ -70,6 +70,17 @@ class Corral:
         self.home = home
         self.env = {**os.environ, "CORRAL_HOME": home, "PYTHONDONTWRITEBYTECODE": "1"}
         self.env.pop("NO_COLOR", None)
+        self.daemons: list[int] = []  # every daemon pid seen, in order
+        self.restarts_expected = 0
+
+    def expect_daemon_restart(self) -> None:
+        """This test stops or kills its daemon on purpose: one more daemon may follow."""
+        self.restarts_expected += 1
+
+    def _note_daemon(self) -> None:
+        pid = self.daemon_pid()
+        if pid and pid not in self.daemons:
+            self.daemons.append(pid)
 
     def run(self, *args: str, check: bool = True, timeout: float = 60, cwd: str | None = None,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -77,6 +88,7 @@ class Corral:
             [PYTHON, "-m", "corral", *args], capture_output=True, text=True, timeout=timeout,
             env={**self.env, **(env or {})}, cwd=cwd, stdin=subprocess.DEVNULL,
         )
+        self._note_daemon()
         if check and proc.returncode != 0:
             raise AssertionError(f"corral {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -153,6 +165,8 @@ def corral(request: pytest.FixtureRequest) -> Any:
             print("---- daemon.log ----\n" + log.read_text(errors="replace")[-5000:])
     shutil.rmtree(home, ignore_errors=True)
     assert not leaked, f"processes left behind after `corral kill`: {leaked}"
+    replaced = len(c.daemons) - 1 - c.restarts_expected
+    assert replaced <= 0, f"the daemon died and was silently replaced: daemons {c.daemons}"
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         request["target"] = target
     if "apps" in request:
         request["base_env"] = dict(os.environ)
-    result = Client().call("start", request)
+    result = Client(autostart=True).call("start", request)
     for note in result.get("notes", []):
         print(f"corral: {note}", file=sys.stderr)
     for error in result.get("errors", []):
@@ -135,7 +135,12 @@ def _command_line_spec(target: str | None, args: argparse.Namespace) -> dict[str
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    show_rows(Client().call("ls"), args.json)
+    try:
+        rows = Client().call("ls")
+    except DaemonUnavailable as exc:
+        print(f"corral: {exc} (`corral start` or `corral resurrect` starts one)", file=sys.stderr)
+        rows = []
+    show_rows(rows, args.json)
     return 0
 
 
@@ -229,7 +234,7 @@ def cmd_save(args: argparse.Namespace) -> int:
 
 
 def cmd_resurrect(args: argparse.Namespace) -> int:
-    result = Client().call("resurrect")
+    result = Client(autostart=True).call("resurrect")
     show_rows(result["rows"], False)
     return 0
 
@@ -271,7 +276,7 @@ def _wait_exited(pid: int, timeout: float = 30.0) -> None:
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
-    result = Client().call("ping")
+    result = Client(autostart=True).call("ping")
     print(f"pong: daemon pid {result['pid']}, corral {result['version']}, {result['apps']} app(s)")
     return 0
 

@@ -1,6 +1,7 @@
 """The RPC client the CLI uses: connect, send one request, read the replies.
 
-Starts the daemon on first use when asked to.  Imports only the standard
+Starts the daemon on first use when asked to (``start``, ``resurrect`` and ``ping`` do;
+every other command says that no daemon runs).  Imports only the standard
 library's ``socket``/``json``/``os`` on the fast path.
 """
 
@@ -25,7 +26,7 @@ class DaemonUnavailable(Exception):
 
 
 class Client:
-    def __init__(self, home: Home | None = None, *, autostart: bool = True) -> None:
+    def __init__(self, home: Home | None = None, *, autostart: bool = False) -> None:
         self.home = home or Home.from_env()
         self.autostart = autostart
         self._sock: socket.socket | None = None

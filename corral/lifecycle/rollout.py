@@ -8,7 +8,8 @@ retired (stopped and forgotten); once they are gone, the next batch starts.
 If a new instance fails (exits, is not ready in time, cannot start) the rollout
 stops: the failed new instances are discarded and the old ones keep serving.
 A new instance that did become ready in that batch still replaces its old one.
-A cancelled rollout (the app was stopped or deleted meanwhile) just ends.
+A cancelled rollout (the app was stopped or deleted meanwhile) ends at once and
+discards the new instances that have not replaced their old ones yet.
 
 ``start(...)`` and ``step(rollout, event)`` return the new rollout and a list of
 actions; the daemon carries them out and feeds back what happened.  Time comes
@@ -140,7 +141,10 @@ def step(r: Rollout, event: Event) -> Result:
         return r, []
     match event:
         case Cancel():
-            return replace(r, phase=Phase.CANCELLED), []
+            # a new instance that has not replaced its old one is not kept
+            keep = r.phase is Phase.RETIRING
+            return replace(r, phase=Phase.CANCELLED), [
+                Discard(p.new) for p in r.batch if p.new is not None and not (keep and p.failed is None)]
         case Started(index=index, uid=uid):
             return _update(r, lambda p: p.index == index and p.new is None, new=uid), []
         case NewReady(uid=uid):

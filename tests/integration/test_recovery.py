@@ -44,9 +44,11 @@ cmd = ["sleep", "600"]
     old = {r["name"] + str(r["instance"]): r["pid"] for r in corral.ls() if r["pid"]}
     daemon = corral.daemon_pid()
     assert daemon
+    corral.expect_daemon_restart()
     os.kill(daemon, signal.SIGKILL)
     wait_until(lambda: not pid_alive(daemon), what="the daemon to die")
-    rows = corral.ls()  # starts a new daemon
+    corral.run("ping")  # starts a new daemon
+    rows = corral.ls()
     assert corral.daemon_pid() not in (None, daemon)
     assert {r["name"]: r["status"] for r in rows}["idle"] == "stopped"
     wait_until(lambda: all(r["status"] == "online" for r in corral.ls() if r["name"] != "idle"),
@@ -66,6 +68,7 @@ def test_save_then_resurrect_after_kill(corral: Corral) -> None:
     assert "saved 2 app(s)" in corral.run("save").stdout
     corral.run("kill")
     assert corral.ls() == []
+    corral.expect_daemon_restart()
     corral.run("resurrect")
     statuses = {r["name"]: r["status"] for r in corral.ls()}
     assert statuses["parked"] == "stopped" and statuses["keep"] in ("online", "launching")
@@ -84,8 +87,10 @@ def test_sigterm_stops_apps_and_the_next_daemon_brings_them_back(corral: Corral)
     pid = corral.wait_status("svc", "online")["pid"]
     daemon = corral.daemon_pid()
     assert daemon
+    corral.expect_daemon_restart()
     os.kill(daemon, signal.SIGTERM)
     wait_until(lambda: not pid_alive(daemon), what="the daemon to exit")
     assert not pid_alive(pid)
+    corral.run("ping")
     row = corral.wait_status("svc", "online")
     assert row["pid"] != pid

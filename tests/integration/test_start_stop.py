@@ -163,7 +163,17 @@ def test_kill_stops_everything_and_the_daemon(corral: Corral, workdir: Path) -> 
     corral.run("kill")
     wait_until(lambda: not pid_alive(daemon), what="the daemon to exit")
     assert corral.app_processes() == []
-    assert corral.ls() == []  # a new daemon starts with nothing: kill forgets, resurrect restores
+    result = corral.run("ls")  # says no daemon runs, and starts none
+    assert result.stdout.count("\n") <= 2 and corral.daemon_pid() is None
+    assert result.stderr == (f"corral: no daemon is running for {corral.home} "
+                             "(`corral start` or `corral resurrect` starts one)\n")
+    assert corral.ls() == []
+    stop = corral.run("stop", "fam", check=False)
+    assert (stop.returncode, stop.stderr) == (1, f"corral: no daemon is running for {corral.home}\n")
+    assert corral.daemon_pid() is None
+    corral.expect_daemon_restart()
+    corral.run("ping")  # a new daemon starts with nothing: kill forgets, resurrect restores
+    assert corral.ls() == []
 
 
 def test_ls_reports_cpu_and_memory_of_the_whole_group(corral: Corral) -> None:

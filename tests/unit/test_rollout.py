@@ -90,11 +90,18 @@ def test_a_ready_event_after_failure_is_ignored() -> None:
     assert actions == [] and r2 == r
 
 
-def test_cancel_ends_the_rollout_and_later_events_change_nothing() -> None:
+def test_cancel_while_starting_discards_the_new_instances_and_later_events_change_nothing() -> None:
     r, _ = ro.step(begin(), ro.Started(0, 200))
     r, actions = ro.step(r, ro.Cancel())
-    assert r.phase is Phase.CANCELLED and actions == []
+    assert r.phase is Phase.CANCELLED and actions == [Discard(200)]
     assert ro.step(r, ro.NewReady(200)) == (r, [])
+
+
+def test_cancel_while_retiring_keeps_the_replacements() -> None:
+    r, _ = ro.step(begin(), ro.Started(0, 200))
+    r, _ = ro.step(r, ro.NewReady(200))
+    r, actions = ro.step(r, ro.Cancel())
+    assert r.phase is Phase.CANCELLED and actions == []
 
 
 def test_nothing_to_replace_is_done_at_once() -> None:
