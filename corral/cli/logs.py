@@ -175,25 +175,30 @@ class Source:
         if st.st_ino != self.ino:
             data += self._read_more()  # what the writer added to the old file before it moved
             lines = self._split(data + (b"\n" if self.partial else b""))
-            for path in self._rotated_since():  # rotated more than once since the last poll
+            old = self.ino
+            self._open(at_end=False)  # first: a file rotated after this is the one we read next
+            for path in self._rotated_between(old, self.ino):  # rotated more than once since the last poll
                 lines += list(reversed(list(backwards(path))))
-            self._open(at_end=False)
             return lines + self._split(self._read_more())
         if st.st_size < self.pos:  # flushed (truncated): start again
             self.pos, self.partial = 0, b""
             return self._split(data) + self._split(self._read_more())
         return self._split(data)
 
-    def _rotated_since(self) -> list[str]:
-        """The rotated files newer than the one we were reading (found by its inode)."""
+    def _rotated_between(self, old: int, new: int) -> list[str]:
+        """The rotated files newer than the one we were reading (inode OLD) and older than the
+        one we opened now (inode NEW; it may itself be rotated already)."""
         rotated = _rotated(self.path)
-        for i, f in enumerate(rotated):
+        inodes = []
+        for f in rotated:
             try:
-                if os.stat(f.path).st_ino == self.ino:
-                    return [g.path for g in rotated[i + 1:]]
+                inodes.append(os.stat(f.path).st_ino)
             except OSError:
-                continue
-        return []
+                inodes.append(0)
+        if old not in inodes:
+            return []
+        end = inodes.index(new) if new in inodes else len(rotated)
+        return [f.path for f in rotated[inodes.index(old) + 1 : end]]
 
     def _read_more(self) -> bytes:
         chunks = []
