@@ -1,11 +1,8 @@
-"""The app schema: every per-app key, declared once as data, and its normalizer.
+"""The normalizer: one raw app table in, the normalized spec out (every key present, JSON-ready).
 
-:data:`FIELDS` lists corral's app settings (name, converter, default, doc and
-PM2 aliases); :data:`PM2_IGNORED` lists the keys PM2 knows that corral accepts
-but does not implement yet.  :func:`normalize_app` turns one raw app table
-into the normalized spec the daemon stores (every key present, JSON-ready),
-collecting every problem into one :class:`ConfigError`.  The converters
-themselves live in :mod:`corral.config.convert`.
+The keys, converters and defaults are declared in :data:`corral.config.fields.FIELDS`;
+:func:`normalize_app` applies them, then the cross-field rules (script or cmd, shell, a probe
+with somewhere to connect, ...), collecting every problem into one :class:`ConfigError`.
 
 Choices worth knowing:
 
@@ -24,136 +21,14 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 from corral.config.command import default_name
-from corral.config.cluster import to_depends, to_env_name, to_listen, to_ready, to_reload_mode
-from corral.config.convert import (
-    Invalid,
-    render,
-    to_account,
-    to_args,
-    to_bool,
-    to_cmd,
-    to_count,
-    to_duration,
-    to_env,
-    to_exit_codes,
-    to_instances,
-    to_name,
-    to_path,
-    to_restart_policy,
-    to_signal,
-)
+from corral.config.convert import Invalid, render, to_env
 from corral.config.errors import ConfigError
-from corral.config.logkeys import (
-    to_date_format,
-    to_key_list,
-    to_line_limit,
-    to_log_type,
-    to_max_age,
-    to_patterns,
-    to_retain,
-    to_rotate_size,
-    to_schedule,
-)
+from corral.config.fields import FIELD_BY_KEY, FIELDS, PM2_IGNORED
 
-
-class Field(NamedTuple):
-    """One app setting: canonical name, converter, default, doc and PM2 aliases."""
-
-    name: str
-    convert: Callable[[Any], Any]
-    default: Any
-    doc: str
-    aliases: tuple[str, ...] = ()
-
-
-# --- the schema -----------------------------------------------------------------
-
-FIELDS: tuple[Field, ...] = (
-    Field("name", to_name, None, "App name; defaults to the script's basename without extension."),
-    Field("namespace", to_name, "default", "Group name usable as a target (PM2 namespace)."),
-    Field("script", to_path, None, "Program to run; interpreter chosen by extension.", ("exec",)),
-    Field("cmd", to_cmd, None, "Argv list to exec instead of script + args (corral)."),
-    Field("args", to_args, [], "Arguments for script: a list, or a string split like a shell."),
-    Field("interpreter", to_path, None, 'Interpreter for script; "none" execs it directly.', ("exec_interpreter",)),
-    Field(
-        "interpreter_args", to_args, [], "Arguments between interpreter and script.", ("node_args", "interpreterArgs")
-    ),
-    Field("venv", to_path, None, "Virtualenv whose python (and cmd programs) run the app (corral)."),
-    Field("cwd", to_path, None, "Working directory; defaults to the config file's folder."),
-    Field("instances", to_instances, 1, 'Number of instances: N, "max"/0 (one per CPU), -1 (one less).'),
-    Field("env", to_env, {}, "Environment variables; env_<name> blocks merge in with --env <name>."),
-    Field("env_file", to_path, None, ".env file read at every spawn (corral)."),
-    Field("autorestart", to_restart_policy, "always", 'Restart policy: "always" (true), "on-failure", "never" (false).'),
-    Field("min_uptime", to_duration, 1.0, "Uptime after which a start counts as stable."),
-    Field("max_restarts", to_count, None, "Consecutive fast failures before errored; unset = never give up."),
-    Field("restart_delay", to_duration, 0.0, "Fixed delay before each restart."),
-    Field("exp_backoff_restart_delay", to_duration, 0.1, "First backoff delay after a fast failure."),
-    Field("kill_timeout", to_duration, 5.0, "Grace period after the stop signal before SIGKILL."),
-    Field("stop_signal", to_signal, "SIGTERM", "Signal sent to stop the app (corral)."),
-    Field("stop_exit_codes", to_exit_codes, [], "Exit codes that never trigger a restart."),
-    Field("out_file", to_path, None, "File for stdout.", ("out", "output", "out_log")),
-    Field("error_file", to_path, None, "File for stderr.", ("error", "err", "err_file", "err_log")),
-    Field("merge_logs", to_bool, False, "One log file for all instances.", ("combine_logs",)),
-    Field("log_type", to_log_type, "raw", 'Log line format: "raw" (timestamp prefix) or "json".'),
-    Field("log_date_format", to_date_format, None, "Timestamp format (moment.js or strftime); default ISO 8601."),
-    Field("time", to_bool, True, "Prefix every log line with a timestamp."),
-    Field("log_max_line", to_line_limit, 64 * 1024, "Longer lines are split (never dropped)."),
-    Field("log_max_size", to_rotate_size, 10 * 1024 * 1024, "Rotate a log file at this size; 0 = never."),
-    Field("log_rotate", to_schedule, None, 'Also rotate on a schedule: "daily", "hourly" or cron.'),
-    Field("log_retain", to_retain, 10, 'Rotated files kept per log ("all" keeps every one).'),
-    Field("log_max_age", to_max_age, None, 'Delete rotated files older than this ("14d").'),
-    Field("log_compress", to_bool, False, "Gzip rotated log files."),
-    Field("redact", to_bool, True, "Hide secrets (passwords, tokens, card numbers) in logs."),
-    Field("redact_keys", to_key_list, [], "More key names whose values are hidden in logs."),
-    Field("redact_patterns", to_patterns, [], "More regular expressions hidden in logs (group 1 if any)."),
-    Field("shell", to_bool, False, "Run through /bin/sh -c (corral; off by default)."),
-    Field("user", to_account, None, "Run as this user (when corral runs as root).", ("uid",)),
-    Field("group", to_account, None, "Run with this group (when corral runs as root).", ("gid",)),
-    # cluster mode: shared sockets, readiness, reload (corral.config.cluster)
-    Field("listen", to_listen, [], 'Sockets the daemon binds and hands to every instance (LISTEN_FDS).'),
-    Field("ready", to_ready, None, 'Readiness: "notify" or a probe { http = "/healthz" } / { tcp = true } / { cmd }.'),
-    Field("wait_ready", to_bool, False, "PM2's flag: wait for READY=1 on NOTIFY_SOCKET (same as ready = \"notify\")."),
-    Field("listen_timeout", to_duration, 3.0, "With no readiness signal: ready once up this long."),
-    Field("ready_timeout", to_duration, 30.0, "An instance not ready by then has failed to start."),
-    Field("increment_var", to_env_name, None, "Env var (like PORT) increased by the instance number."),
-    Field("watchdog", to_duration, None, "Restart an instance silent this long after a first WATCHDOG=1."),
-    Field("depends_on", to_depends, [], "Apps that must be ready before this one starts."),
-    Field("reload", to_reload_mode, "rolling", '"rolling" (start new, wait ready, stop old) or "restart".'),
-)
-
-#: Keys of PM2's ecosystem schema that corral accepts but does not implement yet.
-#: A later issue that implements one moves it from here into FIELDS.
-PM2_IGNORED: frozenset[str] = frozenset(
-    {
-        # identity and environment
-        "name_prefix", "filter_env", "append_env_to_name", "install_url", "execute_command", "force",
-        "username", "port",
-        # mode and instances
-        "exec_mode", "instance_var",
-        # start, stop, restart
-        "autostart", "shutdown_with_message", "treekill",
-        "kill_retry_time", "max_memory_restart", "cron_restart", "cron",
-        # watch
-        "watch", "ignore_watch", "watch_delay", "watch_options",
-        # logs
-        "log_file", "log", "disable_logs", "pid_file", "pid",
-        # Node runtime, monitoring and PM2 services
-        "source_map_support", "disable_source_map_support", "vizion", "pmx", "automation", "trace",
-        "disable_trace", "v8", "event_loop_inspector", "deep_monitoring", "io", "post_update",
-        "write", "windowsHide",
-    }
-)
-
-#: Spec keys that are not user settings.
-EXTRA_KEYS: tuple[str, ...] = ("source", "env_name", "ignored")
-SPEC_KEYS: tuple[str, ...] = tuple(field.name for field in FIELDS) + EXTRA_KEYS
-FIELD_BY_KEY: dict[str, Field] = {
-    key: field for field in FIELDS for key in (field.name, *field.aliases)
-}
 _PATH_FIELDS = ("venv", "env_file", "out_file", "error_file")
 
 
@@ -250,6 +125,52 @@ def _check_command(c: _Collector) -> None:
                 c.error(given[other], "not used when shell = true (the command line runs with /bin/sh -c)")
 
 
+def _check_readiness(c: _Collector) -> None:
+    """Cross-field rules about readiness (values that failed to convert are skipped).
+
+    An http/tcp probe connects to its own ``port``/``address`` or else to the app's first
+    ``listen`` socket: with neither it could never pass, and the app would fail forever.
+    ``wait_ready`` is ``ready = "notify"``: together with a probe, one of them would be ignored.
+    """
+    given, values = c.given, c.values
+    ready = values.get("ready")
+    if ready is None:
+        return
+    kind = ready["kind"]
+    a_probe = f"{'an' if kind == 'http' else 'a'} {kind} probe"
+    no_listen = not values.get("listen") and not ("listen" in given and "listen" not in values)
+    if kind in ("http", "tcp") and not ready.get("port") and not ready.get("address") and no_listen:
+        probe = '{ http = "/healthz", port = 8000 }' if kind == "http" else '{ tcp = "127.0.0.1:8000" }'
+        c.error(given["ready"], f"{a_probe} needs somewhere to connect: the app has no listen "
+                                f'(add listen = "tcp://127.0.0.1:8000", or give the probe a port: {probe})')
+    if values.get("wait_ready") and kind != "notify":
+        c.error(given["wait_ready"], f'true waits for READY=1, but ready is {a_probe} (keep one; '
+                                     f'wait_ready = true is ready = "notify")')
+
+
+def _check_increment(c: _Collector) -> None:
+    """``increment_var`` adds the instance number to a variable: a value given in ``env`` (or an
+    ``env_<name>`` block) must be a whole number.  Values are never shown (they may be secrets)."""
+    var = c.values.get("increment_var")
+    if var is None:
+        return
+    blocks = [("env", c.values.get("env") or {})] + [(f"env_{n}", b) for n, b in c.env_blocks.items()]
+    for block, env in blocks:
+        if var in env:
+            try:
+                int(env[var])
+            except ValueError:
+                c.error(c.given["increment_var"], f"{block}.{var} is not a whole number "
+                                                  "(the instance number is added to it)")
+
+
+def _check_spec(c: _Collector, spec: dict[str, Any]) -> None:
+    """Rules that need the finished spec (the default name)."""
+    if spec["name"] in spec["depends_on"]:
+        c.error(c.given["depends_on"], f"{render(spec['name'])} is this app itself "
+                                       "(list the apps that must be ready before it starts)")
+
+
 def _finish(c: _Collector, base_dir: str, env_name: str | None, source: str | None) -> dict[str, Any]:
     spec: dict[str, Any] = {f.name: copy.deepcopy(c.values.get(f.name, f.default)) for f in FIELDS}
     base = os.path.abspath(base_dir)
@@ -294,11 +215,12 @@ def normalize_app(
     for key, value in raw.items():
         c.take(str(key), value)
     _check_command(c)
+    _check_readiness(c)
+    _check_increment(c)
     if c.errors:
         raise ConfigError(c.errors)
-    return _finish(c, base_dir, env_name, source)
-
-
-def field_docs() -> list[tuple[str, str, str]]:
-    """(key, default as JSON, doc) for every field, for help output."""
-    return [(f.name, render(f.default), f.doc) for f in FIELDS]
+    spec = _finish(c, base_dir, env_name, source)
+    _check_spec(c, spec)
+    if c.errors:
+        raise ConfigError(c.errors)
+    return spec

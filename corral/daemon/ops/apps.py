@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 
 from corral import __version__
+from corral.config.spec import AppSpec
 from corral.lifecycle import instance as lc
 from corral.daemon.supervisor import App, Status, Supervisor
 
@@ -123,8 +124,8 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
     touched: list[App] = []
     notes: list[str] = []
     launches: list[tuple[App, Any]] = []
-    for spec in args.get("apps") or []:
-        app = sup.apps.get(spec["name"])
+    for spec in map(AppSpec.from_dict, args.get("apps") or []):
+        app = sup.apps.get(spec.name)
         if app is None:
             app = sup.add_app(spec, base_env)
             launches.append((app, sup.start))
@@ -133,7 +134,7 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
         elif app.spec != spec:
             sup.update_app(app, spec, base_env)
             launches.append((app, partial(_apply_change, sup)))
-            rolling = app.spec.get("listen") and app.spec.get("reload") == "rolling"
+            rolling = app.spec.listen and app.spec.reload == "rolling"
             notes.append(f"{app.name}: configuration changed, {'reloaded' if rolling else 'restarted'}")
         elif any(s.status in lc.RUNNING for s in app.slots) and app.desired == "online":
             notes.append(f"{app.name}: already running")
@@ -160,7 +161,7 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
 async def _apply_change(sup: Supervisor, app: App) -> None:
     """A changed app: rolling reload when it serves a shared socket, else restart (or start)."""
     running = any(s.status in lc.RUNNING for s in app.slots)
-    if running and app.spec.get("listen") and app.spec.get("reload") == "rolling":
+    if running and app.spec.listen and app.spec.reload == "rolling":
         from corral.daemon.ops.reload import ReloadFailed, rolling_reload
 
         try:
@@ -194,7 +195,7 @@ async def stop(ctx: Context, args: dict[str, Any]) -> Any:
 async def restart(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
     apps = resolve(sup, args.get("target"))
-    specs = {s["name"]: s for s in args.get("apps") or []}
+    specs = {s.name: s for s in map(AppSpec.from_dict, args.get("apps") or [])}
     for app in apps:
         if app.name in specs:
             sup.update_app(app, specs[app.name], args.get("base_env") or app.base_env)
@@ -242,7 +243,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
 
     from corral.config.command import resolve_argv
 
-    spec = {**app.spec, "env": mask_env(app.spec.get("env") or {})}
+    spec = {**app.spec.to_dict(), "env": mask_env(app.spec.env)}
     instances = []
     for slot, row in zip(app.slots, rows(sup, [app])):
         out_log, err_log = sup.logs.paths(app.spec, slot.index)
@@ -254,7 +255,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "namespace": app.namespace,
         "desired": app.desired,
         "argv": resolve_argv(app.spec, sup.python),
-        "listen": sup.sockets.resolved(app.name, app.spec.get("listen") or []),
+        "listen": sup.sockets.resolved(app.name, app.spec.listen),
         "config": spec,
         "instances": instances,
         "events": sup.store.events(app.name, 20),
@@ -297,9 +298,10 @@ async def resurrect(ctx: Context, args: dict[str, Any]) -> Any:
         raise UserError(f"{ctx.dump_path}: not a valid dump ({exc})") from None
     restored = []
     for entry in dump.get("apps", []):
-        spec = dict(entry["spec"])
-        base_env = spec.pop("base_env", {})
-        if spec["name"] in sup.apps:
+        stored = dict(entry["spec"])
+        base_env = stored.pop("base_env", {})
+        spec = AppSpec.from_dict(stored)
+        if spec.name in sup.apps:
             continue
         app = sup.add_app(spec, base_env)
         if entry.get("desired", "online") == "online":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from corral.config.spec import AppSpec
 from corral.lifecycle import instance as lc
 from corral.daemon.ops.apps import Context, OperationFailed, UserError, command, resolve, rows
 from corral.daemon.ops.reload import ReloadFailed, rolling_reload
@@ -24,7 +25,7 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
     parallel = int(args.get("parallel") or 1)
     if parallel < 1:
         raise UserError(f"--parallel must be 1 or more, not {parallel}")
-    specs = {s["name"]: s for s in args.get("apps") or []}
+    specs = {s.name: s for s in map(AppSpec.from_dict, args.get("apps") or [])}
     lines: list[str] = []
     for app in apps:
         if app.name in ctx.busy:
@@ -43,7 +44,7 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
 
 async def _reload_one(sup: Supervisor, app: App, parallel: int) -> list[str]:
     running = [s for s in app.slots if s.status in lc.RUNNING]
-    if app.spec.get("reload") == "restart" or not running:
+    if app.spec.reload == "restart" or not running:
         sup.set_desired(app, "online")
         sup.stop(app, lc.After.RESTART)
         await sup.wait_for(lambda: not any(s.status is Status.STOPPING for s in app.slots),
@@ -70,7 +71,7 @@ async def scale(ctx: Context, args: dict[str, Any]) -> Any:
         raise UserError(f"scale: {app.name} would have {wanted} instances (at least 1; use stop to stop it)")
     if app.name in ctx.busy:
         raise UserError(f'a reload or scale of "{app.name}" is already running')
-    sup.update_app(app, {**app.spec, "instances": wanted})
+    sup.update_app(app, app.spec.with_changes(instances=wanted))
     sup.resize(app)
     wait = max(app.policy.ready_wait() or 0.0, app.policy.kill_timeout) + MARGIN
     await sup.wait_for(lambda: len(app.slots) == wanted and all(

@@ -29,11 +29,11 @@ def log_files(sup: Supervisor, apps: list[App]) -> list[dict[str, Any]]:
                 if path in seen or path.startswith("<"):
                     continue
                 seen.add(path)
-                merged = int(app.spec.get("instances", 1)) > 1 and bool(app.spec.get("merge_logs"))
+                merged = app.spec.instances > 1 and app.spec.merge_logs
                 files.append({
                     "app": app.name, "id": app.id, "instance": None if merged else index,
                     "stream": "both" if out == err else stream, "path": path,
-                    "log_type": app.spec.get("log_type", "raw"), "time": app.spec.get("time", True),
+                    "log_type": app.spec.log_type, "time": app.spec.time,
                 })
     return files
 
