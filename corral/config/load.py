@@ -215,8 +215,11 @@ def _with_overrides(raw: Any, overrides: dict[str, Any]) -> Any:
 
 
 def _normalize_document(
-    doc: Any, *, where: str, source: str | None, env_name: str | None, overrides: dict[str, Any] | None = None
+    doc: Any, *, where: str, source: str | None, env_name: str | None,
+    overrides: dict[str, Any] | None = None, wanted: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """The normalized apps of a document; ``overrides`` apply to the ``wanted`` ones (all: None),
+    the apps that are started, after the file itself has been checked."""
     base_dir = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
     tables, errors = _app_tables(doc, where)
     defaults = app_defaults(doc, where, errors)
@@ -226,8 +229,10 @@ def _normalize_document(
         app_where = f"{where}: apps[{index}]"
         try:
             table = {**defaults, **raw} if defaults and isinstance(raw, dict) else raw
-            table = _with_overrides(table, overrides or {})
             spec = normalize_app(table, where=app_where, base_dir=base_dir, env_name=env_name, source=source)
+            if overrides and (not wanted or spec["name"] in wanted):
+                spec = normalize_app(_with_overrides(table, overrides), where=app_where, base_dir=base_dir,
+                                     env_name=env_name, source=source)
         except ConfigError as exc:
             errors.extend(exc.messages)
             continue
@@ -298,7 +303,8 @@ def load_file(
     if overrides:
         check_overrides(overrides)
     doc = read_document(path)
-    specs = _normalize_document(doc, where=path, source=path, env_name=env_name, overrides=overrides)
+    wanted = _only_names(only) if only is not None else None
+    specs = _normalize_document(doc, where=path, source=path, env_name=env_name, overrides=overrides, wanted=wanted)
     if only is not None and _only_names(only):
         specs = _select(specs, only, path)
     return specs
