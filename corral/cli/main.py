@@ -77,15 +77,15 @@ def cmd_start(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if target is None and not args.extra:
         raise UsageError("start what? `corral start app.py`, `corral start corral.toml` or `corral start -- CMD`")
-    script = os.path.join(settings.get("cwd", ""), target) if target is not None else ""
     if target is not None and _is_config_file(target):
         request["apps"] = _load_config(target, args.env, args.only, settings)
-    elif args.extra or (target is not None and (os.path.exists(script) or _looks_like_path(target))):
-        if target is not None and not os.path.exists(script):
+    elif args.extra or (target is not None and (os.path.exists(target) or _looks_like_path(target))):
+        if target is not None and not os.path.exists(target):
             raise UsageError(f"{target}: no such file")
         if args.env or args.only:
             raise UsageError(f"--{'env' if args.env else 'only'} is for an ecosystem file (corral.toml ...)")
-        request["apps"] = [_command_line_spec(target, args, settings)]
+        script = target if target is None or settings.get("shell") else os.path.abspath(target)  # even with --cwd
+        request["apps"] = [_command_line_spec(script, args, settings)]
     elif settings:
         from corral.config.flags import flag_of
 

@@ -19,13 +19,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from corral.config import cluster, convert, flags, logkeys, spec
 from corral.config.fields import FIELDS, Field
 
 ROOT = Path(__file__).resolve().parents[2]
 _WRITE_HINT = "python -m corral.config.docs --write"
-_METAVARS = {
+_METAVARS: dict[Callable[[Any], Any], str] = {
     convert.to_duration: "DURATION", convert.to_path: "PATH", convert.to_instances: "N",
     convert.to_count: "N", convert.to_exit_codes: "CODE", convert.to_signal: "SIGNAL",
     convert.to_name: "NAME", convert.to_account: "NAME", convert.to_args: "ARGS",

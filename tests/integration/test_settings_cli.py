@@ -33,6 +33,11 @@ def test_start_app_py_with_flags(corral: Corral, workdir: Path) -> None:
     corral.run("stop", "api")  # the app ignores SIGTERM: stopped by SIGKILL after the 3 s budget
     elapsed = time.monotonic() - started
     assert 2.8 <= elapsed < 4.8, elapsed
+    (workdir / "srv").mkdir()  # paths given on the command line are relative to where it runs
+    corral.run("start", "app.py", "--name", "other", "--cwd", "srv", "-o", "out.log", cwd=str(workdir))
+    config = describe(corral, "other")["config"]
+    assert (config["cwd"], config["script"]) == (str(workdir / "srv"), str(workdir / "app.py"))
+    assert config["out_file"] == str(workdir / "out.log")
 
 
 def test_flags_override_the_apps_of_a_file(corral: Corral, workdir: Path) -> None:
