@@ -182,7 +182,7 @@ def _shown(path: Path) -> str:
 
 def main(argv: list[str]) -> int:
     if argv not in (["--write"], ["--check"]):
-        print(f"usage: python -m corral.config.docs --write | --check", file=sys.stderr)
+        print("usage: python -m corral.config.docs --write | --check", file=sys.stderr)
         return 2
     stale = outdated()
     if argv == ["--check"]:
