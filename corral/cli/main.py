@@ -74,14 +74,23 @@ def show_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
 def cmd_start(args: argparse.Namespace) -> int:
     request: dict[str, Any] = {}
     target = args.target
+    settings = _settings(args)
     if target is None and not args.extra:
         raise UsageError("start what? `corral start app.py`, `corral start corral.toml` or `corral start -- CMD`")
     if target is not None and _is_config_file(target):
-        request["apps"] = _load_config(target, args.env, args.only)
+        request["apps"] = _load_config(target, args.env, args.only, settings)
     elif args.extra or (target is not None and (os.path.exists(target) or _looks_like_path(target))):
         if target is not None and not os.path.exists(target):
             raise UsageError(f"{target}: no such file")
-        request["apps"] = [_command_line_spec(target, args)]
+        if args.env or args.only:
+            raise UsageError(f"--{'env' if args.env else 'only'} is for an ecosystem file (corral.toml ...)")
+        script = target if target is None or settings.get("shell") else os.path.abspath(target)  # even with --cwd
+        request["apps"] = [_command_line_spec(script, args, settings)]
+    elif settings:
+        from corral.config.flags import flag_of
+
+        raise UsageError(f"{flag_of(next(iter(settings)))}: settings are for a script, a command or a file; "
+                         f"`corral start {target}` starts the app as it is (change its file, then start the file)")
     else:
         request["target"] = target
     if "apps" in request:
@@ -104,32 +113,33 @@ def _looks_like_path(target: str) -> bool:
     return "/" in target or os.path.splitext(target)[1] in (".py", ".js", ".mjs", ".cjs", ".sh", ".ts")
 
 
-def _load_config(path: str, env_name: str | None, only: str | None) -> list[dict[str, Any]]:
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags (``-i 4``, ``--kill-timeout 3s`` ...), raw, by key."""
+    from corral.config.flags import settings_from_flags
+
+    return settings_from_flags(args, os.getcwd())
+
+
+def _load_config(path: str, env_name: str | None, only: str | None,
+                 settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     from corral.config.errors import ConfigError
-    from corral.config.load import load_file
+    from corral.config.load import ignored_warnings, load_file
 
     try:
-        specs = load_file(path, env_name=env_name, only=only)
+        specs = load_file(path, env_name=env_name, only=only, overrides=settings)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    _warn_ignored(path, specs)
+    for line in ignored_warnings(path, specs):
+        print(f"corral: warning: {line}", file=sys.stderr)
     return specs
 
 
-def _warn_ignored(path: str, specs: list[dict[str, Any]]) -> None:
-    for spec in specs:
-        if spec.get("ignored"):
-            keys = ", ".join(spec["ignored"])
-            print(f"corral: warning: {path}: app \"{spec['name']}\": not supported yet, ignored: {keys}",
-                  file=sys.stderr)
-
-
-def _command_line_spec(target: str | None, args: argparse.Namespace) -> dict[str, Any]:
+def _command_line_spec(target: str | None, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
     from corral.config.errors import ConfigError
     from corral.config.load import from_command_line
 
     try:
-        return from_command_line(target, list(args.extra), name=args.name, cwd=os.getcwd())
+        return from_command_line(target, list(args.extra), cwd=os.getcwd(), extra=settings)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
@@ -298,7 +308,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     The specs travel in a memfd; exec keeps our pid, so ``corral run`` as PID 1 stays PID 1.
     """
-    specs = _load_config(args.file, args.env, args.only)
+    specs = _load_config(args.file, args.env, args.only, _settings(args))
     fd = os.memfd_create("corral-run-specs", 0)
     os.write(fd, json.dumps(specs).encode())
     os.lseek(fd, 0, os.SEEK_SET)

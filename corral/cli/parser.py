@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, NoReturn
 
+from corral.config.flags import add_setting_flags
+
 
 class UsageError(Exception):
     """A mistake on the command line: exit status 2, one line on stderr."""
@@ -35,10 +37,10 @@ def build_parser() -> Parser:
 def _lifecycle(sub: Any) -> None:
     p = sub.add_parser("start", help="start a script, a command or an ecosystem file; or start stopped apps")
     p.add_argument("target", nargs="?", help="app.py, corral.toml, ecosystem.config.js, or an app name/id/namespace/all")
-    p.add_argument("--name", "-n", help="name of the app (for a script or a command)")
     p.add_argument("--only", help="with a file: start only these apps (comma-separated)")
     p.add_argument("--env", help="with a file: use env_<ENV> on top of env")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_setting_flags(p.add_argument_group("settings (as in a file; with a file, they override it)"))
 
     for names, text in ((["ls", "list", "status"], "list every instance"),):
         p = sub.add_parser(names[0], aliases=names[1:], help=text)
@@ -112,3 +114,4 @@ def _files(sub: Any) -> None:
     p.add_argument("file")
     p.add_argument("--only")
     p.add_argument("--env")
+    add_setting_flags(p.add_argument_group("settings (override the file's, for every app)"))

@@ -62,14 +62,39 @@ def to_ready(value: Any) -> dict[str, Any]:
         probe["status"] = status
     elif kind == "cmd":
         probe["cmd"] = to_cmd(value["cmd"])
-    elif value["tcp"] is not True and not isinstance(value["tcp"], str):
-        raise Invalid(f"is not a readiness setting: tcp takes true (the app's listen address) or \"host:port\"")
     else:
-        probe["address"] = None if value["tcp"] is True else value["tcp"]
-    for key in ("host", "port"):
-        if key in value:
-            probe[key] = value[key]
+        probe["address"] = None if value["tcp"] is True else _probe_address(value["tcp"])
+    _probe_host_port(value, probe)
     return probe
+
+
+TCP_HINT = 'is not a readiness setting: tcp takes true (the app\'s listen address) or "host:port"'
+
+
+def _probe_address(value: Any) -> str:
+    """``"host:port"`` (or ``tcp://host:port``, ``unix:/path``), normalized as a listen address."""
+    if not isinstance(value, str):
+        raise Invalid(TCP_HINT)
+    text = value.strip()
+    try:
+        return _one_listen(text if text.startswith(("tcp://", "unix:")) else f"tcp://{text}")
+    except ValueError:
+        raise Invalid(TCP_HINT) from None
+
+
+def _probe_host_port(value: dict[str, Any], probe: dict[str, Any]) -> None:
+    """A probe's own ``port`` (1-65535) and ``host`` (default 127.0.0.1), checked now rather than
+    failing at every probe."""
+    if "port" in value:
+        port = value["port"]
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise Invalid("is not a readiness setting: port takes a TCP port like 8000")
+        probe["port"] = port
+    if "host" in value:
+        host = value["host"]
+        if not isinstance(host, str) or not host.strip():
+            raise Invalid('is not a readiness setting: host takes a host name or address like "127.0.0.1"')
+        probe["host"] = host.strip()
 
 
 def to_depends(value: Any) -> list[str]:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.config.spec import AppSpec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 RESERVED_NAMES = frozenset({"all"})
@@ -107,14 +110,13 @@ def default_name(script: str | None, cmd: Sequence[str] | None, shell: bool = Fa
     return "app"
 
 
-def shell_command(spec: Mapping[str, Any]) -> str:
+def shell_command(spec: AppSpec) -> str:
     """The command line a ``shell = true`` app hands to ``/bin/sh -c``."""
-    if spec.get("cmd"):
-        return str(spec["cmd"][0])
-    args = list(spec.get("args") or [])
+    if spec.cmd:
+        return spec.cmd[0]
     import shlex
 
-    return " ".join([str(spec["script"]), shlex.join(args)]) if args else str(spec["script"])
+    return " ".join([str(spec.script), shlex.join(spec.args)]) if spec.args else str(spec.script)
 
 
 def _venv_program(venv: str | None, program: str) -> str:
@@ -125,37 +127,37 @@ def _venv_program(venv: str | None, program: str) -> str:
     return program
 
 
-def _interpreter_for(spec: Mapping[str, Any], python: str) -> str | None:
-    """The interpreter for ``spec["script"]``, or None to exec the script directly."""
-    interpreter = spec.get("interpreter")
+def _interpreter_for(spec: AppSpec, python: str) -> str | None:
+    """The interpreter for ``spec.script``, or None to exec the script directly."""
+    interpreter = spec.interpreter
     if interpreter == "none":
         return None
-    extension = os.path.splitext(str(spec["script"]))[1].lower()
+    extension = os.path.splitext(str(spec.script))[1].lower()
     if extension in PYTHON_EXTENSIONS:
-        if spec.get("venv"):
-            return os.path.join(str(spec["venv"]), "bin", "python")
+        if spec.venv:
+            return os.path.join(spec.venv, "bin", "python")
         return str(interpreter) if interpreter else python
     if extension in NODE_EXTENSIONS:
         return str(interpreter) if interpreter else "node"
     return str(interpreter) if interpreter else None
 
 
-def resolve_argv(spec: Mapping[str, Any], python: str) -> list[str]:
+def resolve_argv(spec: AppSpec, python: str) -> list[str]:
     """The argv the daemon executes for a normalized ``spec``.
 
     ``python`` is the interpreter for ``.py`` scripts when neither ``venv`` nor
     ``interpreter`` says otherwise (normally ``sys.executable``).
     """
-    if spec.get("shell"):
+    if spec.shell:
         return ["/bin/sh", "-c", shell_command(spec)]
-    cmd = spec.get("cmd")
+    cmd = spec.cmd
     if cmd:
-        return [_venv_program(spec.get("venv"), str(cmd[0])), *map(str, cmd[1:])]
-    script = str(spec["script"])
-    args = [str(arg) for arg in spec.get("args") or []]
+        return [_venv_program(spec.venv, cmd[0]), *cmd[1:]]
+    script = str(spec.script)
+    args = list(spec.args)
     interpreter = _interpreter_for(spec, python)
     if interpreter is None:
         return [script, *args]
-    interpreter = _venv_program(spec.get("venv"), interpreter)
-    interpreter_args = [str(arg) for arg in spec.get("interpreter_args") or []]
+    interpreter = _venv_program(spec.venv, interpreter)
+    interpreter_args = list(spec.interpreter_args)
     return [interpreter, *interpreter_args, script, *args]

@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 
-from corral.config.convert import render
+from corral.config.convert import Invalid, render
 from corral.config.errors import ConfigError
+from corral.config.fields import FIELD_BY_KEY, FIELD_BY_NAME
 from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
-from corral.config.fields import normalize_app
+from corral.config.normalize import normalize_app
 
 FORMATS_HINT = "use .toml, .yaml, .yml, .json or ecosystem.config.js"
 NODE_TIMEOUT = 15.0
@@ -204,7 +205,21 @@ def _app_tables(doc: Any, where: str) -> tuple[list[Any], list[str]]:
     return apps, errors
 
 
-def _normalize_document(doc: Any, *, where: str, source: str | None, env_name: str | None) -> list[dict[str, Any]]:
+def _with_overrides(raw: Any, overrides: dict[str, Any]) -> Any:
+    """An app table with the command line's settings in place of its own (aliases included)."""
+    if not overrides or not isinstance(raw, dict):
+        return raw
+    kept = {key: value for key, value in raw.items()
+            if not (str(key) in FIELD_BY_KEY and FIELD_BY_KEY[str(key)].name in overrides)}
+    return {**kept, **overrides}
+
+
+def _normalize_document(
+    doc: Any, *, where: str, source: str | None, env_name: str | None,
+    overrides: dict[str, Any] | None = None, wanted: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The normalized apps of a document; ``overrides`` apply to the ``wanted`` ones (all: None),
+    the apps that are started, after the file itself has been checked."""
     base_dir = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
     tables, errors = _app_tables(doc, where)
     defaults = app_defaults(doc, where, errors)
@@ -215,6 +230,9 @@ def _normalize_document(doc: Any, *, where: str, source: str | None, env_name: s
         try:
             table = {**defaults, **raw} if defaults and isinstance(raw, dict) else raw
             spec = normalize_app(table, where=app_where, base_dir=base_dir, env_name=env_name, source=source)
+            if overrides and (not wanted or spec["name"] in wanted):
+                spec = normalize_app(_with_overrides(table, overrides), where=app_where, base_dir=base_dir,
+                                     env_name=env_name, source=source)
         except ConfigError as exc:
             errors.extend(exc.messages)
             continue
@@ -248,20 +266,54 @@ def _select(specs: list[dict[str, Any]], only: str | Iterable[str], where: str) 
     return [spec for spec in specs if spec["name"] in wanted]
 
 
+def check_overrides(overrides: dict[str, Any]) -> None:
+    """Settings given as flags for the apps of a file: each must be a valid value (the message
+    names the command line, not the file); ``name`` cannot apply to every app of a file."""
+    errors = []
+    for key, value in overrides.items():
+        if key == "name":
+            errors.append("command line: name: --name is for a script or a command "
+                          "(with a file, pick apps with --only NAME)")
+            continue
+        try:
+            FIELD_BY_NAME[key].convert(value)
+        except Invalid as exc:
+            shown = exc.value if exc.suffix else value
+            errors.append(f"command line: {key}{exc.suffix}: "
+                          + (f"{render(shown)} {exc.text}" if exc.show_value else exc.text))
+    if errors:
+        raise ConfigError(errors)
+
+
 def load_file(
-    path: str, *, env_name: str | None = None, only: str | Iterable[str] | None = None
+    path: str,
+    *,
+    env_name: str | None = None,
+    only: str | Iterable[str] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Read an ecosystem file and return the normalized spec of each app.
 
     ``env_name`` merges each app's ``env_<env_name>`` block into ``env``;
-    ``only`` keeps the named apps (a comma-separated string or a list).
+    ``only`` keeps the named apps (a comma-separated string or a list);
+    ``overrides`` (raw settings by field name, from ``corral start`` flags) replace
+    those settings in every app, as PM2's flags do.
     Raises :class:`ConfigError` with every problem found.
     """
+    if overrides:
+        check_overrides(overrides)
     doc = read_document(path)
-    specs = _normalize_document(doc, where=path, source=path, env_name=env_name)
+    wanted = _only_names(only) if only is not None else None
+    specs = _normalize_document(doc, where=path, source=path, env_name=env_name, overrides=overrides, wanted=wanted)
     if only is not None and _only_names(only):
         specs = _select(specs, only, path)
     return specs
+
+
+def ignored_warnings(path: str, specs: list[dict[str, Any]]) -> list[str]:
+    """One line per app that gives PM2 keys corral does not implement yet."""
+    return [f'{path}: app "{spec["name"]}": not supported yet, ignored: {", ".join(spec["ignored"])}'
+            for spec in specs if spec["ignored"]]
 
 
 def validate_file(path: str) -> list[str]:

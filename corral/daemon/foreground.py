@@ -63,8 +63,10 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    from corral.config.spec import AppSpec
+
     for spec in specs:
-        sup.start(sup.add_app(spec, base_env))
+        sup.start(sup.add_app(AppSpec.from_dict(spec), base_env))
     await sup.wait_for(
         lambda: all(s.status in lc.RESTING for a in sup.apps.values() for s in a.slots), FOREVER
     )

@@ -13,22 +13,23 @@ import logging
 
 from corral.process import procfs
 from corral.daemon.supervisor import Supervisor
-from corral.lifecycle.policy import Policy
+from corral.config.policies import default_policy, restart_policy
+from corral.config.spec import AppSpec
 
 log = logging.getLogger("corral.daemon")
 
 
 async def recover(sup: Supervisor) -> list[str]:
     """Stop leftovers of the previous daemon, then bring back the apps that should run."""
-    stored = sup.store.apps()
-    policies = {name: Policy.from_spec(spec) for name, _, spec, _ in stored}
+    stored = _stored_apps(sup)
+    policies = {name: restart_policy(spec) for name, _, _, spec, _ in stored}
     leftovers = []
     for app, _, pid, pgid, ticks, _ in sup.store.instances():
         if pid and procfs.is_same_process(pid, ticks):
             leftovers.append((app, pid, pgid or pid))
     waits = []
     for app, pid, pgid in leftovers:
-        policy = policies.get(app, Policy())
+        policy = policies.get(app) or default_policy()
         log.info("stopping pid %s of %s, left by the previous daemon", pid, app)
         # the store keys live processes by slot uid, not by instance number: no instance here
         sup.store.add_event(app, None, "recovered", f"stopped pid {pid} left running by the previous daemon")
@@ -38,10 +39,22 @@ async def recover(sup: Supervisor) -> list[str]:
         await asyncio.gather(*waits)
     sup.store.clear_slots()
     names = []
-    for name, app_id, spec, desired in stored:
-        base_env = spec.pop("base_env", {})
+    for name, app_id, base_env, spec, desired in stored:
         app = sup.add_app(spec, base_env, app_id=app_id)
         if desired == "online":
             sup.start(app)
             names.append(name)
     return names
+
+
+def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpec, str]]:
+    """(name, id, base_env, spec, desired) of every stored app; a spec that cannot be read
+    (a damaged row) is logged and left out rather than keeping the daemon from starting."""
+    stored = []
+    for name, app_id, data, desired in sup.store.apps():
+        base_env = data.pop("base_env", {})
+        try:
+            stored.append((name, app_id, base_env, AppSpec.from_dict(data), desired))
+        except ValueError as exc:
+            log.error("app %s: stored spec left out: %s", name, exc)
+    return stored

@@ -28,7 +28,8 @@ from corral.process.listeners import BindError, SocketRegistry
 from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.daemon.store import Store
 from corral.process.usage import UsageSampler
-from corral.lifecycle.policy import Policy
+from corral.config.policies import restart_policy
+from corral.config.spec import AppSpec
 
 EXEC_SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "process", "exec_shim.py")
 
@@ -71,18 +72,18 @@ class Slot:
 class App:
     """One app: its spec, its slots, and the pure model's state (``lifecycle.app``)."""
 
-    def __init__(self, name: str, app_id: int, spec: dict[str, Any], base_env: dict[str, str]) -> None:
+    def __init__(self, name: str, app_id: int, spec: AppSpec, base_env: dict[str, str]) -> None:
         self.name = name
         self.id = app_id
         self.spec = spec
         self.base_env = base_env
-        self.policy = Policy.from_spec(spec)
-        self.state = am.AppState(instances=int(spec.get("instances", 1)))
+        self.policy = restart_policy(spec)
+        self.state = am.AppState(instances=spec.instances)
         self.slots: list[Slot] = []
 
     @property
     def namespace(self) -> str:
-        return str(self.spec.get("namespace") or "default")
+        return self.spec.namespace
 
     @property
     def desired(self) -> str:
@@ -92,13 +93,13 @@ class App:
     def deleting(self) -> bool:
         return self.state.deleting
 
-    def set_spec(self, spec: dict[str, Any]) -> None:
+    def set_spec(self, spec: AppSpec) -> None:
         self.spec = spec
-        self.policy = Policy.from_spec(spec)
-        self.state = replace(self.state, instances=int(spec.get("instances", 1)))
+        self.policy = restart_policy(spec)
+        self.state = replace(self.state, instances=spec.instances)
 
     def stored_spec(self) -> dict[str, Any]:
-        return {**self.spec, "base_env": self.base_env}
+        return {**self.spec.to_dict(), "base_env": self.base_env}
 
     def slot_infos(self) -> list[am.SlotInfo]:
         return [am.SlotInfo(s.uid, s.index, s.status) for s in self.slots]
@@ -212,8 +213,8 @@ class Supervisor:
             if self.notify_path:
                 env["NOTIFY_SOCKET"] = self.notify_path
             fds: list[int] = []
-            if app.spec.get("listen"):
-                fds = self.sockets.fds(app.name, app.spec["listen"], slot.index)
+            if app.spec.listen:
+                fds = self.sockets.fds(app.name, app.spec.listen, slot.index)
                 env.update(socket_env(app.name, len(fds)))
                 argv = [self.python, "-I", "-S", EXEC_SHIM, ",".join(map(str, fds)), *argv]
             child = spawn(argv, env, app.spec, pass_fds=fds)
@@ -245,14 +246,14 @@ class Supervisor:
 
         from corral.health.probes import probe_until_ready
 
-        listen = self.sockets.resolved(slot.app.name, slot.app.spec.get("listen") or [])
+        listen = self.sockets.resolved(slot.app.name, slot.app.spec.listen)
         def group() -> set[int]:  # the processes of this instance: a probe counts only if they answered
             members = procfs.live_groups({child.pid}, within=os.getpid()).get(child.pid, [])
             return {m.pid for m in members}
 
         slot.probe = self.loop.create_task(probe_until_ready(
-            slot.app.spec["ready"], listen, still_launching, partial(self.dispatch, slot, lc.Ready()),
-            self.reaper, slot.app.spec.get("cwd"), slot.env, group if slot.app.spec.get("listen") else None,
+            slot.app.spec.ready or {}, listen, still_launching, partial(self.dispatch, slot, lc.Ready()),
+            self.reaper, slot.app.spec.cwd, slot.env, group if slot.app.spec.listen else None,
         ))
 
     def _watch_listen(self, slot: Slot) -> None:
@@ -343,7 +344,7 @@ class Supervisor:
             self.apps.pop(app.name, None)
             self.store.delete_app(app.name)
             self.sockets.release_app(app.name)
-        elif slot.index >= int(app.spec.get("instances", 1)) and not any(s.index == slot.index for s in app.slots):
+        elif slot.index >= app.spec.instances and not any(s.index == slot.index for s in app.slots):
             self.sockets.release_slot(app.name, slot.index)
 
     # -- waiting ------------------------------------------------------------------------
@@ -366,16 +367,16 @@ class Supervisor:
         return True
 
     # -- apps ---------------------------------------------------------------------------
-    def add_app(self, spec: dict[str, Any], base_env: dict[str, str], app_id: int | None = None) -> App:
+    def add_app(self, spec: AppSpec, base_env: dict[str, str], app_id: int | None = None) -> App:
         if app_id is None:
             app_id = max([a.id for a in self.apps.values()] + [self.store.next_app_id() - 1]) + 1
-        app = App(spec["name"], app_id, spec, base_env)
+        app = App(spec.name, app_id, spec, base_env)
         self.apps[app.name] = app
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
         self.resize(app)
         return app
 
-    def update_app(self, app: App, spec: dict[str, Any], base_env: dict[str, str] | None = None) -> None:
+    def update_app(self, app: App, spec: AppSpec, base_env: dict[str, str] | None = None) -> None:
         app.set_spec(spec)
         if base_env is not None:
             app.base_env = base_env

@@ -21,7 +21,6 @@ from corral.logs.tracebacks import parse_crash
 from corral.logs.files import make_redactor
 from corral.app.errors import CODE_BUG
 from corral.lifecycle.instance import RUNNING
-from corral.lifecycle.policy import Policy
 
 __all__ = ["record_crash", "crash_report", "last_crash"]
 
@@ -66,7 +65,7 @@ def record_crash(store: Any, slot: Any, code: int | None, sig: str | None) -> di
     still the status the instance had while it ran)."""
     if slot.status not in RUNNING:
         return None  # stopping on request, or not running at all
-    if Policy.from_spec(slot.app.spec).is_clean(code, sig):
+    if slot.app.policy.is_clean(code, sig):
         return None
     tail = slot.stderr.tail_lines(TAIL_LINES) if slot.stderr is not None else []
     pid = slot.child.pid if slot.child is not None else None

@@ -24,6 +24,10 @@ from typing import Any, Callable
 from corral.logs.format import json_head, json_lines, make_clock, valid_utf8
 from corral.logs.rotation import RotationPolicy, rotated_files, rotated_name, to_prune
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.config.spec import AppSpec
+
 log = logging.getLogger("corral.daemon")
 Sink = Callable[[bytes], None]
 COMPRESS_LEVEL = 3  # logs compress well even at low levels; 6+ costs 2-3x the CPU for a few %
@@ -259,11 +263,11 @@ def pieces(chunk: bytes, limit: int) -> list[bytes]:
     return out
 
 
-def make_redactor(spec: dict[str, Any]) -> Any:
+def make_redactor(spec: AppSpec) -> Any:
     """The app's redactor, or None when ``redact = false``."""
-    if spec.get("redact", True) is False:
+    if not spec.redact:
         return None
-    keys, patterns = spec.get("redact_keys") or (), spec.get("redact_patterns") or ()
+    keys, patterns = spec.redact_keys, spec.redact_patterns
     if not keys and not patterns:
         from corral.app import redact
 
@@ -273,14 +277,14 @@ def make_redactor(spec: dict[str, Any]) -> Any:
     return Redactor(keys, patterns)
 
 
-def make_sink(spec: dict[str, Any], index: int, stream: str, f: RotatingFile) -> Sink:
+def make_sink(spec: AppSpec, index: int, stream: str, f: RotatingFile) -> Sink:
     """The function a pipe reader calls with each chunk of complete lines of one stream."""
     redactor = make_redactor(spec)
     redact = redactor.redact_bytes if redactor is not None else None
-    clock = make_clock(spec.get("log_date_format"))
+    clock = make_clock(spec.log_date_format)
     write, now_of = f.write, time.time
-    if spec.get("log_type") == "json":
-        head = json_head(spec["name"], index, stream)
+    if spec.log_type == "json":
+        head = json_head(spec.name, index, stream)
 
         def json_sink(chunk: bytes) -> None:
             if redact is not None:
@@ -291,7 +295,7 @@ def make_sink(spec: dict[str, Any], index: int, stream: str, f: RotatingFile) ->
                 write(json_lines(piece, ts, head), now)
 
         return json_sink
-    if spec.get("time", True) is False:
+    if not spec.time:
 
         def plain_sink(chunk: bytes) -> None:
             if not chunk.isascii():

@@ -25,11 +25,13 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.config.spec import AppSpec
+
 __all__ = ["CronSchedule", "RotationPolicy", "RotatedFile", "parse_schedule", "rotated_name",
            "rotated_files", "to_prune"]
 
-DEFAULT_MAX_SIZE = 10 * 1024 * 1024
-DEFAULT_RETAIN = 10
 SHORTHANDS = {
     "hourly": "0 * * * *", "daily": "0 0 * * *", "midnight": "0 0 * * *",
     "weekly": "0 0 * * 0", "monthly": "0 0 1 * *", "yearly": "0 0 1 1 *", "annually": "0 0 1 1 *",
@@ -144,25 +146,28 @@ def parse_schedule(text: str) -> CronSchedule:
 
 
 # -- the policy ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RotationPolicy:
-    """When to rotate and what to keep (see the module docstring); ``max_size`` 0 = no size limit."""
+    """When to rotate and what to keep (see the module docstring); ``max_size`` 0 = no size limit.
 
-    max_size: int = DEFAULT_MAX_SIZE
-    schedule: CronSchedule | None = None
-    retain: int | None = DEFAULT_RETAIN
-    max_age: float | None = None
-    compress: bool = False
+    No defaults here: the values come from the app's spec, whose defaults are declared once,
+    in ``corral.config.fields``.
+    """
+
+    max_size: int
+    schedule: CronSchedule | None
+    retain: int | None
+    max_age: float | None
+    compress: bool
 
     @classmethod
-    def from_spec(cls, spec: dict[str, object]) -> "RotationPolicy":
-        rotate = spec.get("log_rotate")
+    def from_spec(cls, spec: AppSpec) -> "RotationPolicy":
         return cls(
-            max_size=int(spec.get("log_max_size", DEFAULT_MAX_SIZE) or 0),  # type: ignore[call-overload]
-            schedule=parse_schedule(rotate) if isinstance(rotate, str) and rotate else None,
-            retain=spec.get("log_retain", DEFAULT_RETAIN),  # type: ignore[arg-type]
-            max_age=spec.get("log_max_age"),  # type: ignore[arg-type]
-            compress=bool(spec.get("log_compress", False)),
+            max_size=spec.log_max_size,
+            schedule=parse_schedule(spec.log_rotate) if spec.log_rotate else None,
+            retain=spec.log_retain,
+            max_age=spec.log_max_age,
+            compress=spec.log_compress,
         )
 
     def should_rotate(self, size: int, opened_at: float, now: float, incoming: int = 0) -> bool:

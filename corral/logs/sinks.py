@@ -16,6 +16,10 @@ from corral.logs.files import LogWriters, make_redactor, make_sink
 from corral.logs.format import valid_utf8
 from corral.logs.rotation import RotationPolicy
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.config.spec import AppSpec
+
 
 @dataclass
 class InstanceLogs:
@@ -41,15 +45,15 @@ class FileLogs:
         self.directory = directory
         self.writers = LogWriters()
 
-    def paths(self, spec: dict[str, Any], index: int) -> tuple[str, str]:
-        name = spec["name"]
-        out = spec.get("out_file") or os.path.join(self.directory, f"{name}-out.log")
-        err = spec.get("error_file") or os.path.join(self.directory, f"{name}-error.log")
-        if spec.get("instances", 1) > 1 and not spec.get("merge_logs"):
+    def paths(self, spec: AppSpec, index: int) -> tuple[str, str]:
+        name = spec.name
+        out = spec.out_file or os.path.join(self.directory, f"{name}-out.log")
+        err = spec.error_file or os.path.join(self.directory, f"{name}-error.log")
+        if spec.instances > 1 and not spec.merge_logs:
             out, err = _suffixed(out, index), _suffixed(err, index)
         return out, err
 
-    def open(self, spec: dict[str, Any], index: int) -> InstanceLogs:
+    def open(self, spec: AppSpec, index: int) -> InstanceLogs:
         out_path, err_path = self.paths(spec, index)
         policy = RotationPolicy.from_spec(spec)
         out = self.writers.acquire(out_path, policy)
@@ -61,7 +65,7 @@ class FileLogs:
                 self.writers.release(err)
 
         return InstanceLogs(make_sink(spec, index, "out", out), make_sink(spec, index, "err", err), close,
-                            int(spec.get("log_max_line") or MAX_LINE))
+                            spec.log_max_line or MAX_LINE)
 
     def flush(self, path: str) -> list[str]:
         """Empty one log file and delete its rotated files (see ``LogWriters.flush``)."""
@@ -74,11 +78,11 @@ class StdoutLogs:
     def __init__(self, fd: int | None = None) -> None:
         self._fd = sys.stdout.fileno() if fd is None else fd
 
-    def paths(self, spec: dict[str, Any], index: int) -> tuple[str, str]:
+    def paths(self, spec: AppSpec, index: int) -> tuple[str, str]:
         return "<stdout>", "<stdout>"
 
-    def open(self, spec: dict[str, Any], index: int) -> InstanceLogs:
-        label = spec["name"] if spec.get("instances", 1) == 1 else f"{spec['name']}.{index}"
+    def open(self, spec: AppSpec, index: int) -> InstanceLogs:
+        label = spec.name if spec.instances == 1 else f"{spec.name}.{index}"
         prefix = f"{label} | ".encode()
         joiner = b"\n" + prefix
         fd = self._fd
@@ -91,4 +95,4 @@ class StdoutLogs:
                 chunk = redact(chunk)
             write_all(fd, prefix + chunk[:-1].replace(b"\n", joiner) + b"\n")
 
-        return InstanceLogs(sink, sink, lambda: None, int(spec.get("log_max_line") or MAX_LINE))
+        return InstanceLogs(sink, sink, lambda: None, spec.log_max_line or MAX_LINE)

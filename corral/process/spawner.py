@@ -16,6 +16,10 @@ from typing import Any
 
 from corral.logs.pipe import make_pipe
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.config.spec import AppSpec
+
 
 #: Variables of systemd's protocols that must never leak from the daemon's own environment.
 INHERITED_PROTOCOL_VARS = frozenset({"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
@@ -37,7 +41,7 @@ class Child:
         return self.popen.pid
 
 
-def build_env(spec: dict[str, Any], index: int, base_env: dict[str, str]) -> dict[str, str]:
+def build_env(spec: AppSpec, index: int, base_env: dict[str, str]) -> dict[str, str]:
     """The environment of one start, built afresh from the config every time.
 
     Order: the environment the app was started from, then ``env_file`` (read
@@ -45,21 +49,21 @@ def build_env(spec: dict[str, Any], index: int, base_env: dict[str, str]) -> dic
     """
     env = {k: v for k, v in base_env.items() if k not in INHERITED_PROTOCOL_VARS}
     from_file: dict[str, str] = {}
-    if spec.get("env_file"):
+    if spec.env_file:
         from corral.config.envfile import read_env_file
 
         try:
-            from_file = read_env_file(spec["env_file"])
+            from_file = read_env_file(spec.env_file)
         except Exception as exc:  # the env file's own error names the file and line
             raise SpawnError(f"env_file: {exc}") from None
     env.update(from_file)
-    env.update(spec.get("env") or {})
-    if "PYTHONUNBUFFERED" not in from_file and "PYTHONUNBUFFERED" not in (spec.get("env") or {}):
+    env.update(spec.env)
+    if "PYTHONUNBUFFERED" not in from_file and "PYTHONUNBUFFERED" not in spec.env:
         env["PYTHONUNBUFFERED"] = "1"
-    env["CORRAL_APP"] = spec["name"]
+    env["CORRAL_APP"] = spec.name
     env["CORRAL_INSTANCE"] = str(index)
     env["NODE_APP_INSTANCE"] = str(index)
-    var = spec.get("increment_var")
+    var = spec.increment_var
     if var:
         try:
             env[var] = str(int(env.get(var, "0")) + index)
@@ -74,7 +78,7 @@ def socket_env(name: str, count: int) -> dict[str, str]:
     return {"LISTEN_FDS": str(count), "LISTEN_FDNAMES": ":".join(names)}
 
 
-def spawn(argv: list[str], env: dict[str, str], spec: dict[str, Any], pass_fds: list[int] | tuple[int, ...] = ()) -> Child:
+def spawn(argv: list[str], env: dict[str, str], spec: AppSpec, pass_fds: list[int] | tuple[int, ...] = ()) -> Child:
     """Start ``argv`` in its own process group with stdout/stderr on fresh pipes.
 
     ``pass_fds`` (listening sockets) are inherited at their numbers; the exec
@@ -88,7 +92,7 @@ def spawn(argv: list[str], env: dict[str, str], spec: dict[str, Any], pass_fds: 
             stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=err_w,
-            cwd=spec.get("cwd") or None,
+            cwd=spec.cwd or None,
             env=env,
             close_fds=True,
             pass_fds=tuple(pass_fds),
@@ -110,8 +114,8 @@ def spawn(argv: list[str], env: dict[str, str], spec: dict[str, Any], pass_fds: 
     return Child(popen, out_r, err_r)
 
 
-def _identity(spec: dict[str, Any]) -> dict[str, Any]:
-    user, group = spec.get("user"), spec.get("group")
+def _identity(spec: AppSpec) -> dict[str, Any]:
+    user, group = spec.user, spec.group
     if not user and not group:
         return {}
     if os.geteuid() != 0:

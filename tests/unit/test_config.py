@@ -18,7 +18,9 @@ from corral.config.command import default_name, resolve_argv, sanitize_name
 from corral.config.convert import cpu_count
 from corral.config.errors import ConfigError
 from corral.config.load import from_command_line, load_file, validate_file
-from corral.config.fields import FIELDS, PM2_IGNORED, SPEC_KEYS, normalize_app
+from corral.config.fields import FIELDS, PM2_IGNORED, SPEC_KEYS
+from corral.config.normalize import normalize_app
+from corral.config.spec import AppSpec
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "config"
 WHERE = "c.toml: apps[0]"
@@ -789,5 +791,5 @@ PY = "/usr/bin/python3-test"
 )
 def test_resolve_argv(tmp_path: Path, venv: Path, raw: dict[str, Any], expected: list[str]) -> None:
     spec = normalize_app(raw, where=WHERE, base_dir=str(tmp_path), env_name=None)
-    argv = resolve_argv(spec, PY)
+    argv = resolve_argv(AppSpec.from_dict(spec), PY)
     assert argv == [part.replace("T/", str(tmp_path) + "/", 1) if part.startswith("T/") else part for part in expected]

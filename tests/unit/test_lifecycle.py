@@ -8,9 +8,9 @@ import pytest
 
 from corral.lifecycle import instance as lc
 from corral.lifecycle.instance import After, Status
-from corral.lifecycle.policy import Policy
+from corral.config.policies import default_policy
 
-P = Policy(min_uptime=1.0, backoff_base=0.1, kill_timeout=5.0)
+P = default_policy(min_uptime=1.0, backoff_base=0.1, kill_timeout=5.0)
 
 
 def kinds(effects: list[lc.Effect]) -> list[str]:

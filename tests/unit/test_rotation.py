@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
+from corral.config.spec import AppSpec
 from corral.logs.rotation import RotatedFile, RotationPolicy, parse_schedule, rotated_files, rotated_name, to_prune
 
 
@@ -28,16 +30,16 @@ def local(t: float) -> str:
     (1001, 0, True),
 ])
 def test_size(size: int, incoming: int, expected: bool) -> None:
-    policy = RotationPolicy(max_size=1000)
+    policy = policy_of(max_size=1000)
     assert policy.should_rotate(size, opened_at=0.0, now=1.0, incoming=incoming) is expected
 
 
 def test_size_zero_means_no_size_limit() -> None:
-    assert not RotationPolicy(max_size=0).should_rotate(10**12, 0.0, 1.0, 10**9)
+    assert not policy_of(max_size=0).should_rotate(10**12, 0.0, 1.0, 10**9)
 
 
 def test_daily_rotates_once_midnight_has_passed() -> None:
-    policy = RotationPolicy(max_size=0, schedule=parse_schedule("daily"))
+    policy = policy_of(max_size=0, schedule=parse_schedule("daily"))
     opened = ts("2026-11-22 23:59:30")
     assert not policy.should_rotate(10, opened, ts("2026-11-22 23:59:59"))
     assert policy.should_rotate(10, opened, ts("2026-11-23 00:00:00"))
@@ -46,7 +48,7 @@ def test_daily_rotates_once_midnight_has_passed() -> None:
 
 
 def test_hourly_and_size_together() -> None:
-    policy = RotationPolicy(max_size=100, schedule=parse_schedule("@hourly"))
+    policy = policy_of(max_size=100, schedule=parse_schedule("@hourly"))
     opened = ts("2026-11-22 10:15")
     assert policy.should_rotate(101, opened, ts("2026-11-22 10:16"))
     assert not policy.should_rotate(50, opened, ts("2026-11-22 10:59:59"))
@@ -81,12 +83,18 @@ def test_bad_schedules(bad: str) -> None:
         parse_schedule(bad)
 
 
+def policy_of(**changes: object) -> RotationPolicy:
+    """A policy with the defaults of an app's spec, with ``changes``."""
+    return replace(RotationPolicy.from_spec(AppSpec(name="a", cwd="/")), **changes)
+
+
 def test_from_spec() -> None:
-    policy = RotationPolicy.from_spec({"log_max_size": 1024, "log_rotate": "hourly", "log_retain": None,
-                                       "log_max_age": 3600.0, "log_compress": True})
+    spec = AppSpec(name="a", cwd="/", log_max_size=1024, log_rotate="hourly", log_retain=None,
+                   log_max_age=3600.0, log_compress=True)
+    policy = RotationPolicy.from_spec(spec)
     assert policy.max_size == 1024 and policy.schedule is not None and policy.retain is None
     assert policy.max_age == 3600.0 and policy.compress
-    default = RotationPolicy.from_spec({})
+    default = RotationPolicy.from_spec(AppSpec(name="a", cwd="/"))
     assert default.max_size == 10 * 1024 * 1024 and default.retain == 10 and default.schedule is None
 
 

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 
 from corral import __version__
+from corral.config.spec import AppSpec
 from corral.lifecycle import instance as lc
 from corral.config.plan import Change, plan
 from corral.daemon.supervisor import App, Status, Supervisor
@@ -125,13 +126,13 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
     """
     sup = ctx.supervisor
     base_env = args.get("base_env") or {}
-    decided: list[tuple[App | None, dict[str, Any], Change]] = []
-    for spec in args.get("apps") or []:
-        app = sup.apps.get(spec["name"])
+    decided: list[tuple[App | None, AppSpec, Change]] = []
+    for spec in map(AppSpec.from_dict, args.get("apps") or []):
+        app = sup.apps.get(spec.name)
         if app is not None and app.deleting:
             raise UserError(f'app "{app.name}" is being deleted; try again')
         running = app is not None and _running(app)
-        decided.append((app, spec, plan(app.spec if app else None, spec, running)))
+        decided.append((app, spec, plan(app.spec.to_dict() if app else None, spec.to_dict(), running)))
     targets = resolve(sup, args["target"]) if args.get("target") else []
     with holding(sup, "start") as hold:
         hold.take([a for a, _, change in decided if a is not None and change is not Change.UNCHANGED] + targets)
@@ -174,7 +175,7 @@ def _settled(app: App) -> bool:
     return not any(s.status is Status.STOPPING or s.index >= app.state.instances for s in app.slots)
 
 
-def _apply_plan(sup: Supervisor, app: App | None, spec: dict[str, Any], change: Change,
+def _apply_plan(sup: Supervisor, app: App | None, spec: AppSpec, change: Change,
                 base_env: dict[str, str]) -> tuple[App, Any, str | None]:
     """Carry out ``plan``'s decision for one app: (the app, how to launch it, a note for the user)."""
     if app is None:
@@ -223,7 +224,7 @@ async def stop(ctx: Context, args: dict[str, Any]) -> Any:
 async def restart(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
     apps = resolve(sup, args.get("target"))
-    specs = {s["name"]: s for s in args.get("apps") or []}
+    specs = {s.name: s for s in map(AppSpec.from_dict, args.get("apps") or [])}
     with holding(sup, "restart", apps):
         for app in apps:
             if app.name in specs:
@@ -270,7 +271,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
 
     from corral.config.command import resolve_argv
 
-    spec = {**app.spec, "env": mask_env(app.spec.get("env") or {})}
+    spec = {**app.spec.to_dict(), "env": mask_env(app.spec.env)}
     instances = []
     for slot, row in zip(app.slots, rows(sup, [app])):
         live = slot.log_paths if slot.child is not None else None
@@ -283,7 +284,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "namespace": app.namespace,
         "desired": app.desired,
         "argv": resolve_argv(app.spec, sup.python),
-        "listen": sup.sockets.resolved(app.name, app.spec.get("listen") or []),
+        "listen": sup.sockets.resolved(app.name, app.spec.listen),
         "config": spec,
         "instances": instances,
         "events": sup.store.events(app.name, 20),
@@ -326,9 +327,10 @@ async def resurrect(ctx: Context, args: dict[str, Any]) -> Any:
         raise UserError(f"{ctx.dump_path}: not a valid dump ({exc})") from None
     restored = []
     for entry in dump.get("apps", []):
-        spec = dict(entry["spec"])
-        base_env = spec.pop("base_env", {})
-        if spec["name"] in sup.apps:
+        stored = dict(entry["spec"])
+        base_env = stored.pop("base_env", {})
+        spec = AppSpec.from_dict(stored)
+        if spec.name in sup.apps:
             continue
         app = sup.add_app(spec, base_env)
         if entry.get("desired", "online") == "online":

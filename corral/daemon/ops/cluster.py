@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from corral.config.plan import Change, for_reload
+from corral.config.spec import AppSpec
 from corral.daemon.ops.apps import (
     Context, OperationFailed, UserError, _await, _restart, _running, _settled, command, resolve, rows,
 )
@@ -30,7 +31,7 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
     parallel = args.get("parallel") or 1
     if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= MAX_INSTANCES:
         raise UserError(f"--parallel must be a number from 1 to {MAX_INSTANCES}, not {parallel}")
-    specs = {s["name"]: s for s in args.get("apps") or []}
+    specs = {s.name: s for s in map(AppSpec.from_dict, args.get("apps") or [])}
     lines: list[str] = []
     with holding(sup, "reload", apps):
         for app in apps:
@@ -45,7 +46,7 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
 
 
 async def _reload_one(sup: Supervisor, app: App, parallel: int) -> list[str]:
-    if for_reload(app.spec, _running(app)) is Change.RESTART:
+    if for_reload(app.spec.to_dict(), _running(app)) is Change.RESTART:
         _restart(sup, app)
         await sup.wait_for(lambda: _settled(app), app.policy.kill_timeout + MARGIN)
         return [f"{app.name}: restarted"]
@@ -66,7 +67,7 @@ async def scale(ctx: Context, args: dict[str, Any]) -> Any:
     if isinstance(wanted, str):
         raise UserError(f"scale: {app.name} {wanted}" if wanted.startswith("would") else f"scale: {wanted}")
     with holding(sup, "scale", [app]):
-        sup.update_app(app, {**app.spec, "instances": wanted})
+        sup.update_app(app, app.spec.with_changes(instances=wanted))
         sup.resize(app)
         wait = max(app.policy.ready_wait(), app.policy.kill_timeout) + MARGIN
         await sup.wait_for(lambda: _settled(app) and len(app.slots) == wanted and all(

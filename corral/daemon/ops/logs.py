@@ -26,7 +26,7 @@ def log_files(sup: Supervisor, apps: list[App]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     files = []
     for app in apps:
-        merged = int(app.spec.get("instances", 1)) > 1 and bool(app.spec.get("merge_logs"))
+        merged = app.spec.instances > 1 and app.spec.merge_logs
         pairs = [(s.index, s.log_paths) for s in app.slots if s.child is not None and s.log_paths]
         pairs += [(i, sup.logs.paths(app.spec, i)) for i in sorted({s.index for s in app.slots}) or [0]]
         for index, (out, err) in pairs:
@@ -37,7 +37,7 @@ def log_files(sup: Supervisor, apps: list[App]) -> list[dict[str, Any]]:
                 files.append({
                     "app": app.name, "id": app.id, "instance": None if merged else index,
                     "stream": "both" if out == err else stream, "path": path,
-                    "log_type": app.spec.get("log_type", "raw"), "time": app.spec.get("time", True),
+                    "log_type": app.spec.log_type, "time": app.spec.time,
                 })
     return files
 

@@ -24,7 +24,7 @@ def _failed(app: App) -> bool:
 
 async def start_ordered(sup: Supervisor, apps: list[App], launch: Any) -> None:
     """Call ``launch(app)`` for each app once every app it depends on is ready."""
-    deps = {a.name: list(a.spec.get("depends_on") or []) for a in apps}
+    deps = {a.name: list(a.spec.depends_on) for a in apps}
     for name, wanted in deps.items():
         for dep in wanted:
             if dep not in sup.apps:
@@ -53,7 +53,7 @@ async def start_ordered(sup: Supervisor, apps: list[App], launch: Any) -> None:
 
 async def stop_ordered(sup: Supervisor, apps: list[App], dispatch_stop: Any) -> bool:
     """Stop apps dependents-first: each layer is stopped and settled before the next."""
-    deps = {a.name: list(a.spec.get("depends_on") or []) for a in apps}
+    deps = {a.name: list(a.spec.depends_on) for a in apps}
     try:
         layers = stop_layers(deps)
     except CycleError:
