@@ -48,3 +48,13 @@ def test_reload_is_rolling_unless_asked_or_stopped() -> None:
     assert for_reload(BASE, running=True) is Change.ROLLING_RELOAD
     assert for_reload({**BASE, "reload": "restart"}, running=True) is Change.RESTART
     assert for_reload(BASE, running=False) is Change.RESTART
+
+
+def test_every_hot_key_is_a_setting() -> None:
+    """HOT_KEYS lives beside plan() so the daemon need not import the converters: keep it true."""
+    from corral.config.fields import FIELDS
+    from corral.config.plan import HOT_KEYS
+    from corral.config.spec import AppSpec
+
+    names = {f.name for f in FIELDS} | set(AppSpec(name="a", cwd="/").to_dict())
+    assert HOT_KEYS <= names
