@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any, NoReturn
 
+from corral.exceptions import UserMistake
 
-class UsageError(Exception):
+
+class UsageError(UserMistake):
     """A mistake on the command line: exit status 2, one line on stderr."""
 
 

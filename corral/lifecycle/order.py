@@ -7,9 +7,11 @@ running (start) or are not being stopped (stop).
 
 from __future__ import annotations
 
+from corral.exceptions import UserMistake
 
-class CycleError(ValueError):
-    pass
+
+class CycleError(UserMistake):
+    """``depends_on`` forms a cycle; the message names the apps in it, in order."""
 
 
 def start_layers(deps: dict[str, list[str]]) -> list[list[str]]:

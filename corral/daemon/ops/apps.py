@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 
 from corral import __version__
+from corral.exceptions import OperationFailed, UserMistake
 from corral.lifecycle import instance as lc
 from corral.daemon.supervisor import App, Status, Supervisor
 
@@ -23,12 +24,8 @@ MASK = "********"
 SETTLE_MARGIN = 10.0
 
 
-class UserError(Exception):
+class UserError(UserMistake):
     """The request names something that does not exist or is not allowed."""
-
-
-class OperationFailed(Exception):
-    """A valid request that did not succeed (a stop that did not finish in time...)."""
 
 
 class Context:

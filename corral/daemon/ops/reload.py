@@ -8,13 +8,14 @@ the reload stops there: that instance is removed and the old ones keep serving.
 
 from __future__ import annotations
 
+from corral.exceptions import OperationFailed
 from corral.lifecycle import instance as lc
 from corral.daemon.supervisor import App, Slot, Status, Supervisor
 
 MARGIN = 5.0
 
 
-class ReloadFailed(Exception):
+class ReloadFailed(OperationFailed):
     """The reload stopped; the message says which instance failed and why."""
 
 
