@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from corral.exceptions import OperationFailed
 from corral.lifecycle import instance as lc
+from corral.lifecycle.exits import describe_exit
 from corral.daemon.supervisor import App, Slot, Status, Supervisor
 
 MARGIN = 5.0
@@ -37,8 +38,7 @@ def _why(slot: Slot, wait: float) -> str:
         return f"could not start: {slot.spawn_error}"
     last = slot.last_exit
     if last is not None:
-        how = f"was killed by {last['signal']}" if last.get("signal") else f"exited with code {last['code']}"
-        return f"{how} before it was ready"
+        return f"{describe_exit(last.get('code'), last.get('signal'), verb=True)} before it was ready"
     if slot.status is Status.LAUNCHING:
         return f"was not ready within {wait:g}s"
     return f"was not ready within {wait:g}s ({slot.app.policy.ready_mode})"
