@@ -264,13 +264,9 @@ def make_redactor(spec: dict[str, Any]) -> Any:
     if spec.get("redact", True) is False:
         return None
     keys, patterns = spec.get("redact_keys") or (), spec.get("redact_patterns") or ()
-    if not keys and not patterns:
-        from corral.app import redact
+    from corral.app.redact import Redactor, default_redactor
 
-        return redact._DEFAULT
-    from corral.app.redact import Redactor
-
-    return Redactor(keys, patterns)
+    return Redactor(keys, patterns) if keys or patterns else default_redactor()
 
 
 def make_sink(spec: dict[str, Any], index: int, stream: str, f: RotatingFile) -> Sink:

@@ -19,7 +19,6 @@ from corral.daemon.supervisor import App, Status, Supervisor
 
 Handler = Callable[["Context", dict[str, Any]], Awaitable[Any]]
 HANDLERS: dict[str, Handler] = {}
-SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASS", "PASSWD", "CREDENTIALS")
 MASK = "********"
 SETTLE_MARGIN = 10.0
 
@@ -97,8 +96,12 @@ def rows(sup: Supervisor, apps: list[App] | None = None) -> list[dict[str, Any]]
     return out
 
 
-def mask_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: (MASK if k.upper().endswith(SECRET_SUFFIXES) else v) for k, v in env.items()}
+def mask_env(env: dict[str, str], extra_keys: list[str] | None = None) -> dict[str, str]:
+    """Values of secret names masked: the logs' rule (``is_secret_name``, plus the app's ``redact_keys``)."""
+    from corral.app.redact import Redactor, is_secret_name
+
+    secret = Redactor(extra_keys).is_sensitive_key if extra_keys else is_secret_name
+    return {k: (MASK if secret(k) else v) for k, v in env.items()}
 
 
 # -- operations ---------------------------------------------------------------------------
@@ -239,7 +242,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
 
     from corral.config.command import resolve_argv
 
-    spec = {**app.spec, "env": mask_env(app.spec.get("env") or {})}
+    spec = {**app.spec, "env": mask_env(app.spec.get("env") or {}, app.spec.get("redact_keys"))}
     instances = []
     for slot, row in zip(app.slots, rows(sup, [app])):
         out_log, err_log = sup.logs.paths(app.spec, slot.index)
