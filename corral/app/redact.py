@@ -16,13 +16,19 @@ Two kinds of redaction, both replacing the secret by the word ``REDACTED``:
   card networks' ranges; this keeps 13- and 19-digit epoch timestamps out), passing the Luhn check.
   The whole number is replaced (nothing is kept, not even the last 4 digits).
 
-Key matching: a key is compared after lower-casing it and treating ``-`` like ``_``; multi-word
-keys also match with the separator removed, so ``api_key``, ``API-Key`` and ``apiKey`` are one key.
-A key also matches when it *ends* with one of :data:`STRONG_SUFFIXES` (``db_password``,
-``x-api-key``, ``webhook_secret``, ``csrf_token``). ``pass_word`` does not match ``password``.
-In plain lines the payload keys of :data:`PAYLOAD_KEYS` (``data``, ``body``, ``db`` ...) are not
-used: the provider redacts them in structured logs for privacy and size, but ``db: connected``
-in prose is no secret. Extra keys apply everywhere.
+Key matching is :func:`is_secret_name`, the one rule ``corral describe`` also uses to mask
+environment variables: a key is compared after lower-casing it and treating ``-`` like ``_``;
+multi-word keys also match with the separator removed, so ``api_key``, ``API-Key`` and ``apiKey``
+are one key. A key also matches when it *ends* with one of :data:`STRONG_SUFFIXES`
+(``db_password``, ``x-api-key``, ``webhook_secret``, ``csrf_token``) or when its last word is one
+of :data:`SECRET_WORDS` (``ssh_key``, ``stripeKey``, ``db_pass``; not ``monkey``, nor the
+identifiers of :data:`NOT_SECRET_KEYS` such as ``cache_key``). ``pass_word`` does not match
+``password``. In plain lines the payload keys of :data:`PAYLOAD_KEYS` (``data``, ``body``, ``db``
+...) are not used: the provider redacts them in structured logs for privacy and size, but
+``db: connected`` in prose is no secret. Extra keys apply everywhere.
+
+Public API: the names in ``__all__`` (the rules' lists are public so an app can see, and test,
+what is hidden); everything else here is internal.
 
 Speed. Most lines need nothing, so every line first goes through a pre-filter on a folded copy
 (``bytes.translate``: ASCII lower-case, ``:`` to ``=``, digits to ``0``; for chunks a blank becomes
@@ -48,40 +54,18 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from corral.app._secretnames import (
+    DEFAULT_NAMES, NOT_SECRET_KEYS, PAYLOAD_KEYS, PROVIDER_KEYS, SECRET_WORDS, SENSITIVE_KEYS, STRONG_SUFFIXES,
+    SecretNames, is_secret_name, norm,
+)
+
 __all__ = [
-    "REDACTED", "PROVIDER_KEYS", "SENSITIVE_KEYS", "PAYLOAD_KEYS", "STRONG_SUFFIXES",
-    "Redactor", "redact_line", "redact_bytes", "redact_obj", "luhn_ok",
+    "REDACTED", "Redactor", "default_redactor", "redact_line", "redact_bytes", "redact_obj",
+    "is_secret_name", "luhn_ok",
+    "PROVIDER_KEYS", "SENSITIVE_KEYS", "PAYLOAD_KEYS", "STRONG_SUFFIXES", "SECRET_WORDS", "NOT_SECRET_KEYS",
 ]
 
 REDACTED = "REDACTED"
-
-#: The provider's REDACTED_FIELDS, complete (reference §3.2 step 4).
-PROVIDER_KEYS: frozenset[str] = frozenset("""
-    body data password new_password pass passkeys token tokens hash hashes salt tls ssl key cert ca
-    dhparam private_key dkim_private_key raw socket writeStream formatResponse getQueryResponse
-    matchSearchQuery isUTF8Enabled db stream otp_recovery_keys api_token otp_token verification_pin
-    auth google_access_token google_refresh_token github_access_token
-""".split())
-
-#: Common Python/HTTP names added to the provider's list.
-PYTHON_KEYS: frozenset[str] = frozenset("""
-    api_key access_token refresh_token id_token auth_token client_secret secret secret_key
-    access_key passwd authorization proxy_authorization cookie set_cookie github_refresh_token
-    session_id sessionid csrf_token
-""".split())
-
-SENSITIVE_KEYS: frozenset[str] = PROVIDER_KEYS | PYTHON_KEYS
-
-#: Keys redacted in structured data only, never as ``key=value`` in plain text.
-PAYLOAD_KEYS: frozenset[str] = frozenset("""
-    body data raw socket writeStream formatResponse getQueryResponse matchSearchQuery
-    isUTF8Enabled db stream tls ssl
-""".split())
-
-#: A key ending with one of these (after normalisation) is sensitive too.
-STRONG_SUFFIXES: tuple[str, ...] = (
-    "password", "passwd", "secret", "token", "api_key", "private_key", "secret_key", "access_key",
-)
 
 _MAX_DEPTH = 64
 _CI = re.IGNORECASE | re.ASCII  # ASCII: no Unicode case folding (e.g. "ſ" ~ "s") the pre-filter would miss
@@ -104,20 +88,6 @@ _COOKIE_VALUE_RE = re.compile(r"[^\"'\r\n]*[^\"'\s\\]")
 _BEARER_RE = re.compile(r"\b(bearer[ \t]+)[A-Za-z0-9\-._~+/]{8,}=*", _CI)
 _BASIC_RE = re.compile(r"\b(basic[ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])", _CI)
 _CARD_RE = re.compile(r"(?<![0-9])[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9](?:[ -]?[0-9]){4,10}(?![0-9])")
-
-
-def _norm(key: str) -> str:
-    return key.lower().replace("-", "_")
-
-
-def _variants(keys: Iterable[str]) -> set[str]:
-    """Normalised keys plus, for multi-word keys, the form without separators."""
-    out: set[str] = set()
-    for key in keys:
-        n = _norm(key)
-        out.add(n)
-        out.add(n.replace("_", ""))
-    return out
 
 
 def _trie(words: Iterable[str]) -> str:
@@ -159,12 +129,9 @@ class Redactor:
         base = SENSITIVE_KEYS if keys is None else frozenset(keys)
         all_keys = set(base) | set(extra)
         text_keys = (set(base) - PAYLOAD_KEYS) | set(extra)
-        self._exact = frozenset(_variants(all_keys))
-        self._text_exact = frozenset(_variants(text_keys))
-        self._strong = tuple(sorted(_variants(STRONG_SUFFIXES)))
-        self._key_cache: dict[str, bool] = {}
-        self._text_key_cache: dict[str, bool] = {}
-        last_words = {_norm(k).rsplit("_", 1)[-1] for k in all_keys | set(STRONG_SUFFIXES)}
+        self._is_key = SecretNames(all_keys) if keys is not None or extra else DEFAULT_NAMES
+        self._is_text_key = SecretNames(text_keys)
+        last_words = {norm(k).rsplit("_", 1)[-1] for k in all_keys | set(STRONG_SUFFIXES) | SECRET_WORDS}
         gate_words = {w.encode("utf-8").translate(_FOLD)[::-1].decode("latin-1") for w in last_words if w}
         trie = _trie(gate_words).encode("latin-1")
         self._kv_gate_re = re.compile(b"=[-\t\"'\\\\]*" + trie)  # chunks (_CHUNK_FOLD: blanks are "-")
@@ -216,14 +183,9 @@ class Redactor:
         return self._walk(obj, 0)
 
     def is_sensitive_key(self, key: str) -> bool:
-        """True when the value under ``key`` is replaced in structured data."""
-        hit = self._key_cache.get(key)
-        if hit is None:
-            n = _norm(key)
-            hit = n in self._exact or n.endswith(self._strong)
-            if len(self._key_cache) < 4096:
-                self._key_cache[key] = hit
-        return hit
+        """True when the value under ``key`` is replaced in structured data (with the default
+        keys: :func:`is_secret_name`)."""
+        return self._is_key(key)
 
     def redact_text(self, text: str) -> str:
         """Pattern redaction only (no JSON parsing); returns ``text`` itself when clean."""
@@ -305,7 +267,7 @@ class Redactor:
         for m in _PAIR_RE.finditer(text):
             if m.start() < last or not self._is_text_key(m["key"]):
                 continue
-            cookie = _norm(m["key"]).replace("_", "").endswith("cookie")
+            cookie = norm(m["key"]).replace("_", "").endswith("cookie")
             value = (_COOKIE_VALUE_RE if cookie else _VALUE_RE).match(text, m.end())
             if value is None:
                 continue
@@ -316,15 +278,6 @@ class Redactor:
             return text
         pieces.append(text[last:])
         return "".join(pieces)
-
-    def _is_text_key(self, key: str) -> bool:
-        hit = self._text_key_cache.get(key)
-        if hit is None:
-            n = _norm(key)
-            hit = n in self._text_exact or n.endswith(self._strong)
-            if len(self._text_key_cache) < 4096:
-                self._text_key_cache[key] = hit
-        return hit
 
     def _walk(self, obj: Any, depth: int) -> Any:
         if isinstance(obj, str):
@@ -394,6 +347,12 @@ def _is_basic_credential(token: str) -> bool:
 
 
 _DEFAULT = Redactor()
+
+
+def default_redactor() -> Redactor:
+    """The shared redactor with the default rules (the one behind :func:`redact_line` & co.)."""
+    return _DEFAULT
+
 
 
 #: :meth:`Redactor.redact_line` with the default keys (a bound method: no extra call on the hot path).

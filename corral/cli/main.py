@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
 from corral.control import protocol
 from corral.cli.parser import UsageError, build_parser
 from corral.control.client import Client, DaemonUnavailable
+from corral.exceptions import OperationFailed, UserMistake
 
 CONFIG_SUFFIXES = (".toml", ".yaml", ".yml", ".json", ".js", ".cjs", ".mjs")
 
@@ -33,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         if after and args.command != "start":
             raise UsageError("arguments after `--` are only for `corral start`")
         return COMMANDS[args.command](args)
-    except UsageError as exc:
+    except UserMistake as exc:  # UsageError, ConfigError...
         return fail(str(exc), 2)
     except protocol.RemoteError as exc:
         return fail(exc.message, 2 if exc.code in (protocol.USER, protocol.BAD_REQUEST) else 1)
-    except DaemonUnavailable as exc:
+    except OperationFailed as exc:  # DaemonUnavailable...
         return fail(str(exc), 1)
     except KeyboardInterrupt:
         return 130

@@ -6,9 +6,10 @@ import argparse
 from typing import Any, NoReturn
 
 from corral.config.flags import add_setting_flags
+from corral.exceptions import UserMistake
 
 
-class UsageError(Exception):
+class UsageError(UserMistake):
     """A mistake on the command line: exit status 2, one line on stderr."""
 
 

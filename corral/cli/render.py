@@ -75,6 +75,8 @@ def table(rows: list[dict[str, Any]], colour: bool | None = None) -> str:
 
 
 def describe(info: dict[str, Any]) -> str:
+    from corral.lifecycle.exits import describe_exit  # not on `ls`'s fast path
+
     lines = [f"{info['name']} (id {info['id']}, namespace {info['namespace']}, wants {info['desired']})"]
     lines.append(f"  command:   {' '.join(info['argv'])}")
     cfg = info["config"]
@@ -92,7 +94,7 @@ def describe(info: dict[str, Any]) -> str:
         lines.append(f"    err log: {inst['err_log']}")
         last = inst.get("last_exit")
         if last:
-            how = f"signal {last['signal']}" if last.get("signal") else f"exit code {last['code']}"
+            how = describe_exit(last.get("code"), last.get("signal"))
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["at"]))
             lines.append(f"    last exit: {how} at {when} (pid {last['pid']})")
     crash = info.get("last_crash")

@@ -16,10 +16,11 @@ import signal
 from typing import Any
 
 from corral.config.command import is_valid_name
+from corral.exceptions import UserMistake
 from corral.units import parse_duration
 
 
-class Invalid(Exception):
+class Invalid(UserMistake):
     """A converter's complaint: ``text`` says what is accepted."""
 
     def __init__(self, text: str, *, show_value: bool = True, suffix: str = "", value: Any = None) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from corral.exceptions import UserMistake
 
-class ConfigError(Exception):
+
+class ConfigError(UserMistake):
     """One or more one-line config problems (``.messages``), in file order."""
 
     def __init__(self, messages: str | Iterable[str]) -> None:

@@ -16,12 +16,13 @@ if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
     from typing import Any, Callable
 
 from corral.control import protocol
+from corral.exceptions import OperationFailed
 from corral.paths import MAX_SOCKET_PATH, Home
 
 DAEMON_START_TIMEOUT = 15.0
 
 
-class DaemonUnavailable(Exception):
+class DaemonUnavailable(OperationFailed):
     """No daemon answers on this home's socket (and none could be started)."""
 
 

@@ -4,12 +4,15 @@ A request is ``{"v": 1, "id": N, "op": "ls", "args": {...}}``.  A reply carries
 the same ``id`` and either ``"result"`` or ``"error": {"code", "message"}``.
 Long operations may send several ``"progress"`` messages before the final one.
 
-Shared by the CLI and the daemon, so it imports only ``json``.
+Shared by the CLI and the daemon, so it imports only ``json`` (and the exception roots).
 """
 
 from __future__ import annotations
 
 import json
+
+from corral.exceptions import CorralError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
     from typing import Any
@@ -25,11 +28,11 @@ INTERNAL = "internal"
 BAD_REQUEST = "bad_request"
 
 
-class ProtocolError(Exception):
+class ProtocolError(CorralError):
     """A message that is not valid JSON or not a valid envelope."""
 
 
-class RemoteError(Exception):
+class RemoteError(CorralError):
     """An error reply from the daemon."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -13,7 +13,8 @@ import os
 from typing import Any, Callable
 
 from corral.control import protocol
-from corral.daemon.ops.apps import Context, OperationFailed, UserError, handler_for
+from corral.daemon.ops.apps import Context, handler_for
+from corral.exceptions import OperationFailed, UserMistake
 
 log = logging.getLogger("corral.daemon")
 
@@ -80,7 +81,7 @@ class ControlServer:
             return protocol.error(msg_id, protocol.BAD_REQUEST, "args must be an object")
         try:
             result: Any = await handler(self.context, args)
-        except UserError as exc:
+        except UserMistake as exc:
             return protocol.error(msg_id, protocol.USER, str(exc))
         except OperationFailed as exc:
             return protocol.error(msg_id, protocol.FAILED, str(exc))

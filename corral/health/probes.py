@@ -14,9 +14,10 @@ import subprocess
 from typing import Any, Callable, Protocol
 
 from corral.config.addresses import parse_listen
+from corral.exceptions import UserMistake
 
 
-class ProbeError(Exception):
+class ProbeError(UserMistake):
     pass
 
 

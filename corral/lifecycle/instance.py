@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from corral.lifecycle.exits import describe_exit
 from corral.lifecycle.policy import Policy
 
 
@@ -97,7 +98,7 @@ class Exited:
     group_alive: bool = False
 
     def describe(self) -> str:
-        return f"killed by {self.signal}" if self.signal else f"exit code {self.code}"
+        return describe_exit(self.code, self.signal)
 
 
 @dataclass(frozen=True)

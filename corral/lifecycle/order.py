@@ -1,31 +1,47 @@
-"""Start and stop order from ``depends_on``, pure: layers of app names.
+"""Start and stop order from ``depends_on``, pure: layers of app names (``graphlib``).
 
 An app starts only once everything it depends on is ready, and stops before
 anything it depends on.  Dependencies outside the given set are already
-running (start) or are not being stopped (stop).
+running (start) or are not being stopped (stop); an app naming itself is ignored.
 """
 
 from __future__ import annotations
 
+import graphlib
 
-class CycleError(ValueError):
-    pass
+from corral.exceptions import UserMistake
+
+
+class CycleError(UserMistake):
+    """``depends_on`` forms a cycle; the message names the apps in it, in order."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        super().__init__(f"depends_on forms a cycle: {' -> '.join(cycle)}")
+        self.cycle = cycle
+
+
+def _cycle(found: list[str]) -> list[str]:
+    """graphlib's cycle (each node a dependency of the next, first == last) as "a depends on b
+    depends on ... a", starting at the smallest name so the message does not depend on dict order."""
+    ring = list(reversed(found[1:]))
+    start = ring.index(min(ring))
+    ring = ring[start:] + ring[:start]
+    return ring + ring[:1]
 
 
 def start_layers(deps: dict[str, list[str]]) -> list[list[str]]:
     """Layers to start in order; every app comes after the apps it depends on (within the set)."""
-    remaining = {name: {d for d in wanted if d in deps and d != name} for name, wanted in deps.items()}
+    graph = {name: {d for d in wanted if d in deps and d != name} for name, wanted in deps.items()}
+    sorter = graphlib.TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        raise CycleError(_cycle(exc.args[1])) from None
     layers: list[list[str]] = []
-    while remaining:
-        ready = sorted(name for name, wanted in remaining.items() if not wanted)
-        if not ready:
-            cycle = " -> ".join(sorted(remaining))
-            raise CycleError(f"depends_on forms a cycle among: {cycle}")
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
         layers.append(ready)
-        for name in ready:
-            del remaining[name]
-        for wanted in remaining.values():
-            wanted.difference_update(ready)
+        sorter.done(*ready)
     return layers
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from corral.logs.tracebacks import parse_crash
 from corral.logs.files import make_redactor
 from corral.app.errors import CODE_BUG
+from corral.lifecycle.exits import describe_exit
 from corral.lifecycle.instance import RUNNING
 
 __all__ = ["record_crash", "crash_report", "last_crash"]
@@ -49,7 +50,7 @@ def crash_report(tail: list[str], code: int | None, sig: str | None, pid: int | 
 
 def describe(report: dict[str, Any]) -> str:
     """One line: ``KeyError: 'user' (code_bug; exit code 1)``."""
-    how = f"killed by {report['signal']}" if report.get("signal") else f"exit code {report.get('code')}"
+    how = describe_exit(report.get("code"), report.get("signal"))
     if not report.get("exc_type"):
         return f"{how} (no traceback in stderr)"
     text = f"{report['exc_type']}: {report['message']}" if report.get("message") else report["exc_type"]

@@ -268,13 +268,9 @@ def make_redactor(spec: AppSpec) -> Any:
     if not spec.redact:
         return None
     keys, patterns = spec.redact_keys, spec.redact_patterns
-    if not keys and not patterns:
-        from corral.app import redact
+    from corral.app.redact import Redactor, default_redactor
 
-        return redact._DEFAULT
-    from corral.app.redact import Redactor
-
-    return Redactor(keys, patterns)
+    return Redactor(keys, patterns) if keys or patterns else default_redactor()
 
 
 def make_sink(spec: AppSpec, index: int, stream: str, f: RotatingFile) -> Sink:

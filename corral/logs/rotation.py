@@ -6,10 +6,13 @@ compresses and deletes is :mod:`corral.logs.files`.
 * **When**: :meth:`RotationPolicy.should_rotate` is true when the file is not empty and either the
   next write would take it past ``max_size`` or a time boundary of ``schedule`` has passed since
   the file was opened (``opened_at``).  A file is never rotated while empty.
-* **Schedules** are 5-field cron expressions (minute hour day-of-month month day-of-week, with
-  ``*``, lists, ranges, steps and month/day names; when both day fields are restricted either
-  may match, as in Vixie cron) in local time; ``"hourly"``, ``"daily"``, ``"weekly"``,
-  ``"monthly"`` and ``@hourly``-style names are shorthands.
+* **Schedules** are 5-field cron expressions (minute hour day-of-month month day-of-week) read
+  by ``cronsim``, which follows Debian's cron: when both day fields are restricted either may
+  match, and at a daylight-saving change a job at a fixed time runs once (fall back: not again
+  in the repeated hour; spring forward: at the first minute after the gap) while an hourly or
+  finer one follows the clock (fall back: the repeated hour has its own boundary).  Local time;
+  ``"hourly"``, ``"daily"``, ``"weekly"``, ``"monthly"`` and ``@hourly``-style names are
+  shorthands.  ``cronsim`` and ``zoneinfo`` are imported only when an app has a schedule.
 * **Names**: ``app-out.log`` rotated at 05:40:00 becomes ``app-out__2026-11-22_05-40-00.log``
   (pm2-logrotate's pattern); a second rotation within the same second gets ``.1``, ``.2`` ...
   before the extension; compressed files end in ``.gz``.
@@ -24,6 +27,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+TYPE_CHECKING = False  # typing costs start-up time on the CLI
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,113 +43,70 @@ SHORTHANDS = {
     "hourly": "0 * * * *", "daily": "0 0 * * *", "midnight": "0 0 * * *",
     "weekly": "0 0 * * 0", "monthly": "0 0 1 * *", "yearly": "0 0 1 1 *", "annually": "0 0 1 1 *",
 }
-_MONTHS = {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
-_DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
-# (low, high, names) for minute, hour, day of month, month, day of week
-_FIELDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 7, _DAYS))
 _STAMP = "%Y-%m-%d_%H-%M-%S"
-_SEARCH_LIMIT_DAYS = 366 * 5
 
 
 # -- schedules ------------------------------------------------------------------------------------
-def _parse_value(text: str, names: dict[str, int]) -> int:
-    value = names.get(text.lower()) if names else None
-    if value is None:
-        if not text.isdigit():
-            raise ValueError(f'"{text}" is not a number')
-        value = int(text)
-    return value
-
-
-def _parse_field(text: str, low: int, high: int, names: dict[str, int]) -> frozenset[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        rng, _, step_text = part.partition("/")
-        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
-        if step_text and step is None:
-            raise ValueError(f'"{part}": the step must be a number > 0')
-        if rng == "*":
-            first, last = low, high
-        elif "-" in rng:
-            a, b = rng.split("-", 1)
-            first, last = _parse_value(a, names), _parse_value(b, names)
-        else:
-            first = last = _parse_value(rng, names)
-            if step is not None:
-                last = high
-        if not (low <= first <= high and low <= last <= high and first <= last):
-            raise ValueError(f'"{part}" is out of range {low}-{high}')
-        values.update(range(first, last + 1, step or 1))
-    return frozenset(values)
-
-
 @dataclass(frozen=True)
 class CronSchedule:
-    """A 5-field cron expression, matched against local time to the minute."""
+    """A 5-field cron expression, evaluated by ``cronsim`` in local time (or in ``tz``)."""
 
     expression: str
-    minutes: frozenset[int] = field(compare=False, repr=False)
-    hours: frozenset[int] = field(compare=False, repr=False)
-    days: frozenset[int] = field(compare=False, repr=False)
-    months: frozenset[int] = field(compare=False, repr=False)
-    weekdays: frozenset[int] = field(compare=False, repr=False)  # 0 = Sunday
-    any_day: bool = field(compare=False, repr=False)
-    any_weekday: bool = field(compare=False, repr=False)
-
-    def _day_matches(self, day: int, month: int, year: int) -> bool:
-        weekday = (_weekday(year, month, day) + 1) % 7
-        in_days, in_weekdays = day in self.days, weekday in self.weekdays
-        if self.any_day or self.any_weekday:
-            return in_days and in_weekdays
-        return in_days or in_weekdays
+    tz: tzinfo | None = field(default=None, compare=False, repr=False)  # None: local time
 
     def next_after(self, after: float) -> float:
-        """The first matching minute strictly after ``after`` (unix seconds), as unix seconds."""
-        return _next_after(self, int(after // 60) * 60)
+        """The first matching minute strictly after ``after`` (unix seconds), as unix seconds;
+        ``inf`` when none comes within cronsim's horizon (50 years)."""
+        return _next_after(self.expression, self.tz, int(after // 60) * 60)
 
 
-def _weekday(year: int, month: int, day: int) -> int:
-    """Monday = 0, as ``datetime.weekday``."""
-    import datetime
+@lru_cache(maxsize=256)  # called at every write: the answer only changes when the file is reopened
+def _next_after(expression: str, tz: tzinfo | None, minute_start: float) -> float:
+    from datetime import datetime
 
-    return datetime.date(year, month, day).weekday()
+    from cronsim import CronSim
+
+    zone = tz or _local_zone(os.environ.get("TZ"))
+    start = datetime.fromtimestamp(minute_start, zone)  # zone None: naive local time, no DST rules
+    try:
+        return next(CronSim(expression, start)).timestamp()
+    except StopIteration:
+        return float("inf")
 
 
-@lru_cache(maxsize=256)
-def _next_after(cron: CronSchedule, minute_start: float) -> float:
-    import datetime
+@lru_cache(maxsize=4)
+def _local_zone(tz_env: str | None) -> tzinfo | None:
+    """Local time as a zoneinfo zone (``TZ``, else ``/etc/localtime``), so a daylight-saving change
+    is handled as Debian's cron does; None (naive local time) when neither names a zone file."""
+    from zoneinfo import ZoneInfo
 
-    t = datetime.datetime.fromtimestamp(minute_start) + datetime.timedelta(minutes=1)
-    limit = t + datetime.timedelta(days=_SEARCH_LIMIT_DAYS)
-    while t < limit:
-        if t.month not in cron.months:
-            t = (t.replace(day=1, hour=0, minute=0) + datetime.timedelta(days=32)).replace(day=1)
-            continue
-        if not cron._day_matches(t.day, t.month, t.year):
-            t = t.replace(hour=0, minute=0) + datetime.timedelta(days=1)
-            continue
-        if t.hour not in cron.hours:
-            t = t.replace(minute=0) + datetime.timedelta(hours=1)
-            continue
-        if t.minute not in cron.minutes:
-            t += datetime.timedelta(minutes=1)
-            continue
-        return t.timestamp()
-    return float("inf")  # e.g. "0 0 31 2 *": never
+    name = (tz_env or "").lstrip(":")
+    try:
+        if name and not os.path.isabs(name):
+            return ZoneInfo(name)
+        with open(name or "/etc/localtime", "rb") as f:
+            return ZoneInfo.from_file(f, key=name or "localtime")
+    except (OSError, ValueError, KeyError):  # KeyError: ZoneInfoNotFoundError
+        return None
 
 
 def parse_schedule(text: str) -> CronSchedule:
     """``"daily"``, ``"@hourly"`` or a 5-field cron expression; ValueError says what is wrong."""
     if not isinstance(text, str):
         raise ValueError("not a schedule")
-    expression = SHORTHANDS.get(text.strip().lower().lstrip("@"), text.strip())
-    parts = expression.split()
+    parts = SHORTHANDS.get(text.strip().lower().lstrip("@"), text.strip()).split()
     if len(parts) != 5:
         raise ValueError(f"a cron expression has 5 fields, this one has {len(parts)}")
-    sets = [_parse_field(p, lo, hi, names) for p, (lo, hi, names) in zip(parts, _FIELDS)]
-    weekdays = frozenset(d % 7 for d in sets[4])
-    return CronSchedule(expression, sets[0], sets[1], sets[2], sets[3], weekdays,
-                        any_day=parts[2] == "*", any_weekday=parts[4] == "*")
+    from datetime import datetime
+
+    from cronsim import CronSim, CronSimError
+
+    expression = " ".join(parts)
+    try:
+        CronSim(expression, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        raise ValueError(str(exc).lower()) from None
+    return CronSchedule(expression)
 
 
 # -- the policy ----------------------------------------------------------------------------------

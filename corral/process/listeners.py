@@ -16,11 +16,12 @@ import socket
 import stat
 
 from corral.config.addresses import parse_listen
+from corral.exceptions import OperationFailed
 
 BACKLOG = 1024
 
 
-class BindError(Exception):
+class BindError(OperationFailed):
     """A listen address could not be bound; the message names the app and address."""
 
 

@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from corral.exceptions import OperationFailed
 from corral.logs.pipe import make_pipe
 
 TYPE_CHECKING = False
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 INHERITED_PROTOCOL_VARS = frozenset({"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
 
 
-class SpawnError(Exception):
+class SpawnError(OperationFailed):
     """The program could not be started; the message says why, in one line."""
 
 

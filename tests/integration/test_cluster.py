@@ -213,6 +213,11 @@ def test_unknown_dependency_and_cycles_are_clear_errors(corral: Corral, workdir:
     result = corral.run("start", write(workdir, '[[apps]]\nname = "web"\ncmd = ["sleep", "60"]\ndepends_on = ["db"]\n'),
                         check=False)
     assert (result.returncode, result.stderr) == (2, 'corral: app "web" depends on "db", which is not defined\n')
+    cycle = "".join(f'[[apps]]\nname = "{name}"\ncmd = ["sleep", "60"]\ndepends_on = {deps}\n'
+                    for name, deps in [("api", '["web"]'), ("web", '["db"]'), ("db", '["web"]')])
+    result = corral.run("start", write(workdir, cycle), check=False)
+    assert (result.returncode, result.stderr) == (2, "corral: depends_on forms a cycle: db -> web -> db\n")
+    assert all(row["pid"] is None for row in corral.ls())  # nothing was started
 
 
 def test_starting_a_changed_file_again_reloads_a_cluster_app_without_errors(corral: Corral, workdir: Path) -> None:

@@ -68,3 +68,30 @@ env = { API_KEY = "k-123", DB_PASSWORD = "hunter2", STRIPE_SECRET = "sk_live", G
     for secret in ("k-123", "hunter2", "sk_live", "ghp"):
         assert secret not in text
     assert "PLAIN=visible" in text and "API_KEY=********" in text
+
+
+def test_describe_masks_every_name_the_logs_redact(corral: Corral, workdir: Path) -> None:
+    """One rule: the same names are masked by describe and redacted in the app's JSON log lines."""
+    names = ("AUTHORIZATION", "COOKIE", "SESSION_ID", "SALT", "LOG_LEVEL")
+    (workdir / "leak.py").write_text(
+        "import json, os, time\n"
+        f"print(json.dumps({{n: os.environ[n] for n in {names!r}}}), flush=True)\n"
+        "time.sleep(600)\n")
+    (workdir / "corral.toml").write_text("""
+[[apps]]
+name = "leak"
+script = "leak.py"
+env = { AUTHORIZATION = "Bearer-abc", COOKIE = "sid-42", SESSION_ID = "s-77", SALT = "pepper9", LOG_LEVEL = "info" }
+""")
+    corral.run("start", str(workdir / "corral.toml"))
+    secrets = ("Bearer-abc", "sid-42", "s-77", "pepper9")
+    text = corral.run("describe", "leak").stdout
+    env = json.loads(corral.run("describe", "leak", "--json").stdout)["config"]["env"]
+    assert env == {"AUTHORIZATION": "********", "COOKIE": "********", "SESSION_ID": "********",
+                   "SALT": "********", "LOG_LEVEL": "info"}
+    assert all(f"{n}=********" in text for n in names[:4]) and "LOG_LEVEL=info" in text
+    line = wait_until(lambda: corral.log("leak").strip(), what="the app's JSON line")
+    logged = json.loads(line[line.index("{"):])
+    assert logged == {"AUTHORIZATION": "REDACTED", "COOKIE": "REDACTED", "SESSION_ID": "REDACTED",
+                      "SALT": "REDACTED", "LOG_LEVEL": "info"}
+    assert not any(s in text + line for s in secrets)

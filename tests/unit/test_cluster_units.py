@@ -61,9 +61,24 @@ def test_dependency_layers() -> None:
     assert stop_layers(deps) == [["web"], ["cache", "worker"], ["cron", "db"]]
 
 
-def test_dependency_cycle() -> None:
-    with pytest.raises(CycleError, match="cycle"):
-        start_layers({"a": ["b"], "b": ["a"], "c": []})
+@pytest.mark.parametrize(("deps", "message"), [
+    ({"a": ["b"], "b": ["a"], "c": []}, "a -> b -> a"),
+    # an app depending on the cycle is not in it, and neither is one the cycle depends on
+    ({"a": ["b"], "b": ["a", "db"], "c": ["a"], "db": []}, "a -> b -> a"),
+    ({"web": ["db"], "db": ["cache"], "cache": ["web"], "api": ["web"], "aaa": ["cache"]},
+     "cache -> web -> db -> cache"),
+    ({"z": ["y"], "y": ["x"], "x": ["z"]}, "x -> z -> y -> x"),  # each app depends on the next
+])
+def test_dependency_cycle_names_exactly_the_apps_in_it_in_order(deps: dict[str, list[str]], message: str) -> None:
+    with pytest.raises(CycleError) as caught:
+        start_layers(deps)
+    assert str(caught.value) == f"depends_on forms a cycle: {message}"
+    assert caught.value.cycle == message.split(" -> ")
+
+
+def test_dependency_layers_ignore_self_and_outside_names() -> None:
+    assert start_layers({"a": ["a", "elsewhere"], "b": ["a"]}) == [["a"], ["b"]]
+    assert start_layers({}) == []
 
 
 def test_notify_datagram_parsing() -> None:

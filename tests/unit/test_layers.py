@@ -70,7 +70,7 @@ def violations(rule: str) -> list[str]:
             if target == layer:
                 continue
             if rule == "pure" and layer in ("app", "lifecycle"):
-                allowed = ("corral.events", "corral.clock") if layer == "lifecycle" else ()
+                allowed = ("corral.events", "corral.clock", "corral.exceptions") if layer == "lifecycle" else ()
                 if not _under(name, *allowed):
                     out.append(f"{module} imports {name}")
             if rule == "edges" and layer in ("process", "logs"):
@@ -98,3 +98,8 @@ def test_the_checker_sees_imports() -> None:
     assert "corral.lifecycle.policy" in MODULES["corral.lifecycle.instance"] or any(
         n.startswith("corral.lifecycle") for n in MODULES["corral.lifecycle.instance"])
     assert any(n.startswith("corral.process") for n in MODULES["corral.daemon.supervisor"])
+
+
+def test_exception_roots_are_a_leaf() -> None:
+    """Every layer may import corral.exceptions (lifecycle/ too), so it imports nothing of corral."""
+    assert MODULES["corral.exceptions"] == set()

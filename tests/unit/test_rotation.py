@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from corral.config.spec import AppSpec
-from corral.logs.rotation import RotatedFile, RotationPolicy, parse_schedule, rotated_files, rotated_name, to_prune
+from corral.logs.rotation import (
+    CronSchedule, RotatedFile, RotationPolicy, parse_schedule, rotated_files, rotated_name, to_prune,
+)
 
 
 def ts(text: str) -> float:
@@ -73,11 +78,14 @@ def test_cron_next(expr: str, after: str, expected: str) -> None:
 
 
 def test_cron_that_never_fires() -> None:
-    assert parse_schedule("0 0 31 2 *").next_after(ts("2026-01-01 00:00")) == float("inf")
+    # the 1st or the 21st that is also a month's last Monday (always the 22nd or later)
+    assert parse_schedule("0 0 */20 * 1L").next_after(ts("2026-01-01 00:00")) == float("inf")
 
 
 @pytest.mark.parametrize("bad", ["", "* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "*/0 * * * *",
-                                 "a * * * *", "5-1 * * * *", "* * * 13 *", "* * * * 8", "weekly-ish"])
+                                 "a * * * *", "5-1 * * * *", "* * * 13 *", "* * * * 8", "weekly-ish",
+                                 "0 0 31 2 *",  # a day no February has: refused, not "never"
+                                 "0 0 0 * * *"])  # cronsim's seconds field: not a 5-field expression
 def test_bad_schedules(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_schedule(bad)
@@ -86,6 +94,70 @@ def test_bad_schedules(bad: str) -> None:
 def policy_of(**changes: object) -> RotationPolicy:
     """A policy with the defaults of an app's spec, with ``changes``."""
     return replace(RotationPolicy.from_spec(AppSpec(name="a", cwd="/")), **changes)
+
+
+def test_bad_schedule_messages_say_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match="^bad hour$"):
+        parse_schedule("0 24 * * *")
+    with pytest.raises(ValueError, match="^a cron expression has 5 fields, this one has 6$"):
+        parse_schedule("0 0 0 * * *")
+
+
+# -- daylight saving: Debian cron's rules (through cronsim), in an explicit zone ------------------
+BERLIN = ZoneInfo("Europe/Berlin")  # 2026-10-25 03:00 CEST -> 02:00 CET; 2026-03-29 02:00 CET -> 03:00 CEST
+
+
+def berlin(text: str, fold: int = 0) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=BERLIN, fold=fold).timestamp()
+
+
+def utc(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M")
+
+
+def test_fall_back_hourly_keeps_the_repeated_hour() -> None:
+    """02:00-02:59 happens twice; an hourly schedule has a boundary at each 02:00 (and the old
+    hand-written parser, counting in naive local time, lost the second one)."""
+    hourly = CronSchedule("0 * * * *", BERLIN)
+    after, seen = berlin("2026-10-25 01:30"), []
+    for _ in range(4):
+        after = hourly.next_after(after)
+        seen.append(utc(after))
+    assert seen == ["00:00", "01:00", "02:00", "03:00"]  # 02:00 CEST, 02:00 CET, 03:00 CET, 04:00 CET
+    policy = policy_of(max_size=0, schedule=hourly)
+    opened = berlin("2026-10-25 02:10")  # first pass (CEST)
+    assert not policy.should_rotate(10, opened, berlin("2026-10-25 02:59:59"))
+    assert policy.should_rotate(10, opened, berlin("2026-10-25 02:00", fold=1))  # second pass (CET)
+
+
+def test_fall_back_fixed_time_runs_once() -> None:
+    """A job at a fixed time in the repeated hour runs at its first occurrence only (Debian)."""
+    daily = CronSchedule("30 2 * * *", BERLIN)
+    first = daily.next_after(berlin("2026-10-25 00:00"))
+    assert first == berlin("2026-10-25 02:30")  # CEST
+    assert daily.next_after(first) == berlin("2026-10-26 02:30")  # not 02:30 CET the same night
+
+
+def test_spring_forward_skipped_time_runs_right_after_the_gap() -> None:
+    daily = CronSchedule("30 2 * * *", BERLIN)
+    assert daily.next_after(berlin("2026-03-29 00:00")) == berlin("2026-03-29 03:00")  # CEST
+    hourly = CronSchedule("0 * * * *", BERLIN)
+    assert utc(hourly.next_after(berlin("2026-03-29 01:30"))) == "01:00"  # 03:00 CEST, one hour later
+
+
+def test_named_schedules_and_local_time() -> None:
+    assert [parse_schedule(n).expression for n in ("hourly", "daily", "weekly", "monthly")] == [
+        "0 * * * *", "0 0 * * *", "0 0 * * 0", "0 0 1 * *"]
+    assert parse_schedule("daily").tz is None  # None: the machine's local time
+
+
+def test_cronsim_is_imported_only_for_a_schedule() -> None:
+    code = ("import sys; from corral.logs.rotation import RotationPolicy; from corral.config.spec import AppSpec; "
+            "RotationPolicy.from_spec(AppSpec(name='a', cwd='/')); "
+            "assert 'cronsim' not in sys.modules and 'zoneinfo' not in sys.modules; "
+            "RotationPolicy.from_spec(AppSpec(name='a', cwd='/', log_rotate='daily')).should_rotate(1, 0.0, 1.0); "
+            "assert 'cronsim' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_from_spec() -> None:

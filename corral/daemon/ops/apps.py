@@ -14,23 +14,20 @@ from typing import Any, Awaitable, Callable
 
 from corral import __version__
 from corral.config.spec import AppSpec
+from corral.exceptions import OperationFailed, UserMistake
 from corral.lifecycle import instance as lc
 from corral.config.plan import Change, plan
+from corral.daemon.ops.mutation import holding
 from corral.daemon.supervisor import App, Status, Supervisor
 
 Handler = Callable[["Context", dict[str, Any]], Awaitable[Any]]
 HANDLERS: dict[str, Handler] = {}
-SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASS", "PASSWD", "CREDENTIALS")
 MASK = "********"
 SETTLE_MARGIN = 10.0
 
 
-class UserError(Exception):
+class UserError(UserMistake):
     """The request names something that does not exist or is not allowed."""
-
-
-class OperationFailed(Exception):
-    """A valid request that did not succeed (a stop that did not finish in time...)."""
 
 
 class Context:
@@ -102,8 +99,12 @@ def rows(sup: Supervisor, apps: list[App] | None = None) -> list[dict[str, Any]]
     return out
 
 
-def mask_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: (MASK if k.upper().endswith(SECRET_SUFFIXES) else v) for k, v in env.items()}
+def mask_env(env: dict[str, str], extra_keys: list[str] | None = None) -> dict[str, str]:
+    """Values of secret names masked: the logs' rule (``is_secret_name``, plus the app's ``redact_keys``)."""
+    from corral.app.redact import Redactor, is_secret_name
+
+    secret = Redactor(extra_keys).is_sensitive_key if extra_keys else is_secret_name
+    return {k: (MASK if secret(k) else v) for k, v in env.items()}
 
 
 # -- operations ---------------------------------------------------------------------------
@@ -271,7 +272,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
 
     from corral.config.command import resolve_argv
 
-    spec = {**app.spec.to_dict(), "env": mask_env(app.spec.env)}
+    spec = {**app.spec.to_dict(), "env": mask_env(app.spec.env, app.spec.redact_keys)}
     instances = []
     for slot, row in zip(app.slots, rows(sup, [app])):
         live = slot.log_paths if slot.child is not None else None
@@ -357,9 +358,6 @@ from corral.daemon.ops import logs as _logcommands  # noqa: E402,F401
 
 # dependency order lives in its own module; imported last (it uses this one)
 from corral.daemon.ops.ordering import start_ordered, stop_ordered  # noqa: E402
-
-# one mutation per app at a time (uses OperationFailed from this module)
-from corral.daemon.ops.mutation import holding  # noqa: E402
 
 #: Operations whose handlers load on first use (rarely used: kept out of the daemon's memory).
 LAZY = {"reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from corral.daemon.ops.apps import OperationFailed
 from corral.daemon.supervisor import App, Supervisor
+from corral.exceptions import OperationFailed
 from corral.lifecycle import app as am
 
 

@@ -10,6 +10,8 @@ overlap; a new instance that fails leaves the old ones serving.
 
 from __future__ import annotations
 
+from corral.exceptions import OperationFailed
+from corral.lifecycle.exits import describe_exit
 from corral.daemon.supervisor import App, Slot, Status, Supervisor
 from corral.lifecycle import instance as lc
 from corral.lifecycle import rollout as ro
@@ -17,7 +19,7 @@ from corral.lifecycle import rollout as ro
 MARGIN = 5.0
 
 
-class ReloadFailed(Exception):
+class ReloadFailed(OperationFailed):
     """The reload stopped; the message says which instance failed and why."""
 
 
@@ -32,8 +34,7 @@ def _why(slot: Slot) -> str:
         return f"could not start: {slot.spawn_error}"
     last = slot.last_exit
     if last is not None:
-        how = f"was killed by {last['signal']}" if last.get("signal") else f"exited with code {last['code']}"
-        return f"{how} before it was ready"
+        return f"{describe_exit(last.get('code'), last.get('signal'), verb=True)} before it was ready"
     return f"was not ready within {slot.app.policy.ready_wait():g}s ({slot.app.policy.ready_mode})"
 
 
