@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from corral.events import ReloadProgress, ScaleProgress
 from corral.lifecycle import instance as lc
 from corral.daemon.ops.apps import Context, OperationFailed, UserError, command, resolve, rows
 from corral.daemon.ops.reload import ReloadFailed, rolling_reload
@@ -32,12 +33,16 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
         if app.name in specs:
             sup.update_app(app, specs[app.name], args.get("base_env") or app.base_env)
         ctx.busy.add(app.name)
+        sup.publish(ReloadProgress(app=app.name, step="started", message=f"reload started (parallel {parallel})"))
         try:
-            lines += await _reload_one(sup, app, parallel)
+            done = await _reload_one(sup, app, parallel)
         except ReloadFailed as exc:
+            sup.publish(ReloadProgress(app=app.name, step="failed", message=str(exc)))
             raise OperationFailed(str(exc)) from None
         finally:
             ctx.busy.discard(app.name)
+        sup.publish(ReloadProgress(app=app.name, step="done", message="reload done"))
+        lines += done
     return {"rows": rows(sup, apps), "replaced": lines}
 
 
@@ -70,9 +75,12 @@ async def scale(ctx: Context, args: dict[str, Any]) -> Any:
         raise UserError(f"scale: {app.name} would have {wanted} instances (at least 1; use stop to stop it)")
     if app.name in ctx.busy:
         raise UserError(f'a reload or scale of "{app.name}" is already running')
+    before = len({s.index for s in app.slots})
+    sup.publish(ScaleProgress(app=app.name, step="started", before=before, after=wanted))
     sup.update_app(app, {**app.spec, "instances": wanted})
     sup.resize(app)
     wait = max(app.policy.ready_wait() or 0.0, app.policy.kill_timeout) + MARGIN
     await sup.wait_for(lambda: len(app.slots) == wanted and all(
         s.status is not Status.LAUNCHING for s in app.slots), wait)
+    sup.publish(ScaleProgress(app=app.name, step="done", before=before, after=wanted))
     return {"rows": rows(sup, [app])}

@@ -8,6 +8,7 @@ the reload stops there: that instance is removed and the old ones keep serving.
 
 from __future__ import annotations
 
+from corral.events import ReloadProgress
 from corral.lifecycle import instance as lc
 from corral.daemon.supervisor import App, Slot, Status, Supervisor
 
@@ -69,4 +70,5 @@ async def rolling_reload(sup: Supervisor, app: App, parallel: int = 1) -> list[s
         await sup.wait_for(lambda: not any(old in app.slots for old, _ in pairs), app.policy.kill_timeout + MARGIN)
         for old, new in pairs:
             replaced.append(f"{app.name}[{old.index}]: pid {old.last_exit and old.last_exit.get('pid')} -> {new.child and new.child.pid}")
+            sup.publish(ReloadProgress(app=app.name, instance=old.index, step="replaced", message=replaced[-1]))
     return replaced
