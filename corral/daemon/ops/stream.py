@@ -19,6 +19,7 @@ the client goes away.
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any, Callable
 
 from corral.control import protocol
@@ -26,6 +27,11 @@ from corral.daemon.bus import DEFAULT_MAXSIZE, Subscription
 from corral.daemon.ops.apps import Context, UserError, history, resolve
 from corral.daemon.supervisor import Supervisor
 from corral.events import Event
+
+#: What a client that does not read can pin in the daemon besides its queue: the transport's
+#: buffer (asyncio waits in ``drain`` above this) and the kernel's send buffer.
+WRITE_BUFFER = 16 * 1024
+SEND_BUFFER = 32 * 1024
 
 
 def app_filter(sup: Supervisor, target: Any) -> Callable[[str], bool]:
@@ -70,6 +76,7 @@ async def serve_subscription(ctx: Context, msg_id: Any, args: dict[str, Any],
     def where(event: Event) -> bool:
         return (everything or event.stored) and wanted(event.app)
 
+    _bound_buffers(writer)
     sub = sup.bus.subscribe(maxsize=maxsize, where=where)
     watcher = asyncio.get_running_loop().create_task(_close_on_eof(reader, sub))
     try:
@@ -80,6 +87,16 @@ async def serve_subscription(ctx: Context, msg_id: Any, args: dict[str, Any],
     finally:
         sub.close()
         watcher.cancel()
+
+
+def _bound_buffers(writer: asyncio.StreamWriter) -> None:
+    writer.transport.set_write_buffer_limits(high=WRITE_BUFFER)
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        except OSError:
+            pass
 
 
 async def _pump(sub: Subscription, msg_id: Any, writer: asyncio.StreamWriter) -> None:
