@@ -1,6 +1,7 @@
 """Typed domain events: what happened to an app or an instance, frozen once published.
 
-The supervisor publishes them on the bus (``corral.daemon.bus``); the store, ``corral
+Frozen dataclasses without generated ``__eq__`` and ``__repr__`` (events are compared by
+identity; the daemon keeps its memory small).  The supervisor publishes them on the bus (``corral.daemon.bus``); the store, ``corral
 events --follow``, the TUI and the web stream are subscribers.  Every event can be
 shown as the row ``corral events`` prints (``ts, app, instance, kind, message, data``);
 ``stored`` says whether the store keeps it in the history.  Kept: what ``corral
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Event:
     """Something that happened to ``app`` (to one of its instances when ``instance`` is set)."""
 
@@ -53,9 +54,13 @@ class Event:
         return {"ts": self.ts, "app": self.app, "instance": self.instance, "kind": self.kind,
                 "message": self.message, "data": dict(self.data)}
 
+    def __repr__(self) -> str:  # one for all: generated reprs and __eq__s cost the daemon memory
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__dataclass_fields__)
+        return f"{type(self).__name__}({fields})"
+
 
 # -- instances ---------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Note(Event):
     """A line of history with no type of its own: start, stop, restart, stopped, kill,
     crash_loop, errored, not_ready, watchdog, spawn_failed, stopping, recovered, dependency."""
@@ -65,7 +70,7 @@ class Note(Event):
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class StateChanged(Event):
     """An instance moved from one status to another; ``expected`` is False when the instance
     did it on its own (it crashed, failed to start, went silent) rather than as asked."""
@@ -87,7 +92,7 @@ class StateChanged(Event):
         return {"from": self.old, "to": self.new, "expected": self.expected, "cause": self.cause}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class InstanceSpawned(Event):
     pid: int
 
@@ -102,7 +107,7 @@ class InstanceSpawned(Event):
         return {"pid": self.pid}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class InstanceExited(Event):
     """The main process of an instance ended.  Kept in the history when nobody asked for it."""
 
@@ -123,7 +128,7 @@ class InstanceExited(Event):
         return not self.expected
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class InstanceCrashed(Event):
     """An unrequested failure, with its crash report (``corral.logs.crashreport``)."""
 
@@ -137,14 +142,14 @@ class InstanceCrashed(Event):
         return self.report
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class InstanceReady(Event):
     message: str
 
     KIND: ClassVar[str] = "ready"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ProbeResult(Event):
     """One probe attempt (``probe``: http, tcp or cmd; ``purpose``: ready or live)."""
 
@@ -167,7 +172,7 @@ class ProbeResult(Event):
 
 
 # -- apps ----------------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ReloadProgress(Event):
     """A step of a reload: ``started``, ``replaced`` (one instance), ``done`` or ``failed``."""
 
@@ -181,7 +186,7 @@ class ReloadProgress(Event):
         return {"step": self.step}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ScaleProgress(Event):
     """A scale from ``before`` to ``after`` instances: ``started`` or ``done``."""
 
@@ -201,7 +206,7 @@ class ScaleProgress(Event):
         return {"step": self.step, "before": self.before, "after": self.after}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class AppAdded(Event):
     app_id: int
     restored: bool = False  # brought back by a new daemon (not a user's start)
@@ -217,7 +222,7 @@ class AppAdded(Event):
         return {"id": self.app_id, "restored": self.restored}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class AppChanged(Event):
     """The app's configuration changed; ``keys`` names what changed (never the values)."""
 
@@ -234,7 +239,7 @@ class AppChanged(Event):
         return {"keys": list(self.keys)}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class AppRemoved(Event):
     KIND: ClassVar[str] = "app_removed"
 

@@ -10,7 +10,8 @@ Two kinds of receivers:
   full the new event is dropped for that subscriber and counted, per subscription and in
   the bus's total; a slow reader never stalls the loop nor grows the daemon's memory.
 
-``publish`` stamps an event whose ``ts`` is 0 with the clock's wall time.
+``publish`` stamps an event whose ``ts`` is 0 with the clock's wall time (in place: an
+event is published once, by whoever made it).
 """
 
 from __future__ import annotations
@@ -18,17 +19,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from corral.clock import Clock, SystemClock
+from corral.clock import SystemClock
 from corral.events import Event
+
+if TYPE_CHECKING:  # types only: each typing object costs the daemon memory
+    from typing import Callable
+
+    from corral.clock import Clock
+
+    Listener = Callable[[Event], None]
+    Filter = Callable[[Event], bool]
 
 log = logging.getLogger("corral.daemon")
 
 DEFAULT_MAXSIZE = 1000
-Listener = Callable[[Event], None]
-Filter = Callable[[Event], bool]
 
 
 class Subscription:
@@ -126,18 +132,19 @@ class Bus:
         self.clock = clock or SystemClock()
         self.dropped = 0  # events dropped for slow subscribers, since the daemon started
         self.published = 0
-        self._listeners: list[tuple[Listener, tuple[type[Event], ...]]] = []
+        self._listeners: list[tuple[Listener, tuple[type[Event], ...], bool]] = []
         self._subscriptions: list[Subscription] = []
         self._numbers = 0
+        self._wanted: dict[type[Event], bool] = {}
 
     def publish(self, event: Event) -> Event:
         """Hand ``event`` to every listener, then queue it for every subscription that wants it.
-        Returns the event as delivered (stamped with a timestamp)."""
-        if not event.ts:
-            event = replace(event, ts=self.clock.now())
+        Returns the event (stamped with a timestamp)."""
+        if not event.ts:  # stamped in place: nobody else holds the event yet (a copy costs memory)
+            object.__setattr__(event, "ts", self.clock.now())
         self.published += 1
-        for listener, kinds in self._listeners:
-            if isinstance(event, kinds):
+        for listener, kinds, stored_only in self._listeners:
+            if isinstance(event, kinds) and (event.stored or not stored_only):
                 try:
                     listener(event)
                 except Exception:  # one broken listener must not cost the others their events
@@ -147,12 +154,29 @@ class Bus:
                 sub.offer(event)
         return event
 
-    def listen(self, fn: Listener, *kinds: type[Event]) -> Callable[[], None]:
-        """Call ``fn(event)`` inside every ``publish`` of these types (all when none); returns
-        a function that stops it."""
-        entry = (fn, kinds or (Event,))
+    def listen(self, fn: Listener, *kinds: type[Event], stored_only: bool = False) -> Callable[[], None]:
+        """Call ``fn(event)`` inside every ``publish`` of these types (all when none); with
+        ``stored_only``, only for events the history keeps.  Returns a function that stops it."""
+        entry = (fn, kinds or (Event,), stored_only)
         self._listeners.append(entry)
-        return lambda: self._listeners.remove(entry) if entry in self._listeners else None
+        self._wanted.clear()
+
+        def stop() -> None:
+            if entry in self._listeners:
+                self._listeners.remove(entry)
+                self._wanted.clear()
+
+        return stop
+
+    def wants(self, cls: type[Event]) -> bool:
+        """Whether anyone would receive an event of this type: publishers may skip building
+        live-only events (state changes, probe results) that nobody listens to."""
+        wanted = self._wanted.get(cls)
+        if wanted is None:
+            wanted = any(issubclass(cls, s.kinds) for s in self._subscriptions) or any(
+                issubclass(cls, kinds) and (cls.STORED or not stored_only) for _, kinds, stored_only in self._listeners)
+            self._wanted[cls] = wanted
+        return wanted
 
     def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE,
                   where: Filter | None = None) -> Subscription:
@@ -161,11 +185,13 @@ class Bus:
         self._numbers += 1
         sub = Subscription(self, self._numbers, kinds, maxsize, where)
         self._subscriptions.append(sub)
+        self._wanted.clear()
         return sub
 
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
+            self._wanted.clear()
 
     @property
     def subscriptions(self) -> list[Subscription]:

@@ -9,54 +9,31 @@ the supervisor attaches itself (for ``view``) and the control context (for ``cal
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from corral.clock import Clock, SystemClock
-from corral.daemon.bus import DEFAULT_MAXSIZE, Bus, Filter, Subscription
+from corral.daemon.bus import DEFAULT_MAXSIZE, Bus, Subscription
 from corral.daemon.timers import Handle, Timers, loop_timers
 from corral.events import Event
 
 if TYPE_CHECKING:
+    from corral.daemon.bus import Filter
     from corral.daemon.ops.apps import Context
     from corral.daemon.supervisor import Supervisor
+    from corral.daemon.view import AppView, InstanceView, Snapshot
+
+
+def __getattr__(name: str) -> Any:
+    """``Snapshot``, ``AppView``, ``InstanceView`` load with the first view (the daemon may never need them)."""
+    if name in ("Snapshot", "AppView", "InstanceView"):
+        from corral.daemon import view
+
+        return getattr(view, name)
+    raise AttributeError(name)
+
 
 __all__ = ["Core", "DaemonCore", "Snapshot", "AppView", "InstanceView", "Clock", "Timers", "Handle",
            "Subscription", "Event"]
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceView:
-    index: int
-    status: str
-    pid: int | None
-    pgid: int | None
-    restarts: int
-    started_at: float | None  # wall time
-
-
-@dataclass(frozen=True, slots=True)
-class AppView:
-    name: str
-    id: int
-    namespace: str
-    desired: str
-    instances: tuple[InstanceView, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Apps, instances and pids at one moment (``taken_at``, wall time)."""
-
-    taken_at: float
-    apps: tuple[AppView, ...]
-
-    def app(self, name: str) -> AppView | None:
-        return next((a for a in self.apps if a.name == name), None)
-
-    def pgids(self) -> dict[int, tuple[str, int]]:
-        """The process group of every running instance -> (app, instance)."""
-        return {i.pgid: (a.name, i.index) for a in self.apps for i in a.instances if i.pgid is not None}
 
 
 class Core(Protocol):
@@ -69,7 +46,7 @@ class Core(Protocol):
 
     async def call(self, op: str, **args: Any) -> Any: ...  # the control socket's operations
 
-    def view(self) -> Snapshot: ...
+    def view(self) -> Snapshot: ...  # read-only apps, instances, pids
 
 
 class DaemonCore:
@@ -100,12 +77,6 @@ class DaemonCore:
         return await handler(self.context, args)
 
     def view(self) -> Snapshot:
-        apps: list[AppView] = []
-        sup = self.supervisor
-        for app in sorted(sup.apps.values(), key=lambda a: a.id) if sup is not None else []:
-            instances = tuple(
-                InstanceView(s.index, s.status.value, s.child.pid if s.child else None,
-                             s.pgid if s.child else None, s.state.restarts, s.started_wall if s.child else None)
-                for s in app.slots)
-            apps.append(AppView(app.name, app.id, app.namespace, app.desired, instances))
-        return Snapshot(self.clock.now(), tuple(apps))
+        from corral.daemon.view import snapshot
+
+        return snapshot(self.supervisor, self.clock.now())

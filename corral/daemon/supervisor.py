@@ -110,7 +110,7 @@ class Supervisor:
         self.clock = self.core.clock  # every time the supervisor reads comes from here
         self.timers = self.core.timers
         self.bus = self.core.bus
-        self.bus.listen(store.record)  # the store is a listener: the one writer of the history
+        self.bus.listen(store.record, stored_only=True)  # the store: the one writer of the history
         self.apps: dict[str, App] = {}
         self.reaper = Reaper()
         self.groups = GroupWatcher(self.timers)
@@ -170,7 +170,7 @@ class Supervisor:
             self._cancel_timer(slot, KILL)  # the stop is over: nothing left to escalate
         for effect in effects:
             self._apply(slot, effect)
-        if after is not before:  # after the effects, so a change reads after what caused it
+        if after is not before and self.bus.wants(ev.StateChanged):  # after the effects that caused it
             self.publish(ev.StateChanged(app=slot.app.name, instance=slot.index, old=before.value, new=after.value,
                                          expected=not lc.unexpected(event, before, after),
                                          cause=type(event).__name__))

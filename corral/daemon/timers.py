@@ -10,19 +10,22 @@ without sleeping.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING
 
-from corral.clock import Clock, ManualClock, SystemClock
+from corral.clock import SystemClock
 
-Callback = Callable[[], object]
+if TYPE_CHECKING:  # types only: each typing object costs the daemon memory
+    import asyncio
+    from typing import Callable, Protocol
 
+    from corral.clock import Clock, ManualClock
 
-class Cancellable(Protocol):
-    def cancel(self) -> None: ...
+    Callback = Callable[[], object]
 
+    class Cancellable(Protocol):
+        def cancel(self) -> None: ...
 
-Schedule = Callable[[float, Callback], Cancellable]  # (monotonic deadline, fn) -> something to cancel
+    Schedule = Callable[[float, Callback], Cancellable]  # (monotonic deadline, fn) -> something to cancel
 
 
 class Handle:

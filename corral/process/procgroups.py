@@ -9,9 +9,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable
 
 from corral.process import procfs
+
+if TYPE_CHECKING:  # types only: each typing object costs the daemon memory
+    from typing import Protocol
+
+    class _Cancellable(Protocol):
+        def cancel(self) -> None: ...
+
+    class Timers(Protocol):
+        """The daemon's timer service (``corral.daemon.timers``), as far as this module needs it."""
+
+        def after(self, delay: float, fn: Callable[[], object]) -> _Cancellable: ...
 
 POLL_INTERVAL = 0.05
 
@@ -26,16 +37,6 @@ def signal_group(pgid: int, sig: str | int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-class _Cancellable(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Timers(Protocol):
-    """The daemon's timer service (``corral.daemon.timers``), as far as this module needs it."""
-
-    def after(self, delay: float, fn: Callable[[], object]) -> _Cancellable: ...
 
 
 class GroupWatcher:

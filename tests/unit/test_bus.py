@@ -159,3 +159,28 @@ def test_an_async_reader_waits_for_events_and_ends_when_closed() -> None:
 def test_a_subscription_needs_room_for_one_event() -> None:
     with pytest.raises(ValueError):
         Bus().subscribe(maxsize=0)
+
+
+def test_wants_says_whether_anyone_would_receive_a_type() -> None:
+    bus = Bus(ManualClock())
+    store = MemoryStore()
+    bus.listen(store.record, stored_only=True)
+    assert bus.wants(InstanceSpawned) and not bus.wants(StateChanged)  # the store keeps no state changes
+    sub = bus.subscribe(StateChanged)
+    assert bus.wants(StateChanged)
+    sub.close()
+    assert not bus.wants(StateChanged)
+    stop = bus.listen(lambda e: None, Event)
+    assert bus.wants(ProbeResult)
+    stop()
+    assert not bus.wants(ProbeResult)
+
+
+def test_a_stored_only_listener_skips_live_only_events() -> None:
+    bus = Bus(ManualClock())
+    got: list[Event] = []
+    bus.listen(got.append, stored_only=True)
+    bus.publish(state("stopped", "launching"))
+    bus.publish(InstanceExited(app="api", instance=0, code=0, signal=None, expected=True, message="asked"))
+    bus.publish(spawned(1))
+    assert [e.kind for e in got] == ["spawn"]
