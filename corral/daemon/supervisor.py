@@ -20,7 +20,7 @@ from corral.daemon.readiness import on_notify, start_probe
 from corral.daemon.timers import Handle
 from corral.lifecycle import instance as lc
 from corral.process import procfs
-from corral.process.procgroups import GroupWatcher, signal_group
+from corral.process.procgroups import GroupWatcher, signal_group, terminate
 from corral.logs.pipe import PipeReader
 from corral.logs.sinks import FileLogs, InstanceLogs, StdoutLogs
 from corral.process.reaper import Reaper
@@ -208,19 +208,11 @@ class Supervisor:
 
     def terminate(self, pgid: int, sig: str, kill_timeout: float, app: str, index: int | None,
                   until_gone: bool = False) -> Handle:
-        """The one kill escalation: SIG to the group now, SIGKILL after ``kill_timeout`` unless
-        the returned handle is cancelled first: by the lifecycle leaving STOPPING (the stop is
-        over), or, ``until_gone``, by the group watcher once the group is empty."""
-
-        def escalate() -> None:
-            if signal_group(pgid, "SIGKILL"):
-                self.publish(ev.Note(app=app, instance=index, kind="kill",
-                                     message="kill_timeout passed: SIGKILL to the process group"))
-
-        handle = self.timers.after(kill_timeout, escalate)
-        if not signal_group(pgid, sig):
-            handle.cancel()  # nothing left to end
-        elif until_gone:
+        """End a group (``procgroups.terminate``, recorded as ``kill`` if it escalates); the escalation
+        is cancelled when the lifecycle leaves STOPPING or, ``until_gone``, when the group is empty."""
+        kill = ev.Note(app=app, instance=index, kind="kill", message="kill_timeout passed: SIGKILL to the process group")
+        handle = terminate(self.timers, pgid, sig, kill_timeout, partial(self.publish, kill))
+        if until_gone and not handle.cancelled:
             self.groups.watch(pgid, handle.cancel)
         return handle
 
@@ -337,12 +329,7 @@ class Supervisor:
         if predicate():
             return True
         expired: asyncio.Future[None] = self.loop.create_future()
-
-        def expire() -> None:
-            if not expired.done():
-                expired.set_result(None)
-
-        handle = self.timers.after(timeout, expire)
+        handle = self.timers.after(timeout, expired.cancel)  # cancelled = timed out
         try:
             while not predicate():
                 if expired.done():

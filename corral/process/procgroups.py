@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Callable
 from corral.process import procfs
 
 if TYPE_CHECKING:  # types only: each typing object costs the daemon memory
-    from typing import Protocol
+    from typing import Protocol, TypeVar
 
     class _Cancellable(Protocol):
         def cancel(self) -> None: ...
 
-    class Timers(Protocol):
+    H = TypeVar("H", bound=_Cancellable, covariant=True)
+
+    class Timers(Protocol[H]):
         """The daemon's timer service (``corral.daemon.timers``), as far as this module needs it."""
 
-        def after(self, delay: float, fn: Callable[[], object]) -> _Cancellable: ...
+        def after(self, delay: float, fn: Callable[[], object]) -> H: ...
 
 POLL_INTERVAL = 0.05
 
@@ -39,6 +41,20 @@ def signal_group(pgid: int, sig: str | int) -> bool:
     return True
 
 
+def terminate(timers: Timers[H], pgid: int, sig: str, kill_timeout: float, on_kill: Callable[[], None]) -> H:
+    """The one kill escalation: SIG to the group now, SIGKILL (then ``on_kill()``) after
+    ``kill_timeout`` unless the returned timer is cancelled first."""
+
+    def escalate() -> None:
+        if signal_group(pgid, "SIGKILL"):
+            on_kill()
+
+    handle = timers.after(kill_timeout, escalate)
+    if not signal_group(pgid, sig):
+        handle.cancel()  # nothing left to end
+    return handle
+
+
 class GroupWatcher:
     """Calls back once a process group has no live member left.
 
@@ -46,7 +62,7 @@ class GroupWatcher:
     short timer (of the daemon's timer service) for members that are not our children.
     """
 
-    def __init__(self, timers: Timers) -> None:
+    def __init__(self, timers: Timers[_Cancellable]) -> None:
         self._timers = timers
         self._watched: dict[int, list[Callable[[], None]]] = {}
         self._timer: _Cancellable | None = None
