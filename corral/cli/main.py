@@ -227,6 +227,8 @@ def cmd_signal(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    if args.follow:
+        return _follow_events(args)
     events = Client().call("events", {"target": args.target, "limit": args.lines})
     if args.json:
         emit_json(events)
@@ -235,6 +237,23 @@ def cmd_events(args: argparse.Namespace) -> int:
 
     for ev in events:
         print(render.event_line(ev))
+    return 0
+
+
+def _follow_events(args: argparse.Namespace) -> int:
+    """The last ``--lines`` events, then each new one as it happens (``subscribe``), until Ctrl-C."""
+    from corral.cli import render
+
+    def show(message: Any) -> None:
+        if "dropped" in message:
+            print(f"corral: {message['dropped']} event(s) lost so far: this output is read too slowly",
+                  file=sys.stderr, flush=True)
+        elif "event" in message:
+            ev = message["event"]
+            print(json.dumps(ev) if args.json else render.event_line(ev), flush=True)
+
+    request = {"target": args.target, "history": max(0, args.lines), "all": args.all}
+    Client().call("subscribe", request, on_progress=show)  # returns only with an error, or raises
     return 0
 
 
@@ -288,6 +307,9 @@ def _wait_exited(pid: int, timeout: float = 30.0) -> None:
 
 def cmd_ping(args: argparse.Namespace) -> int:
     result = Client(autostart=True).call("ping")
+    if args.json:
+        emit_json(result)
+        return 0
     print(f"pong: daemon pid {result['pid']}, corral {result['version']}, {result['apps']} app(s)")
     return 0
 

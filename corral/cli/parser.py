@@ -84,7 +84,10 @@ def _inspection(sub: Any) -> None:
     p = sub.add_parser("events", help="lifecycle events (starts, exits, crash loops...)")
     p.add_argument("target", nargs="?", default="all")
     p.add_argument("--lines", type=int, default=50)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="JSON (with --follow: one object per line)")
+    p.add_argument("--follow", "-f", action="store_true", help="then print new events as they happen, until Ctrl-C")
+    p.add_argument("--all", action="store_true",
+                   help="with --follow: also live events the history does not keep (state changes, probe results)")
 
     p = sub.add_parser("logs", aliases=["log"], help="show (and follow) apps' logs")
     p.add_argument("target", nargs="?", default="all", help="an app name, an id, a namespace, or all")
@@ -106,7 +109,8 @@ def _files(sub: Any) -> None:
     sub.add_parser("save", aliases=["dump"], help="remember the current app list for resurrect")
     sub.add_parser("resurrect", help="start the apps remembered by save")
     sub.add_parser("kill", help="stop every app gracefully, then the daemon")
-    sub.add_parser("ping", help="start the daemon if needed and say it answers")
+    p = sub.add_parser("ping", help="start the daemon if needed and say it answers")
+    p.add_argument("--json", action="store_true", help="the daemon's answer as JSON (pid, version, apps, bus)")
 
     p = sub.add_parser("validate", help="check an ecosystem file without starting anything")
     p.add_argument("file")

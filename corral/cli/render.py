@@ -102,6 +102,9 @@ def describe(info: dict[str, Any]) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(crash["ts"]))
         lines.append(f"  last crash: {when}, instance {crash['instance']}: {crash['summary']}")
         lines.extend(f"    {frame}" for frame in (crash.get("frames") or [])[-3:])
+    dropped = (info.get("bus") or {}).get("dropped")
+    if dropped:
+        lines.append(f"  events dropped for slow subscribers (whole daemon): {dropped}")
     if info.get("events"):
         lines.append("  recent events:")
         for ev in info["events"][-10:]:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from typing import Any
 
+from corral.events import Event
 from corral.lifecycle import instance as lc
 from corral.process.procgroups import signal_group
 from corral.logs.sinks import StdoutLogs
@@ -25,13 +26,10 @@ from corral.daemon.supervisor import Supervisor
 FOREVER = 10 * 365 * 86400.0
 
 
-class ConsoleStore(MemoryStore):
-    """Keeps events in memory and tells them on stderr as they happen."""
-
-    def add_event(self, app: str, instance: int | None, kind: str, message: str,
-                  data: dict[str, Any] | None = None) -> None:
-        super().add_event(app, instance, kind, message, data)
-        print(f"corral: {app}[{instance}] {kind}: {message}", file=sys.stderr, flush=True)
+def tell(event: Event) -> None:
+    """A bus listener: every event the history would keep, on stderr as it happens."""
+    if event.stored:
+        print(f"corral: {event.app}[{event.instance}] {event.kind}: {event.message}", file=sys.stderr, flush=True)
 
 
 def run_foreground(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
@@ -42,7 +40,8 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
     loop = asyncio.get_running_loop()
     if os.getpid() != 1:
         become_subreaper()
-    sup = Supervisor(loop, ConsoleStore(), StdoutLogs())
+    sup = Supervisor(loop, MemoryStore(), StdoutLogs())
+    sup.bus.listen(tell)
     sup.install_signal_handlers()
     run_dir = tempfile.mkdtemp(prefix="corral-run-")
     sup.open_notify_socket(os.path.join(run_dir, "notify.sock"))

@@ -62,6 +62,7 @@ async def serve(home: Home) -> None:
         loop.add_signal_handler(sig, on_signal, sig.name)
     restored = await recover(sup)
     ctx = Context(sup, home.dump)
+    sup.core.context = ctx  # the core's call() runs the same operations as the socket
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from corral.events import Note
 from corral.process import procfs
 from corral.daemon.supervisor import Supervisor
 from corral.config.policies import default_policy, restart_policy
@@ -32,8 +33,8 @@ async def recover(sup: Supervisor) -> list[str]:
         policy = policies.get(app) or default_policy()
         log.info("stopping pid %s of %s, left by the previous daemon", pid, app)
         # the store keys live processes by slot uid, not by instance number: no instance here
-        sup.store.add_event(app, None, "recovered", f"stopped pid {pid} left running by the previous daemon")
-        sup.groups.terminate(pgid, policy.stop_signal, policy.kill_timeout)
+        sup.publish(Note(app=app, kind="recovered", message=f"stopped pid {pid} left running by the previous daemon"))
+        sup.terminate(pgid, policy.stop_signal, policy.kill_timeout, app, None, until_gone=True)
         waits.append(sup.groups.wait_gone(pgid))
     if waits:
         await asyncio.gather(*waits)

@@ -3,6 +3,9 @@
 A malformed message, an unknown operation or a handler's failure becomes an
 error reply; a client that goes away mid-request is simply dropped.  Nothing a
 client sends can stop the daemon (except the ``kill`` operation).
+
+``subscribe`` is the one streaming operation: the connection then carries events
+until the client hangs up (``corral.daemon.ops.stream``).
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ class ControlServer:
                     break
                 if not line:
                     break
+                subscription = self._subscription(line)
+                if subscription is not None:
+                    from corral.daemon.ops.stream import serve_subscription  # loaded at the first one
+
+                    await serve_subscription(self.context, *subscription, reader, writer)
+                    break
                 writer.write(await self._handle(line))
                 await writer.drain()
                 if self.context.shutdown_requested:
@@ -65,6 +74,20 @@ class ControlServer:
             pass
         finally:
             writer.close()
+
+    @staticmethod
+    def _subscription(line: bytes) -> tuple[Any, dict[str, Any]] | None:
+        """(id, args) when LINE is a well-formed ``subscribe`` request."""
+        if b"subscribe" not in line:
+            return None
+        try:
+            message = protocol.decode(line)
+        except protocol.ProtocolError:
+            return None
+        args = message.get("args") or {}
+        if message.get("op") != "subscribe" or not isinstance(args, dict):
+            return None
+        return message.get("id"), args
 
     async def _handle(self, line: bytes) -> bytes:
         try:

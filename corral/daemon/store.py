@@ -2,6 +2,9 @@
 
 The desired state outlives the daemon, so a daemon killed with SIGKILL knows on
 its next start which apps should run and which old processes to replace.
+
+The history of events is written by one listener of the event bus, :meth:`Store.record`,
+and by nothing else: every event the daemon publishes whose ``stored`` is true.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from corral.events import Event
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS apps (
@@ -119,12 +124,15 @@ class Store:
         return list(rows)
 
     # -- events ----------------------------------------------------------------------
-    def add_event(
-        self, app: str, instance: int | None, kind: str, message: str, data: dict[str, Any] | None = None
-    ) -> None:
+    def record(self, event: Event) -> None:
+        """The bus listener: keep ``event`` in the history if it is one to keep."""
+        if not event.stored:
+            return
+        data = event.data
         self._db.execute(
             "INSERT INTO events (ts, app, instance, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (time.time(), app, instance, kind, message, json.dumps(data) if data else None),
+            (event.ts or time.time(), event.app, event.instance, event.kind, event.message,
+             json.dumps(dict(data)) if data else None),
         )
         self._inserts += 1
         if self._inserts % 500 == 0:

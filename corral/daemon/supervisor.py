@@ -10,16 +10,20 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from collections import deque
 from dataclasses import replace
 from functools import partial
 from typing import Any, Callable
 
+from corral import events as ev
+from corral.config.plan import changed_keys
+from corral.daemon.core import DaemonCore
+from corral.daemon.readiness import on_notify, start_probe
+from corral.daemon.timers import Handle
 from corral.lifecycle import app as am
 from corral.lifecycle import instance as lc
 from corral.process import procfs
-from corral.process.procgroups import GroupWatcher, signal_group
+from corral.process.procgroups import GroupWatcher, signal_group, terminate
 from corral.logs.pipe import PipeReader
 from corral.logs.sinks import FileLogs, InstanceLogs, StdoutLogs
 from corral.process.reaper import Reaper
@@ -34,6 +38,7 @@ from corral.config.spec import AppSpec
 EXEC_SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "process", "exec_shim.py")
 
 Status = lc.Status
+KILL = "kill"  # the slot's kill escalation, kept among its timers while it is stopping
 
 
 class Slot:
@@ -51,7 +56,7 @@ class Slot:
         self.app = app
         self.index = index
         self.status_text: str | None = None
-        self.probe: asyncio.Task[None] | None = None
+        self.probe: Any = None  # the readiness probe (health.probes.ReadinessProbe) while launching
         self.env: dict[str, str] = {}
         self.spawn_error: str | None = None
         self.state = lc.Instance()
@@ -59,7 +64,7 @@ class Slot:
         self.pgid: int | None = None
         self.start_ticks: int | None = None
         self.started_wall: float | None = None
-        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.timers: dict[str, Handle] = {}
         self.stderr: PipeReader | None = None
         self.last_exit: dict[str, Any] | None = None
         self.log_paths: tuple[str, str] | None = None  # the files its live process writes
@@ -113,27 +118,34 @@ class Supervisor:
         logs: FileLogs | StdoutLogs,
         *,
         python: str = sys.executable,
+        core: DaemonCore | None = None,
     ) -> None:
         self.loop = loop
         self.store = store
         self.logs = logs
         self.python = python
+        self.core = core or DaemonCore(loop)
+        self.core.supervisor = self
+        self.clock = self.core.clock  # every time the supervisor reads comes from here
+        self.timers = self.core.timers
+        self.bus = self.core.bus
+        self.bus.listen(store.record, stored_only=True)  # the store: the one writer of the history
         self.apps: dict[str, App] = {}
         self.reaper = Reaper()
-        self.groups = GroupWatcher(loop)
+        self.groups = GroupWatcher(self.timers)
         self.sockets = SocketRegistry()
         self.notify_path: str | None = None
         self._pending: deque[tuple[Slot, lc.Event]] = deque()
         self._dispatching = False
         self._changed: asyncio.Future[None] = loop.create_future()
         self.usage = UsageSampler()
-        self.listen_watcher = ListenWatcher(loop)
+        self.listen_watcher = ListenWatcher(self.timers)
 
     def open_notify_socket(self, path: str) -> None:
         """Listen for sd_notify datagrams; every instance gets NOTIFY_SOCKET=path."""
         from corral.process.sdnotify import NotifyListener
 
-        self._notify_listener = NotifyListener(self.loop, path, self.on_notify)
+        self._notify_listener = NotifyListener(self.loop, path, partial(on_notify, self))
         self.notify_path = path
 
     def close(self) -> None:
@@ -153,6 +165,9 @@ class Supervisor:
         self.groups.poke()
 
     # -- events and effects -------------------------------------------------------------
+    def publish(self, event: ev.Event) -> None:
+        self.bus.publish(event)
+
     def dispatch(self, slot: Slot, event: lc.Event) -> None:
         """Queue an event; events raised while applying effects run after the current one."""
         self._pending.append((slot, event))
@@ -160,15 +175,26 @@ class Supervisor:
             return
         self._dispatching = True
         try:
-            with self.store.batch():
+            with self.store.batch():  # the store writes the events published here in one transaction
                 while self._pending:
-                    target, ev = self._pending.popleft()
-                    target.state, effects = lc.step(target.state, ev, self.loop.time(), target.app.policy)
-                    for effect in effects:
-                        self._apply(target, effect)
+                    self._step(*self._pending.popleft())
         finally:
             self._dispatching = False
         self._notify()
+
+    def _step(self, slot: Slot, event: lc.Event) -> None:
+        """Feed one event to the lifecycle; publish the change of status, carry out the effects."""
+        before = slot.state.status
+        slot.state, effects = lc.step(slot.state, event, self.clock.monotonic(), slot.app.policy)
+        after = slot.state.status
+        if before is Status.STOPPING and after is not before:
+            self._cancel_timer(slot, KILL)  # the stop is over: nothing left to escalate
+        for effect in effects:
+            self._apply(slot, effect)
+        if after is not before and self.bus.wants(ev.StateChanged):  # after the effects that caused it
+            self.publish(ev.StateChanged(app=slot.app.name, instance=slot.index, old=before.value, new=after.value,
+                                         expected=not lc.unexpected(event, before, after),
+                                         cause=type(event).__name__))
 
     def _apply(self, slot: Slot, effect: lc.Effect) -> None:
         match effect:
@@ -177,25 +203,41 @@ class Supervisor:
             case lc.Signal(signal=sig):
                 if slot.pgid is not None:
                     signal_group(slot.pgid, sig)
+            case lc.Terminate(signal=sig, kill_timeout=timeout):
+                if slot.pgid is not None:
+                    self._cancel_timer(slot, KILL)
+                    slot.timers[KILL] = self.terminate(slot.pgid, sig, timeout, slot.app.name, slot.index)
             case lc.ArmTimer(name=name, delay=delay):
                 self._cancel_timer(slot, name)
-                slot.timers[name] = self.loop.call_later(delay, self.dispatch, slot, lc.TimerFired(name))
+                slot.timers[name] = self.timers.after(delay, partial(self.dispatch, slot, lc.TimerFired(name)))
             case lc.CancelTimer(name=name):
                 self._cancel_timer(slot, name)
-            case lc.KillLeftovers():
+            case lc.KillLeftovers():  # the group outlived its main process; the slot moves on
                 if slot.pgid is not None:
-                    self.groups.terminate(slot.pgid, slot.app.policy.stop_signal, slot.app.policy.kill_timeout)
+                    policy = slot.app.policy
+                    self.terminate(slot.pgid, policy.stop_signal, policy.kill_timeout, slot.app.name, slot.index,
+                                   until_gone=True)
             case lc.WatchGroup():
                 if slot.pgid is not None:
                     self.groups.watch(slot.pgid, partial(self.dispatch, slot, lc.GroupGone()))
             case lc.Removed():
                 self._remove(slot)
             case lc.StartProbe():
-                self._start_probe(slot)
+                start_probe(self, slot)
             case lc.WatchListen():
                 self._watch_listen(slot)
             case lc.Record(kind=kind, message=message, data=data):
-                self.store.add_event(slot.app.name, slot.index, kind, message, data)
+                self.publish(ev.from_record(slot.app.name, slot.index, kind, message, data))
+
+    def terminate(self, pgid: int, sig: str, kill_timeout: float, app: str, index: int | None,
+                  until_gone: bool = False) -> Handle:
+        """End a group (``procgroups.terminate``, recorded as ``kill`` if it escalates); the escalation
+        is cancelled when the lifecycle leaves STOPPING or, ``until_gone``, when the group is empty."""
+        kill = ev.Note(app=app, instance=index, kind="kill", message="kill_timeout passed: SIGKILL to the process group")
+        handle = terminate(self.timers, pgid, sig, kill_timeout, partial(self.publish, kill))
+        if until_gone and not handle.cancelled:
+            self.groups.watch(pgid, handle.cancel)
+        return handle
 
     @staticmethod
     def _cancel_timer(slot: Slot, name: str) -> None:
@@ -227,34 +269,12 @@ class Supervisor:
         slot.child = child
         slot.pgid = child.pid
         slot.start_ticks = procfs.start_ticks(child.pid)
-        slot.started_wall = time.time()
+        slot.started_wall = self.clock.now()
         self._attach_logs(slot, child, self.logs.open(app.spec, slot.index))
         slot.log_paths = self.logs.paths(app.spec, slot.index)
         self.reaper.watch(child.pid, partial(self._on_exit, slot, child))
         self._save_instance(slot)
         self.dispatch(slot, lc.Spawned(child.pid))
-
-    def _start_probe(self, slot: Slot) -> None:
-        if slot.probe is not None:
-            slot.probe.cancel()
-        child = slot.child
-        if child is None:
-            return
-
-        def still_launching() -> bool:
-            return slot.child is child and slot.status is Status.LAUNCHING
-
-        from corral.health.probes import probe_until_ready
-
-        listen = self.sockets.resolved(slot.app.name, slot.app.spec.listen)
-        def group() -> set[int]:  # the processes of this instance: a probe counts only if they answered
-            members = procfs.live_groups({child.pid}, within=os.getpid()).get(child.pid, [])
-            return {m.pid for m in members}
-
-        slot.probe = self.loop.create_task(probe_until_ready(
-            slot.app.spec.ready or {}, listen, still_launching, partial(self.dispatch, slot, lc.Ready()),
-            self.reaper, slot.app.spec.cwd, slot.env, group if slot.app.spec.listen else None,
-        ))
 
     def _watch_listen(self, slot: Slot) -> None:
         child = slot.child
@@ -265,32 +285,6 @@ class Supervisor:
             return slot.child is child and slot.status is Status.ONLINE and not slot.state.ready
 
         self.listen_watcher.watch(child.pid, partial(self.dispatch, slot, lc.Ready()), wanted)
-
-    def on_notify(self, pid: int, fields: dict[str, str]) -> None:
-        """A datagram on NOTIFY_SOCKET from PID (an instance's main process or a member of its group)."""
-        slot = self._slot_of(pid)
-        if slot is None:
-            return
-        if "STATUS" in fields:
-            slot.status_text = fields["STATUS"]
-        if fields.get("READY") == "1":
-            self.dispatch(slot, lc.Ready())
-        if fields.get("WATCHDOG") == "1":
-            self.dispatch(slot, lc.WatchdogPing())
-        if fields.get("STOPPING") == "1":
-            self.store.add_event(slot.app.name, slot.index, "stopping", "the app said STOPPING=1")
-
-    def _slot_of(self, pid: int) -> Slot | None:
-        slots = [s for a in self.apps.values() for s in a.slots if s.child is not None]
-        for slot in slots:
-            if slot.child is not None and slot.child.pid == pid:
-                return slot
-        stat = procfs.read_stat(pid)
-        if stat is not None:
-            for slot in slots:
-                if slot.pgid == stat.pgid:
-                    return slot
-        return None
 
     def _attach_logs(self, slot: Slot, child: Child, logs: InstanceLogs) -> None:
         open_readers = [2]
@@ -311,16 +305,25 @@ class Supervisor:
         for reader in child.readers:
             reader.drain()
         if slot.child is child:
-            from corral.logs.crashreport import record_crash  # loaded at the first crash
-
-            record_crash(self.store, slot, code, sig)  # an unrequested failure: a crash event
+            self._report_exit(slot, child, code, sig)
         alive = procfs.group_alive(pid)
-        slot.last_exit = {"code": code, "signal": sig, "at": time.time(), "pid": pid}
+        slot.last_exit = {"code": code, "signal": sig, "at": self.clock.now(), "pid": pid}
         if slot.child is child:
             slot.child = None
         event = lc.Exited(code, sig, alive)
         self.dispatch(slot, event)
         self._save_instance(slot)
+
+    def _report_exit(self, slot: Slot, child: Child, code: int | None, sig: str | None) -> None:
+        """Publish the exit of a stopping instance (the lifecycle records the others), or a crash."""
+        if slot.status is Status.STOPPING:
+            self.publish(ev.InstanceExited(app=slot.app.name, instance=slot.index, code=code, signal=sig, pid=child.pid,
+                                           expected=True, message=f"{lc.Exited(code, sig).describe()} while stopping"))
+        else:
+            from corral.logs.crashreport import crash_event  # loaded at the first crash
+
+            if (crash := crash_event(slot, code, sig)) is not None:  # an unrequested failure
+                self.publish(crash)
 
     def _save_instance(self, slot: Slot) -> None:
         running = slot.child is not None
@@ -344,6 +347,7 @@ class Supervisor:
             self.apps.pop(app.name, None)
             self.store.delete_app(app.name)
             self.sockets.release_app(app.name)
+            self.publish(ev.AppRemoved(app=app.name))
         elif slot.index >= app.spec.instances and not any(s.index == slot.index for s in app.slots):
             self.sockets.release_slot(app.name, slot.index)
 
@@ -354,29 +358,38 @@ class Supervisor:
         self._changed = self.loop.create_future()
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``predicate()`` holds after some state change, or the timeout passes."""
-        deadline = self.loop.time() + timeout
-        while not predicate():
-            remaining = deadline - self.loop.time()
-            if remaining <= 0:
-                return False
-            try:
-                await asyncio.wait_for(asyncio.shield(self._changed), remaining)
-            except TimeoutError:
-                return predicate()
+        """Wait until ``predicate()`` holds after some state change, or the timeout passes
+        (a timer of the timer service, so it runs on the injected clock)."""
+        if predicate():
+            return True
+        expired: asyncio.Future[None] = self.loop.create_future()
+        handle = self.timers.after(timeout, expired.cancel)  # cancelled = timed out
+        try:
+            while not predicate():
+                if expired.done():
+                    return False
+                await asyncio.wait((self._changed, expired), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            handle.cancel()
         return True
 
     # -- apps ---------------------------------------------------------------------------
     def add_app(self, spec: AppSpec, base_env: dict[str, str], app_id: int | None = None) -> App:
+        """A new app; with ``app_id``, one a new daemon restores from the store."""
+        restored = app_id is not None
         if app_id is None:
             app_id = max([a.id for a in self.apps.values()] + [self.store.next_app_id() - 1]) + 1
         app = App(spec.name, app_id, spec, base_env)
         self.apps[app.name] = app
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
+        self.publish(ev.AppAdded(app=app.name, app_id=app.id, restored=restored))
         self.resize(app)
         return app
 
     def update_app(self, app: App, spec: AppSpec, base_env: dict[str, str] | None = None) -> None:
+        changed = changed_keys(app.spec.to_dict(), spec.to_dict())
+        if changed:
+            self.publish(ev.AppChanged(app=app.name, keys=tuple(sorted(changed))))
         app.set_spec(spec)
         if base_env is not None:
             app.base_env = base_env
@@ -400,6 +413,7 @@ class Supervisor:
             if not app.slots:
                 self.apps.pop(app.name, None)
                 self.store.delete_app(app.name)
+                self.publish(ev.AppRemoved(app=app.name))
         for slot in list(app.slots):
             self.dispatch(slot, lc.Stop(after))
 

@@ -1,7 +1,8 @@
 """Readiness probes: http (path and status), tcp (connect), cmd (exit code 0).
 
-Each launching instance gets one probe task; it stops as soon as the
-instance is ready, dies, or is replaced.  A cmd probe is run through the
+Each launching instance gets one :class:`ReadinessProbe`: attempts on the core's timer
+service, each published as a ``ProbeResult`` event; it stops as soon as the instance is
+ready, dies, or is replaced.  A cmd probe is run through the
 daemon's own reaper (asyncio's child watcher would race with it).
 """
 
@@ -14,6 +15,8 @@ import subprocess
 from typing import Any, Callable, Protocol
 
 from corral.config.addresses import parse_listen
+from corral.daemon.core import Core, Handle
+from corral.events import ProbeResult
 from corral.exceptions import UserMistake
 
 
@@ -158,31 +161,76 @@ async def check_cmd(reaper: Reaper, argv: list[str], cwd: str | None, env: dict[
     return code == 0
 
 
-async def probe_until_ready(
-    probe: dict[str, Any],
-    listen: list[str],
-    still_launching: Callable[[], bool],
-    on_ready: Callable[[], None],
-    reaper: Reaper,
-    cwd: str | None,
-    env: dict[str, str],
-    owner: Owner | None = None,
-) -> None:
-    """Probe every ``interval`` until it passes (then call ``on_ready``) or the instance is gone."""
-    interval, timeout = float(probe["interval"]), float(probe["timeout"])
-    where = None if probe["kind"] == "cmd" else target(probe, listen)
-    while still_launching():
+class ReadinessProbe:
+    """Probe a launching instance every ``interval`` (on the core's timer service) until it
+    passes (then ``on_ready()``), the instance is no longer launching, or ``cancel()``.
+
+    Each attempt is bounded by the probe's ``timeout`` and published as a ``ProbeResult``.
+    """
+
+    def __init__(
+        self,
+        core: Core,
+        app: str,
+        instance: int,
+        probe: dict[str, Any],
+        listen: list[str],
+        still_launching: Callable[[], bool],
+        on_ready: Callable[[], None],
+        reaper: Reaper,
+        cwd: str | None,
+        env: dict[str, str],
+        owner: Owner | None = None,
+    ) -> None:
+        self._core = core
+        self._app, self._instance = app, instance
+        self._probe = probe
+        self._listen = listen
+        self._still_launching = still_launching
+        self._on_ready = on_ready
+        self._reaper, self._cwd, self._env, self._owner = reaper, cwd, env, owner
+        self._timer: Handle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.cancelled = False
+
+    def start(self) -> None:
+        self._timer = self._core.timers.after(0, self._attempt)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+    def _attempt(self) -> None:
+        if not self.cancelled and self._still_launching():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        ok, detail = await self.check()
+        self._core.publish(ProbeResult(app=self._app, instance=self._instance, probe=str(self._probe["kind"]),
+                                       ok=ok, detail=detail))
+        if ok and self._still_launching():
+            self._on_ready()
+        elif not self.cancelled:
+            self._timer = self._core.timers.after(float(self._probe["interval"]), self._attempt)
+
+    async def check(self) -> tuple[bool, str]:
+        """One attempt: (passed, why not)."""
+        probe = self._probe
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(float(probe["timeout"])):
+                if probe["kind"] == "cmd":
+                    ok = await check_cmd(self._reaper, probe["cmd"], self._cwd, self._env)
+                    return ok, "" if ok else "command failed"
+                where = target(probe, self._listen)
                 if probe["kind"] == "http":
-                    ok = await check_http(where, probe["path"], int(probe["status"]), owner)  # type: ignore[arg-type]
-                elif probe["kind"] == "tcp":
-                    ok = await check_tcp(where, owner)  # type: ignore[arg-type]
-                else:
-                    ok = await check_cmd(reaper, probe["cmd"], cwd, env)
-        except (OSError, TimeoutError, ValueError):
-            ok = False
-        if ok and still_launching():
-            on_ready()
-            return
-        await asyncio.sleep(interval)
+                    ok = await check_http(where, probe["path"], int(probe["status"]), self._owner)
+                    return ok, "" if ok else f"no {probe['status']} answer from this instance"
+                ok = await check_tcp(where, self._owner)
+                return ok, "" if ok else "not accepted by this instance"
+        except TimeoutError:
+            return False, f"timed out after {float(probe['timeout']):g}s"
+        except (OSError, ValueError, ProbeError) as exc:
+            return False, str(exc) or type(exc).__name__

@@ -47,7 +47,6 @@ class After(StrEnum):
     FAILED = "failed"  # a start that failed (not ready in time): restart with backoff
 
 
-KILL_TIMER = "kill"
 RESTART_TIMER = "restart"
 READY_TIMER = "ready"
 WATCHDOG_TIMER = "watchdog"
@@ -133,6 +132,15 @@ class Signal:
 
 
 @dataclass(frozen=True)
+class Terminate:
+    """End the instance's whole process group: ``signal`` now, SIGKILL to whatever is left
+    after ``kill_timeout`` (the daemon's one kill escalation, recorded as ``kill``)."""
+
+    signal: str
+    kill_timeout: float
+
+
+@dataclass(frozen=True)
 class ArmTimer:
     name: str
     delay: float
@@ -145,7 +153,8 @@ class CancelTimer:
 
 @dataclass(frozen=True)
 class KillLeftovers:
-    """The main process died on its own: end what is left of its group."""
+    """The main process died on its own: end what is left of its group (as ``Terminate``
+    does, with the app's stop signal and kill_timeout)."""
 
 
 @dataclass(frozen=True)
@@ -175,8 +184,8 @@ class Record:
     data: dict[str, object] = field(default_factory=dict)
 
 
-Effect = (Spawn | Signal | ArmTimer | CancelTimer | KillLeftovers | WatchGroup | Removed | Record | StartProbe
-          | WatchListen)
+Effect = (Spawn | Signal | Terminate | ArmTimer | CancelTimer | KillLeftovers | WatchGroup | Removed | Record
+          | StartProbe | WatchListen)
 Result = tuple[Instance, list[Effect]]
 
 
@@ -208,7 +217,7 @@ def step(inst: Instance, event: Event, now: float, policy: Policy) -> Result:
         case Exited() if inst.status in RUNNING:
             return _crashed(inst, event, now, policy)
         case GroupGone() if inst.status is Status.STOPPING and inst.pid is None:
-            return _finish(inst, [CancelTimer(KILL_TIMER)], policy)
+            return _finish(inst, [], policy)
         case TimerFired(name=name):
             return _timer(inst, name, policy)
     return inst, []
@@ -246,8 +255,7 @@ def _stop(inst: Instance, after: After, policy: Policy) -> Result:
         effects: list[Effect] = [
             *LEAVE_RUNNING,
             Record(after.value if after is not After.DELETE else "stop", f"stopping ({after.value})"),
-            Signal(policy.stop_signal),
-            ArmTimer(KILL_TIMER, policy.kill_timeout),
+            Terminate(policy.stop_signal, policy.kill_timeout),
         ]
         return replace(inst, status=Status.STOPPING, after=after, ready=False), effects
     if inst.status is Status.STOPPING:
@@ -279,7 +287,7 @@ def _exited_while_stopping(inst: Instance, event: Exited, policy: Policy) -> Res
     inst = replace(inst, pid=None, last_exit=event)
     if event.group_alive:
         return inst, [WatchGroup()]
-    return _finish(inst, [CancelTimer(KILL_TIMER)], policy)
+    return _finish(inst, [], policy)
 
 
 def _crashed(inst: Instance, event: Exited, now: float, policy: Policy) -> Result:
@@ -332,8 +340,19 @@ def _timer(inst: Instance, name: str, policy: Policy) -> Result:
         # ONLINE -> STOPPING (then LAUNCHING): silent longer than the watchdog allows
         stopped, effects = _stop(inst, After.RESTART, policy)
         return stopped, [Record("watchdog", f"no WATCHDOG=1 for {policy.watchdog:g}s: restarting"), *effects]
-    if name == KILL_TIMER and inst.status is Status.STOPPING:
-        return inst, [Record("kill", "kill_timeout passed: SIGKILL to the process group"), Signal("SIGKILL")]
     if name == RESTART_TIMER and inst.status is Status.WAITING_RESTART:
         return _launch(replace(inst, restarts=inst.restarts + 1), [])
     return inst, []
+
+
+def unexpected(event: Event, before: Status, after: Status) -> bool:
+    """Whether a change of status was the instance's own doing (it exited while running,
+    could not be executed, was not ready in time, went silent) rather than what was asked."""
+    match event:
+        case Exited():
+            return before in RUNNING
+        case SpawnFailed():
+            return True
+        case TimerFired(name=name) if name in (READY_TIMER, WATCHDOG_TIMER):
+            return after is Status.STOPPING
+    return False

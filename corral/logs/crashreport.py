@@ -1,6 +1,6 @@
-"""Crash reports (spec E2): what kind of failure ended an instance, stored as a ``crash`` event.
+"""Crash reports (spec E2): what kind of failure ended an instance, published as a ``crash`` event.
 
-The supervisor calls :func:`record_crash` when an instance's main process exits; it records a
+The supervisor calls :func:`crash_event` when an instance's main process exits; it makes a
 report when the exit was a failure (non-zero code not in ``stop_exit_codes``, or a signal) and
 nobody asked for it (the instance was not stopping).  The report is parsed from the last lines
 of the instance's stderr (:func:`corral.logs.tracebacks.parse_crash`: the last Python traceback or Node
@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from corral.events import InstanceCrashed
 from corral.logs.tracebacks import parse_crash
 from corral.logs.files import make_redactor
 from corral.app.errors import CODE_BUG
 from corral.lifecycle.exits import describe_exit
 from corral.lifecycle.instance import RUNNING
 
-__all__ = ["record_crash", "crash_report", "last_crash"]
+__all__ = ["crash_event", "crash_report", "last_crash"]
 
 TAIL_LINES = 50
 MAX_MESSAGE = 500
@@ -59,8 +60,8 @@ def describe(report: dict[str, Any]) -> str:
     return f"{text} ({report['classification']}; {how})"
 
 
-def record_crash(store: Any, slot: Any, code: int | None, sig: str | None) -> dict[str, Any] | None:
-    """Store a ``crash`` event for ``slot`` if this exit is an unrequested failure.
+def crash_event(slot: Any, code: int | None, sig: str | None) -> InstanceCrashed | None:
+    """The ``crash`` event for ``slot`` if this exit is an unrequested failure (else None).
 
     Called by the supervisor before it feeds the exit to the lifecycle (so ``slot.status`` is
     still the status the instance had while it ran)."""
@@ -71,8 +72,7 @@ def record_crash(store: Any, slot: Any, code: int | None, sig: str | None) -> di
     tail = slot.stderr.tail_lines(TAIL_LINES) if slot.stderr is not None else []
     pid = slot.child.pid if slot.child is not None else None
     report = crash_report(tail, code, sig, pid, make_redactor(slot.app.spec))
-    store.add_event(slot.app.name, slot.index, "crash", describe(report), report)
-    return report
+    return InstanceCrashed(app=slot.app.name, instance=slot.index, report=report, message=describe(report))
 
 
 def last_crash(store: Any, app: str) -> dict[str, Any] | None:

@@ -8,12 +8,14 @@ the instance's process group.  One poll serves every watched instance.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from corral.process import procfs
+
+if TYPE_CHECKING:
+    from corral.process.procgroups import Timers, _Cancellable
 
 POLL_INTERVAL = 0.1
 LISTEN_STATE = "0A"
@@ -62,16 +64,16 @@ class _Watch:
 class ListenWatcher:
     """Calls ``on_listen`` once a process of a watched group listens on TCP."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = POLL_INTERVAL) -> None:
-        self._loop = loop
+    def __init__(self, timers: "Timers[_Cancellable]", interval: float = POLL_INTERVAL) -> None:
+        self._timers = timers
         self._interval = interval
         self._watched: list[_Watch] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: _Cancellable | None = None
 
     def watch(self, pgid: int, on_listen: Callable[[], None], wanted: Callable[[], bool]) -> None:
         self._watched.append(_Watch(pgid, on_listen, wanted))
         if self._timer is None:
-            self._timer = self._loop.call_later(self._interval, self._poll)
+            self._timer = self._timers.after(self._interval, self._poll)
 
     def _poll(self) -> None:
         self._timer = None
@@ -86,7 +88,7 @@ class ListenWatcher:
         for w in heard:
             w.on_listen()
         if self._watched:
-            self._timer = self._loop.call_later(self._interval, self._poll)
+            self._timer = self._timers.after(self._interval, self._poll)
 
     def close(self) -> None:
         if self._timer is not None:

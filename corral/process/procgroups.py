@@ -1,4 +1,4 @@
-"""Process groups: signal a whole group, notice when it is empty, end leftovers.
+"""Process groups: signal a whole group, notice when it is empty.
 
 Every instance runs in its own process group, so stopping an instance means
 stopping every process in that group, grandchildren included.
@@ -9,9 +9,22 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from corral.process import procfs
+
+if TYPE_CHECKING:  # types only: each typing object costs the daemon memory
+    from typing import Protocol, TypeVar
+
+    class _Cancellable(Protocol):
+        def cancel(self) -> None: ...
+
+    H = TypeVar("H", bound=_Cancellable, covariant=True)
+
+    class Timers(Protocol[H]):
+        """The daemon's timer service (``corral.daemon.timers``), as far as this module needs it."""
+
+        def after(self, delay: float, fn: Callable[[], object]) -> H: ...
 
 POLL_INTERVAL = 0.05
 
@@ -28,17 +41,31 @@ def signal_group(pgid: int, sig: str | int) -> bool:
     return True
 
 
+def terminate(timers: Timers[H], pgid: int, sig: str, kill_timeout: float, on_kill: Callable[[], None]) -> H:
+    """The one kill escalation: SIG to the group now, SIGKILL (then ``on_kill()``) after
+    ``kill_timeout`` unless the returned timer is cancelled first."""
+
+    def escalate() -> None:
+        if signal_group(pgid, "SIGKILL"):
+            on_kill()
+
+    handle = timers.after(kill_timeout, escalate)
+    if not signal_group(pgid, sig):
+        handle.cancel()  # nothing left to end
+    return handle
+
+
 class GroupWatcher:
     """Calls back once a process group has no live member left.
 
     Checked on every child exit (``poke``) and, while any group is watched, on a
-    short timer for members that are not our children.
+    short timer (of the daemon's timer service) for members that are not our children.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self, timers: Timers[_Cancellable]) -> None:
+        self._timers = timers
         self._watched: dict[int, list[Callable[[], None]]] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: _Cancellable | None = None
 
     def watch(self, pgid: int, callback: Callable[[], None]) -> None:
         self._watched.setdefault(pgid, []).append(callback)
@@ -55,20 +82,16 @@ class GroupWatcher:
 
     def _arm(self) -> None:
         if self._watched and self._timer is None:
-            self._timer = self._loop.call_later(POLL_INTERVAL, self._tick)
+            self._timer = self._timers.after(POLL_INTERVAL, self._tick)
 
     def _tick(self) -> None:
         self._timer = None
         self.poke()
 
-    def terminate(self, pgid: int, sig: str, kill_timeout: float) -> None:
-        """End what is left of a group: SIG now, SIGKILL after ``kill_timeout``."""
-        if not signal_group(pgid, sig):
-            return
-        handle = self._loop.call_later(kill_timeout, signal_group, pgid, "SIGKILL")
-        self.watch(pgid, handle.cancel)
+    def watching(self) -> int:
+        return len(self._watched)
 
     async def wait_gone(self, pgid: int) -> None:
-        future: asyncio.Future[None] = self._loop.create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.watch(pgid, lambda: future.done() or future.set_result(None))
         await future

@@ -152,7 +152,8 @@ def test_start_and_restart_return_settled_rows_never_stopping(corral: Corral, wo
     corral.run("start", str(toml))
     toml.write_text(worker_toml('VERSION = "2"', "instances = 2"))
     rows = json.loads(corral.run("start", str(toml), "--json").stdout)
-    assert [r["status"] for r in rows] == ["online", "online"] and all(r["memory_bytes"] > 0 for r in rows)
+    # (not memory_bytes > 0: the kernel's RSS of a process exec'd a moment ago may still read 0)
+    assert [r["status"] for r in rows] == ["online", "online"] and all(r["pid"] for r in rows)
     rows = json.loads(corral.run("restart", "web", "--json").stdout)
     assert [r["status"] for r in rows] == ["online", "online"]
 

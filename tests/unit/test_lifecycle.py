@@ -25,6 +25,8 @@ def kinds(effects: list[lc.Effect]) -> list[str]:
                 out.append(f"cancel:{name}")
             case lc.Signal(signal=sig):
                 out.append(f"signal:{sig}")
+            case lc.Terminate(signal=sig, kill_timeout=timeout):
+                out.append(f"terminate:{sig}:{timeout:g}")
             case _:
                 out.append(type(e).__name__.lower())
     return out
@@ -55,25 +57,22 @@ RUNNING = at(Status.ONLINE, pid=10, started_at=100.0)
         (at(Status.LAUNCHING), lc.SpawnFailed("no such file"), 0, Status.ERRORED, ["record:spawn_failed"]),
         # ONLINE -> STOPPING
         (RUNNING, lc.Stop(), 0, Status.STOPPING,
-         ["cancel:ready", "cancel:watchdog", "record:stop", "signal:SIGTERM", "arm:kill:5"]),
-        # STOPPING -> STOPPING (SIGKILL after kill_timeout)
-        (at(Status.STOPPING, pid=10, after=After.STOP), lc.TimerFired(lc.KILL_TIMER), 0, Status.STOPPING,
-         ["record:kill", "signal:SIGKILL"]),
+         ["cancel:ready", "cancel:watchdog", "record:stop", "terminate:SIGTERM:5"]),
         # STOPPING -> STOPPED (main exited, group empty)
         (at(Status.STOPPING, pid=10, after=After.STOP), lc.Exited(0, None), 0, Status.STOPPED,
-         ["cancel:kill", "record:stopped"]),
+         ["record:stopped"]),
         # STOPPING stays while the group lives on
         (at(Status.STOPPING, pid=10, after=After.STOP), lc.Exited(0, None, group_alive=True), 0,
          Status.STOPPING, ["watchgroup"]),
         # STOPPING -> STOPPED once the group is gone
         (at(Status.STOPPING, pid=None, after=After.STOP), lc.GroupGone(), 0, Status.STOPPED,
-         ["cancel:kill", "record:stopped"]),
+         ["record:stopped"]),
         # STOPPING -> LAUNCHING (restart)
         (at(Status.STOPPING, pid=10, after=After.RESTART), lc.Exited(None, "SIGTERM"), 0, Status.LAUNCHING,
-         ["cancel:kill", "spawn"]),
+         ["spawn"]),
         # STOPPING -> removed (delete)
         (at(Status.STOPPING, pid=10, after=After.DELETE), lc.Exited(0, None), 0, Status.STOPPED,
-         ["cancel:kill", "removed"]),
+         ["removed"]),
         # WAITING_RESTART -> STOPPED
         (at(Status.WAITING_RESTART), lc.Stop(), 0, Status.STOPPED, ["cancel:restart", "record:stopped"]),
         # WAITING_RESTART -> LAUNCHING when the backoff timer fires
@@ -83,7 +82,7 @@ RUNNING = at(Status.ONLINE, pid=10, started_at=100.0)
         (at(Status.STOPPED), lc.Stop(After.RESTART), 0, Status.LAUNCHING, ["spawn"]),
         (at(Status.ERRORED), lc.Stop(After.DELETE), 0, Status.STOPPED, ["removed"]),
         # a stale timer changes nothing
-        (RUNNING, lc.TimerFired(lc.KILL_TIMER), 0, Status.ONLINE, []),
+        (RUNNING, lc.TimerFired("kill"), 0, Status.ONLINE, []),
         (RUNNING, lc.TimerFired(lc.RESTART_TIMER), 0, Status.ONLINE, []),
         (at(Status.STOPPED), lc.Exited(1, None), 0, Status.STOPPED, []),
         (at(Status.STOPPED), lc.Ready(), 0, Status.STOPPED, []),
@@ -224,7 +223,7 @@ def test_not_ready_in_time_is_a_failed_start_restarted_with_backoff() -> None:
     inst = at(Status.LAUNCHING, pid=9, started_at=1.0, fast_failures=2)
     inst, out = lc.step(inst, lc.TimerFired(lc.READY_TIMER), 11.0, policy)
     assert inst.status is Status.STOPPING and inst.after is After.FAILED
-    assert kinds(out)[0] == "record:not_ready" and "signal:SIGTERM" in kinds(out)
+    assert kinds(out)[0] == "record:not_ready" and "terminate:SIGTERM:5" in kinds(out)
     inst, out = lc.step(inst, lc.Exited(None, "SIGTERM"), 11.5, policy)
     assert inst.status is Status.WAITING_RESTART and inst.fast_failures == 3
     assert "arm:restart:0.2" in kinds(out)
@@ -285,8 +284,26 @@ def test_watchdog_restarts_a_silent_instance_gracefully() -> None:
     assert kinds(out) == ["arm:watchdog:2"]
     inst, out = lc.step(inst, lc.TimerFired(lc.WATCHDOG_TIMER), 103.0, policy)
     assert inst.status is Status.STOPPING and inst.after is After.RESTART
-    assert kinds(out)[0] == "record:watchdog" and "signal:SIGTERM" in kinds(out)
+    assert kinds(out)[0] == "record:watchdog" and "terminate:SIGTERM:5" in kinds(out)
 
 
 def test_watchdog_pings_are_ignored_without_a_watchdog() -> None:
     assert lc.step(RUNNING, lc.WatchdogPing(), 101.0, P)[1] == []
+
+
+@pytest.mark.parametrize(
+    "before, event, after, surprise",
+    [
+        (Status.ONLINE, lc.Exited(1, None), Status.LAUNCHING, True),  # crashed, restarted at once
+        (Status.LAUNCHING, lc.SpawnFailed("nope"), Status.ERRORED, True),
+        (Status.LAUNCHING, lc.TimerFired(lc.READY_TIMER), Status.STOPPING, True),  # not ready in time
+        (Status.ONLINE, lc.TimerFired(lc.WATCHDOG_TIMER), Status.STOPPING, True),
+        (Status.LAUNCHING, lc.TimerFired(lc.READY_TIMER), Status.ONLINE, False),  # listen_timeout passed
+        (Status.STOPPING, lc.Exited(0, None), Status.STOPPED, False),  # stopped as asked
+        (Status.ONLINE, lc.Stop(), Status.STOPPING, False),
+        (Status.WAITING_RESTART, lc.TimerFired(lc.RESTART_TIMER), Status.LAUNCHING, False),
+    ],
+)
+def test_a_change_is_unexpected_only_when_the_instance_did_it_on_its_own(
+        before: Status, event: lc.Event, after: Status, surprise: bool) -> None:
+    assert lc.unexpected(event, before, after) is surprise

@@ -35,7 +35,6 @@ class Context:
         self.supervisor = supervisor
         self.dump_path = dump_path
         self.shutdown_requested = False
-        self.busy: set[str] = set()  # apps with a reload or scale under way
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -110,7 +109,8 @@ def mask_env(env: dict[str, str], extra_keys: list[str] | None = None) -> dict[s
 # -- operations ---------------------------------------------------------------------------
 @command("ping")
 async def ping(ctx: Context, args: dict[str, Any]) -> Any:
-    return {"pid": os.getpid(), "version": __version__, "apps": len(ctx.supervisor.apps)}
+    return {"pid": os.getpid(), "version": __version__, "apps": len(ctx.supervisor.apps),
+            "bus": ctx.supervisor.bus.stats()}
 
 
 @command("ls")
@@ -290,18 +290,22 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "instances": instances,
         "events": sup.store.events(app.name, 20),
         "last_crash": last_crash(sup.store, app.name),
+        "bus": {"dropped": sup.bus.dropped, "subscribers": len(sup.bus.subscriptions)},
     }
 
 
 @command("events")
 async def events(ctx: Context, args: dict[str, Any]) -> Any:
-    target = args.get("target")
-    limit = int(args.get("limit") or 50)
+    return history(ctx.supervisor, args.get("target"), int(args.get("limit") or 50))
+
+
+def history(sup: Supervisor, target: Any, limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` stored events of the target apps (all apps for None or "all")."""
     if target and target != "all":
-        names = [a.name for a in resolve(ctx.supervisor, target)]
-        found = [e for n in names for e in ctx.supervisor.store.events(n, limit)]
-        return sorted(found, key=lambda e: e["ts"])[-limit:]
-    return ctx.supervisor.store.events(None, limit)
+        names = [a.name for a in resolve(sup, target)]
+        found = [e for n in names for e in sup.store.events(n, limit)]
+        return sorted(found, key=lambda e: e["ts"])[-limit:] if limit > 0 else []
+    return sup.store.events(None, limit)
 
 
 @command("save")

@@ -15,6 +15,7 @@ from corral.daemon.ops.apps import (
     Context, OperationFailed, UserError, _await, _restart, _running, _settled, command, resolve, rows,
 )
 from corral.daemon.ops.mutation import holding
+from corral.events import ReloadProgress, ScaleProgress
 from corral.daemon.ops.reload import ReloadFailed, rolling_reload
 from corral.daemon.supervisor import App, Status, Supervisor
 from corral.lifecycle import app as am
@@ -37,10 +38,13 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
         for app in apps:
             if app.name in specs:
                 sup.update_app(app, specs[app.name], args.get("base_env") or app.base_env)
+            sup.publish(ReloadProgress(app=app.name, step="started", message=f"reload started (parallel {parallel})"))
             try:
                 lines += await _reload_one(sup, app, parallel)
             except ReloadFailed as exc:
+                sup.publish(ReloadProgress(app=app.name, step="failed", message=str(exc)))
                 raise OperationFailed(str(exc)) from None
+            sup.publish(ReloadProgress(app=app.name, step="done", message="reload done"))
         await _await(sup, lambda: all(_settled(a) for a in apps), apps, "reload")
     return {"rows": rows(sup, apps), "replaced": lines}
 
@@ -67,9 +71,12 @@ async def scale(ctx: Context, args: dict[str, Any]) -> Any:
     if isinstance(wanted, str):
         raise UserError(f"scale: {app.name} {wanted}" if wanted.startswith("would") else f"scale: {wanted}")
     with holding(sup, "scale", [app]):
+        before = app.state.instances
+        sup.publish(ScaleProgress(app=app.name, step="started", before=before, after=wanted))
         sup.update_app(app, app.spec.with_changes(instances=wanted))
         sup.resize(app)
         wait = max(app.policy.ready_wait(), app.policy.kill_timeout) + MARGIN
         await sup.wait_for(lambda: _settled(app) and len(app.slots) == wanted and all(
             s.status is not Status.LAUNCHING for s in app.slots), wait)
+        sup.publish(ScaleProgress(app=app.name, step="done", before=before, after=wanted))
     return {"rows": rows(sup, [app])}

@@ -25,7 +25,7 @@ class Hold:
 
     def check(self, apps: list[App]) -> None:
         """Refuse the whole operation if any of APPS is held by another one."""
-        now = self.sup.loop.time()
+        now = self.sup.clock.monotonic()
         for app in apps:
             if app in self.apps:
                 continue
@@ -35,7 +35,7 @@ class Hold:
 
     def take(self, apps: list[App]) -> None:
         self.check(apps)
-        now = self.sup.loop.time()
+        now = self.sup.clock.monotonic()
         for app in apps:
             if app not in self.apps:
                 app.state, _ = am.begin(app.state, self.kind, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from corral.events import Note
 from corral.lifecycle import instance as lc
 from corral.daemon.ops.apps import OperationFailed, UserError
 from corral.lifecycle.order import CycleError, start_layers, stop_layers
@@ -44,7 +45,7 @@ async def start_ordered(sup: Supervisor, apps: list[App], launch: Any) -> None:
                 missing = [d.name for d in needed if not _online(d)]
                 if missing:
                     message = f'not started: dependency "{missing[0]}" is not ready'
-                    sup.store.add_event(name, None, "dependency", message)
+                    sup.publish(Note(app=name, kind="dependency", message=message))
                     raise OperationFailed(f'"{name}" was {message}')
             pending = launch(app)
             if inspect.isawaitable(pending):

@@ -10,6 +10,7 @@ overlap; a new instance that fails leaves the old ones serving.
 
 from __future__ import annotations
 
+from corral.events import ReloadProgress
 from corral.exceptions import OperationFailed
 from corral.lifecycle.exits import describe_exit
 from corral.daemon.supervisor import App, Slot, Status, Supervisor
@@ -70,7 +71,7 @@ class _Executor:
 
     def observe(self, rollout: ro.Rollout) -> list[ro.Event]:
         """What happened since the last look, as planner events (none: nothing new)."""
-        now = self.sup.loop.time()
+        now = self.sup.clock.monotonic()
         if self.app.desired != "online" or self.app.deleting:
             return [ro.Cancel()]
         events: list[ro.Event] = []
@@ -91,7 +92,7 @@ class _Executor:
 
     def timeout(self, rollout: ro.Rollout) -> float:
         if rollout.deadline is not None:
-            return max(0.0, rollout.deadline - self.sup.loop.time())
+            return max(0.0, rollout.deadline - self.sup.clock.monotonic())
         return self.app.policy.kill_timeout + MARGIN
 
 
@@ -99,7 +100,7 @@ async def rolling_reload(sup: Supervisor, app: App, surge: int = 1) -> list[str]
     """Replace every instance of APP, SURGE at a time; one line per replaced instance."""
     run = _Executor(sup, app)
     old = [(s.index, s.uid) for s in app.slots]
-    rollout, actions = ro.start(old, surge, app.policy.ready_wait() + MARGIN, sup.loop.time())
+    rollout, actions = ro.start(old, surge, app.policy.ready_wait() + MARGIN, sup.clock.monotonic())
     rollout = run.apply(rollout, actions)
     while rollout.phase not in ro.ENDED:
         seen: list[ro.Event] = []
@@ -110,16 +111,22 @@ async def rolling_reload(sup: Supervisor, app: App, surge: int = 1) -> list[str]
 
         if not await sup.wait_for(changed, run.timeout(rollout)) and rollout.deadline is None:
             raise ReloadFailed(f'reload of "{app.name}": old instances did not stop in time')
+        done = len(rollout.done)
         for event in seen:
             rollout, actions = ro.step(rollout, event)
             rollout = run.apply(rollout, actions)
+        for pair in rollout.done[done:]:
+            sup.publish(ReloadProgress(app=app.name, instance=pair.index, step="replaced", message=_line(app, pair, run)))
     return _outcome(app, rollout, run)
 
 
+def _line(app: App, pair: ro.Pair, run: _Executor) -> str:
+    new = run.slots[pair.new] if pair.new is not None else None
+    return f"{app.name}[{pair.index}]: pid {run.pids.get(pair.old)} -> {new.child.pid if new and new.child else None}"
+
+
 def _outcome(app: App, rollout: ro.Rollout, run: _Executor) -> list[str]:
-    replaced = [f"{app.name}[{p.index}]: pid {run.pids.get(p.old)} -> "
-                f"{run.slots[p.new].child.pid if p.new is not None and run.slots[p.new].child else None}"
-                for p in rollout.done]
+    replaced = [_line(app, p, run) for p in rollout.done]
     if rollout.phase is ro.Phase.CANCELLED:
         raise ReloadFailed(f'reload of "{app.name}" stopped: the app was stopped meanwhile')
     failure = rollout.failure

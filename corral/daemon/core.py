@@ -1,0 +1,82 @@
+"""The core a feature is handed: clock, timers, the event bus, the control operations and a
+read-only view.  Features (health, monitor, jobs, profile, deploy) use this and nothing else
+of the daemon.
+
+``DaemonCore`` is the daemon's implementation.  It owns the clock, the timers and the bus;
+the supervisor attaches itself (for ``view``) and the control context (for ``call``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Protocol
+
+from corral.clock import Clock, SystemClock
+from corral.daemon.bus import DEFAULT_MAXSIZE, Bus, Subscription
+from corral.daemon.timers import Handle, Timers, loop_timers
+from corral.events import Event
+
+if TYPE_CHECKING:
+    from corral.daemon.bus import Filter
+    from corral.daemon.ops.apps import Context
+    from corral.daemon.supervisor import Supervisor
+    from corral.daemon.view import AppView, InstanceView, Snapshot
+
+
+def __getattr__(name: str) -> Any:
+    """``Snapshot``, ``AppView``, ``InstanceView`` load with the first view (the daemon may never need them)."""
+    if name in ("Snapshot", "AppView", "InstanceView"):
+        from corral.daemon import view
+
+        return getattr(view, name)
+    raise AttributeError(name)
+
+
+__all__ = ["Core", "DaemonCore", "Snapshot", "AppView", "InstanceView", "Clock", "Timers", "Handle",
+           "Subscription", "Event"]
+
+
+class Core(Protocol):
+    clock: Clock
+    timers: Timers  # at(when, fn), after(delay, fn), every(interval, fn, jitter=0) -> Handle
+
+    def publish(self, event: Event) -> None: ...
+
+    def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE) -> Subscription: ...
+
+    async def call(self, op: str, **args: Any) -> Any: ...  # the control socket's operations
+
+    def view(self) -> Snapshot: ...  # read-only apps, instances, pids
+
+
+class DaemonCore:
+    """Clock, timers and bus for one daemon (or one ``corral run``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Clock | None = None,
+                 timers: Timers | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.timers: Timers = timers or loop_timers(loop, self.clock)
+        self.bus = Bus(self.clock)
+        self.supervisor: Supervisor | None = None
+        self.context: Context | None = None
+
+    def publish(self, event: Event) -> None:
+        self.bus.publish(event)
+
+    def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE,
+                  where: Filter | None = None) -> Subscription:
+        return self.bus.subscribe(*kinds, maxsize=maxsize, where=where)
+
+    async def call(self, op: str, **args: Any) -> Any:
+        """Run a control operation as the socket would (``UserError``/``OperationFailed`` raise)."""
+        from corral.daemon.ops.apps import handler_for
+
+        handler = handler_for(op)
+        if handler is None or self.context is None:
+            raise LookupError(f"no operation {op!r}" if handler is None else "no control context attached")
+        return await handler(self.context, args)
+
+    def view(self) -> Snapshot:
+        from corral.daemon.view import snapshot
+
+        return snapshot(self.supervisor, self.clock.now())

@@ -1,0 +1,58 @@
+"""A read-only snapshot of apps, instances and pids: what ``Core.view()`` returns.
+
+Loaded with the first call (features that never look need not pay for it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from corral.daemon.supervisor import Supervisor
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    index: int
+    status: str
+    pid: int | None
+    pgid: int | None
+    restarts: int
+    started_at: float | None  # wall time
+
+
+@dataclass(frozen=True, slots=True)
+class AppView:
+    name: str
+    id: int
+    namespace: str
+    desired: str
+    instances: tuple[InstanceView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Apps, instances and pids at one moment (``taken_at``, wall time)."""
+
+    taken_at: float
+    apps: tuple[AppView, ...]
+
+    def app(self, name: str) -> AppView | None:
+        return next((a for a in self.apps if a.name == name), None)
+
+    def pgids(self) -> dict[int, tuple[str, int]]:
+        """The process group of every running instance -> (app, instance)."""
+        return {i.pgid: (a.name, i.index) for a in self.apps for i in a.instances if i.pgid is not None}
+
+
+def snapshot(sup: Supervisor | None, now: float) -> Snapshot:
+    """The supervisor's apps and instances as they are now (copies: changing them changes nothing)."""
+    apps: list[AppView] = []
+    for app in sorted(sup.apps.values(), key=lambda a: a.id) if sup is not None else []:
+        instances = tuple(
+            InstanceView(s.index, s.status.value, s.child.pid if s.child else None,
+                         s.pgid if s.child else None, s.state.restarts, s.started_wall if s.child else None)
+            for s in app.slots)
+        apps.append(AppView(app.name, app.id, app.namespace, app.desired, instances))
+    return Snapshot(now, tuple(apps))

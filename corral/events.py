@@ -1,0 +1,260 @@
+"""Typed domain events: what happened to an app or an instance, frozen once published.
+
+Frozen dataclasses without generated ``__eq__`` and ``__repr__`` (events are compared by
+identity; the daemon keeps its memory small).  The supervisor publishes them on the bus (``corral.daemon.bus``); the store, ``corral
+events --follow``, the TUI and the web stream are subscribers.  Every event can be
+shown as the row ``corral events`` prints (``ts, app, instance, kind, message, data``);
+``stored`` says whether the store keeps it in the history.  Kept: what ``corral
+events`` has always shown (spawn, exit, crash, ready, stop, kill, crash_loop ...) and
+app changes, reloads and scales.  Not kept (live subscribers only, they would flood
+the history): state changes, exits that were asked for, probe results.
+
+``ts`` is left at 0 by publishers; the bus stamps it with the clock's wall time.
+
+Imports only the standard library (the pure lifecycle may import it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class Event:
+    """Something that happened to ``app`` (to one of its instances when ``instance`` is set)."""
+
+    app: str
+    instance: int | None = None
+    ts: float = 0.0
+
+    KIND: ClassVar[str] = "event"
+    STORED: ClassVar[bool] = True
+
+    @property
+    def kind(self) -> str:
+        return self.KIND
+
+    @property
+    def message(self) -> str:
+        return self.KIND
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {}
+
+    @property
+    def stored(self) -> bool:
+        """Kept in the history ``corral events`` shows (else: live subscribers only)."""
+        return self.STORED
+
+    def row(self) -> dict[str, Any]:
+        """The event as ``corral events --json`` shows it."""
+        return {"ts": self.ts, "app": self.app, "instance": self.instance, "kind": self.kind,
+                "message": self.message, "data": dict(self.data)}
+
+    def __repr__(self) -> str:  # one for all: generated reprs and __eq__s cost the daemon memory
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__dataclass_fields__)
+        return f"{type(self).__name__}({fields})"
+
+
+# -- instances ---------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class Note(Event):
+    """A line of history with no type of its own: start, stop, restart, stopped, kill,
+    crash_loop, errored, not_ready, watchdog, spawn_failed, stopping, recovered, dependency."""
+
+    kind: str
+    message: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class StateChanged(Event):
+    """An instance moved from one status to another; ``expected`` is False when the instance
+    did it on its own (it crashed, failed to start, went silent) rather than as asked."""
+
+    old: str
+    new: str
+    expected: bool = True
+    cause: str = ""  # the lifecycle event that moved it: Start, Exited, TimerFired ...
+
+    KIND: ClassVar[str] = "state"
+    STORED: ClassVar[bool] = False
+
+    @property
+    def message(self) -> str:
+        return f"{self.old} -> {self.new}" + ("" if self.expected else " (unexpected)")
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"from": self.old, "to": self.new, "expected": self.expected, "cause": self.cause}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class InstanceSpawned(Event):
+    pid: int
+
+    KIND: ClassVar[str] = "spawn"
+
+    @property
+    def message(self) -> str:
+        return f"pid {self.pid}"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"pid": self.pid}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class InstanceExited(Event):
+    """The main process of an instance ended.  Kept in the history when nobody asked for it."""
+
+    code: int | None
+    signal: str | None
+    expected: bool
+    message: str
+    pid: int | None = None
+
+    KIND: ClassVar[str] = "exit"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"code": self.code, "signal": self.signal}
+
+    @property
+    def stored(self) -> bool:
+        return not self.expected
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class InstanceCrashed(Event):
+    """An unrequested failure, with its crash report (``corral.logs.crashreport``)."""
+
+    report: Mapping[str, Any]
+    message: str
+
+    KIND: ClassVar[str] = "crash"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return self.report
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class InstanceReady(Event):
+    message: str
+
+    KIND: ClassVar[str] = "ready"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class ProbeResult(Event):
+    """One probe attempt (``probe``: http, tcp or cmd; ``purpose``: ready or live)."""
+
+    probe: str
+    ok: bool
+    detail: str = ""
+    purpose: str = "ready"
+
+    KIND: ClassVar[str] = "probe"
+    STORED: ClassVar[bool] = False
+
+    @property
+    def message(self) -> str:
+        outcome = "passed" if self.ok else "failed"
+        return f"{self.purpose} {self.probe} probe {outcome}" + (f": {self.detail}" if self.detail else "")
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"probe": self.probe, "ok": self.ok, "detail": self.detail, "purpose": self.purpose}
+
+
+# -- apps ----------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class ReloadProgress(Event):
+    """A step of a reload: ``started``, ``replaced`` (one instance), ``done`` or ``failed``."""
+
+    step: str
+    message: str
+
+    KIND: ClassVar[str] = "reload"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"step": self.step}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class ScaleProgress(Event):
+    """A scale from ``before`` to ``after`` instances: ``started`` or ``done``."""
+
+    step: str
+    before: int
+    after: int
+
+    KIND: ClassVar[str] = "scale"
+
+    @property
+    def message(self) -> str:
+        verb = "scaling" if self.step == "started" else "scaled"
+        return f"{verb} from {self.before} to {self.after} instance(s)"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"step": self.step, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class AppAdded(Event):
+    app_id: int
+    restored: bool = False  # brought back by a new daemon (not a user's start)
+
+    KIND: ClassVar[str] = "app_added"
+
+    @property
+    def message(self) -> str:
+        return f"added as id {self.app_id}" + (" (restored by a new daemon)" if self.restored else "")
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"id": self.app_id, "restored": self.restored}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class AppChanged(Event):
+    """The app's configuration changed; ``keys`` names what changed (never the values)."""
+
+    keys: tuple[str, ...]
+
+    KIND: ClassVar[str] = "app_changed"
+
+    @property
+    def message(self) -> str:
+        return "configuration changed: " + ", ".join(self.keys)
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"keys": list(self.keys)}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
+class AppRemoved(Event):
+    KIND: ClassVar[str] = "app_removed"
+
+    @property
+    def message(self) -> str:
+        return "deleted"
+
+
+def from_record(app: str, instance: int | None, kind: str, message: str, data: Mapping[str, Any]) -> Event:
+    """The event for a lifecycle ``Record(kind, message, data)`` effect of one instance."""
+    if kind == "spawn" and isinstance(data.get("pid"), int):
+        return InstanceSpawned(app=app, instance=instance, pid=data["pid"])
+    if kind == "exit":
+        return InstanceExited(app=app, instance=instance, code=data.get("code"), signal=data.get("signal"),
+                              expected=False, message=message)
+    if kind == "ready":
+        return InstanceReady(app=app, instance=instance, message=message)
+    return Note(app=app, instance=instance, kind=kind, message=message, data=dict(data))
