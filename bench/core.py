@@ -72,8 +72,7 @@ class Clock:
 def run(cmd: list[str], env: dict[str, str], timeout: float, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
     try:
-        cp = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, timeout=timeout)
+        cp = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BenchError(f"{' '.join(cmd)}: no answer within {timeout:.0f} s") from None
     elapsed = time.perf_counter() - t0
@@ -524,7 +523,7 @@ def tool_round(t: Tool, cfg: Path, names: set[str], marker: str, settle: float) 
             "stop_polls": stop_polls, **split}
 
 
-def corral_start_split(t: "Corral", t0w: float, names: set[str]) -> dict[str, float]:
+def corral_start_split(t: Corral, t0w: float, names: set[str]) -> dict[str, float]:
     """From corral's own events: when the daemon began (CLI start-up + config load before it),
     and how long it took to spawn the apps."""
     _, cp = t.cli("events", "all", "--lines", "1000", "--json")
@@ -642,7 +641,7 @@ def measure_crash(tools: list[Tool], work: Path, crashes: int, uptime: float, cl
     return out
 
 
-def corral_ls_breakdown(corral: "Corral", work: Path, marker: str, n: int) -> dict[str, Any]:
+def corral_ls_breakdown(corral: Corral, work: Path, marker: str, n: int) -> dict[str, Any]:
     """Where the time of `corral ls --json` goes (10 apps running): interpreter, site (the venv's
     .pth files, incl. the editable-install finder), corral's CLI imports, the whole command, and
     the daemon's answer alone (one RPC from this already-running process)."""
@@ -739,7 +738,7 @@ def build_rows(m: dict[str, Any]) -> list[dict[str, str]]:
     if "daemon_spawns_s" in ss["corral"]:
         d = ss["corral"]["daemon_spawns_s"]["median"]
         add(f"daemon side: first start → 50th spawn, vs the in-process Popen ×50 loop "
-            f"({fmt_s(ss['bare']['popen_loop_s']['median'])})", fmt_s(d), "", 
+            f"({fmt_s(ss['bare']['popen_loop_s']['median'])})", fmt_s(d), "",
             f"corral/bare = {d / ss['bare']['popen_loop_s']['median']:.1f}")
     c, p, b = (ss["corral"]["stop_list_s"]["median"], ss["pm2"]["stop_list_s"]["median"],
                ss["bare"]["stop_gone_s"]["median"])
@@ -874,7 +873,7 @@ def main() -> int:
         m["daemon_pids"] = {t.name: t.daemon_pid() for t in tools}
         state["daemon_pids"] = m["daemon_pids"]
         save_state(args.state, state)
-        log(f"RSS with 0 apps: " + ", ".join(f"{k} {fmt_mib(v)}" for k, v in m["rss"].items()))
+        log("RSS with 0 apps: " + ", ".join(f"{k} {fmt_mib(v)}" for k, v in m["rss"].items()))
         m["ls"] = measure_ls(tools, work, marker, args.ls_calls, 2, log)
         m["start_stop"] = measure_start_stop(tools, work, marker, args.rounds, args.settle, env, clock, log)
         m["crash"] = measure_crash(tools, work, args.crashes, args.crash_uptime, clock, env, log)

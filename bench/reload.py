@@ -153,7 +153,7 @@ def mine_cpu_s(tag: str) -> float:
     return total
 
 
-def wait_quiet(env: dict[str, str], clock: Clock, limit: float, log: "Log", what: str) -> dict[str, float]:
+def wait_quiet(env: dict[str, str], clock: Clock, limit: float, log: Log, what: str) -> dict[str, float]:
     """Wait, at most LIMIT seconds, until processes that are not this run's use less than QUIET
     cores over a 1 s window (the machine is shared: other sessions run test suites and benchmarks)."""
     tag = env[TAG_VAR]
@@ -219,7 +219,7 @@ class Prober:
                 outcome = "refused"
             except ConnectionResetError:
                 outcome = "reset"
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 outcome = "timeout"
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 outcome = type(exc).__name__
@@ -739,7 +739,7 @@ class BareUvicorn:
 
     def start(self) -> None:
         self.port = 0
-        for i in range(self.n):
+        for _ in range(self.n):
             s = socket.socket()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -954,7 +954,7 @@ def markdown(part1: list[dict[str, Any]], part2: dict[str, Any] | None, meta: di
                 "(goal ≥ 1.9×) | each round: ratio (other load, cores) | busiest pid's share, 2 instances "
                 "| server cores 1 → 2 | wrk cores 1 → 2 | other load 1 → 2 | req/s per server core 1 → 2 | p99 1 → 2 |",
                 "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for key, r in part2.items():
+        for r in part2.values():
             share = ", ".join(f"{x * 100:.0f}%" for x in r["busiest_pid_share"]) or "—"
             e1, e2 = r["rps_per_server_core"]
             (s1, s2), (w1, w2), (o1, o2) = r["servers_cores"], r["wrk_cores"], r["others_cores"]

@@ -26,7 +26,7 @@ class Home:
         return hash(self.root)
 
     @classmethod
-    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> "Home":
+    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Home:
         env = os.environ if environ is None else environ
         root = env.get("CORRAL_HOME") or os.path.join(os.path.expanduser("~"), ".corral")
         return cls(os.path.abspath(root))

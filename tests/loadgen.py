@@ -39,7 +39,7 @@ class Load:
         self._deadline = time.monotonic() + max_seconds
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for t in self._threads:
             t.start()
         return self

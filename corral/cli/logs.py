@@ -201,7 +201,7 @@ class Source:
         return [f.path for f in rotated[inodes.index(old) + 1 : end]]
 
     def _read_more(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         assert self.fd is not None
         while True:
             chunk = os.pread(self.fd, 1 << 20, self.pos)

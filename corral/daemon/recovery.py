@@ -41,9 +41,9 @@ async def recover(sup: Supervisor) -> list[str]:
     sup.store.clear_slots()
     names = []
     for name, app_id, base_env, spec, desired in stored:
-        app = sup.add_app(spec, base_env, app_id=app_id)
+        restored = sup.add_app(spec, base_env, app_id=app_id)
         if desired == "online":
-            sup.start(app)
+            sup.start(restored)
             names.append(name)
     return names
 

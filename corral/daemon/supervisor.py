@@ -50,7 +50,7 @@ class Slot:
 
     _uids = 0
 
-    def __init__(self, app: "App", index: int) -> None:
+    def __init__(self, app: App, index: int) -> None:
         Slot._uids += 1
         self.uid = Slot._uids
         self.app = app
@@ -446,4 +446,4 @@ class Supervisor:
     def sample_usage(self) -> dict[int, tuple[float, int]]:
         """CPU % and RSS of every running instance's process group (see ``daemon.usage``)."""
         pgids = {s.pgid for a in self.apps.values() for s in a.slots if s.child is not None and s.pgid}
-        return self.usage.sample(pgids)  # type: ignore[arg-type]
+        return self.usage.sample(pgids)

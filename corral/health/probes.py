@@ -147,7 +147,11 @@ async def check_cmd(reaper: Reaper, argv: list[str], cwd: str | None, env: dict[
                                  stderr=subprocess.DEVNULL, close_fds=True, process_group=0)
     except OSError:
         return False
-    reaper.watch(popen.pid, lambda pid, code, sig: done.done() or done.set_result(-1 if code is None else code))
+    def exited(pid: int, code: int | None, sig: str | None) -> None:
+        if not done.done():
+            done.set_result(-1 if code is None else code)
+
+    reaper.watch(popen.pid, exited)
     try:
         code = await done
     except asyncio.CancelledError:

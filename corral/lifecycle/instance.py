@@ -60,7 +60,7 @@ class Instance:
     fast_failures: int = 0
     restarts: int = 0
     after: After | None = None
-    last_exit: "Exited | None" = None
+    last_exit: Exited | None = None
     ready: bool = False  # proven ready (a reload may retire the instance it replaces)
 
 
@@ -223,7 +223,7 @@ def step(inst: Instance, event: Event, now: float, policy: Policy) -> Result:
     return inst, []
 
 
-LEAVE_RUNNING: list["Effect"] = [CancelTimer(READY_TIMER), CancelTimer(WATCHDOG_TIMER)]
+LEAVE_RUNNING: list[Effect] = [CancelTimer(READY_TIMER), CancelTimer(WATCHDOG_TIMER)]
 
 
 def _spawned(inst: Instance, policy: Policy) -> Result:

@@ -43,7 +43,7 @@ def write_all(fd: int, data: bytes) -> None:
 class RotatingFile:
     """An append-only log file that rotates by size and/or schedule (see the module docstring)."""
 
-    def __init__(self, path: str, policy: RotationPolicy, compressor: "Compressor") -> None:
+    def __init__(self, path: str, policy: RotationPolicy, compressor: Compressor) -> None:
         self.path = path
         self.policy = policy
         self.users = 0

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 import time
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Callable
+from datetime import UTC
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -100,9 +101,9 @@ def make_clock(date_format: str | None, utc: bool = False) -> Clock:
     """``unix seconds -> timestamp text`` for ``log_date_format`` (None: ISO 8601, see above)."""
     if not date_format and not utc:
         return iso_local
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    tz = timezone.utc if utc else None
+    tz = UTC if utc else None
 
     def local(now: float) -> datetime:
         return datetime.fromtimestamp(now, tz).astimezone(tz)

@@ -125,7 +125,7 @@ class RotationPolicy:
     compress: bool
 
     @classmethod
-    def from_spec(cls, spec: AppSpec) -> "RotationPolicy":
+    def from_spec(cls, spec: AppSpec) -> RotationPolicy:
         return cls(
             max_size=spec.log_max_size,
             schedule=parse_schedule(spec.log_rotate) if spec.log_rotate else None,

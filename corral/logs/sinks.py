@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from corral.logs.pipe import MAX_LINE, Sink, write_all
 from corral.logs.files import LogWriters, make_redactor, make_sink

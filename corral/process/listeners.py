@@ -115,8 +115,8 @@ class SocketRegistry:
             self._sockets.pop(key).close()
         for address in [a for a, owner in self._owner.items() if owner == app]:
             del self._owner[address]
-        for key in [k for k in self._ports if k[0] == app]:
-            del self._ports[key]
+        for port_key in [k for k in self._ports if k[0] == app]:
+            del self._ports[port_key]
         for path in [p for p, owner in self._unix_paths.items() if owner == app]:
             del self._unix_paths[path]
             try:

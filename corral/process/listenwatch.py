@@ -64,7 +64,7 @@ class _Watch:
 class ListenWatcher:
     """Calls ``on_listen`` once a process of a watched group listens on TCP."""
 
-    def __init__(self, timers: "Timers[_Cancellable]", interval: float = POLL_INTERVAL) -> None:
+    def __init__(self, timers: Timers[_Cancellable], interval: float = POLL_INTERVAL) -> None:
         self._timers = timers
         self._interval = interval
         self._watched: list[_Watch] = []

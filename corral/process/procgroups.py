@@ -93,5 +93,10 @@ class GroupWatcher:
 
     async def wait_gone(self, pgid: int) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.watch(pgid, lambda: future.done() or future.set_result(None))
+
+        def gone() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        self.watch(pgid, gone)
         await future

@@ -8,7 +8,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from tests.conftest import Corral, app, pid_alive, wait_until
 from tests.loadgen import Load

@@ -129,7 +129,7 @@ def _cases(closed_port: int, silent_server: str) -> list[tuple[str, BaseExceptio
     return [
         # --- code bugs: real Python errors
         ("KeyError", raised(lambda: {}["x"]), "code_bug"),
-        ("IndexError", raised(lambda: [][1]), "code_bug"),
+        ("IndexError", raised(lambda: [][1]), "code_bug"),  # noqa: PLE0643 (raising is the point)
         ("AttributeError", raised(lambda: None.x), "code_bug"),  # type: ignore[attr-defined]
         ("NameError", raised(lambda: eval("undefined_name")), "code_bug"),
         ("UnboundLocalError", raised(_unbound), "code_bug"),

@@ -7,14 +7,14 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
 from corral.logs.pipe import _cut_at, _has_long_line, _split_long_lines
 from corral.logs.format import iso_local, json_head, json_lines, make_clock, stamp_lines, valid_utf8
 
-T = datetime(2026, 11, 22, 5, 40, 7, 123456, tzinfo=timezone.utc).timestamp()
+T = datetime(2026, 11, 22, 5, 40, 7, 123456, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -112,7 +112,7 @@ def berlin(text: str, fold: int = 0) -> float:
 
 
 def utc(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M")
+    return datetime.fromtimestamp(t, UTC).strftime("%H:%M")
 
 
 def test_fall_back_hourly_keeps_the_repeated_hour() -> None:

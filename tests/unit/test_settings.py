@@ -11,12 +11,9 @@ from typing import Any
 
 import pytest
 
-from corral.cli.parser import build_parser
 from corral.config import docs
-from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_NAME, FIELDS, SPEC_KEYS
-from corral.config.flags import START_FLAGS, settings_from_flags
-from corral.config.load import from_command_line, load_file, validate_file
+from corral.config.flags import START_FLAGS
 from corral.config.normalize import normalize_app
 from corral.config.policies import default_policy, restart_policy
 from corral.config.spec import KEYS, AppSpec

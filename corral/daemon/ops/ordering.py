@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from functools import partial
 from typing import Any
 
 from corral.events import Note
@@ -17,6 +18,14 @@ MARGIN = 10.0
 def _online(app: App) -> bool:
     """Every instance online and proven ready (notify, probe, a listening socket, listen_timeout)."""
     return bool(app.slots) and all(s.status is Status.ONLINE and s.state.ready for s in app.slots)
+
+
+def _settled_all(apps: list[App]) -> bool:
+    return all(_online(a) or _failed(a) for a in apps)
+
+
+def _stopped_all(sup: Supervisor, apps: list[App]) -> bool:
+    return all(s.status in lc.RESTING for a in apps for s in a.slots if a.name in sup.apps)
 
 
 def _failed(app: App) -> bool:
@@ -41,7 +50,7 @@ async def start_ordered(sup: Supervisor, apps: list[App], launch: Any) -> None:
             needed = [sup.apps[d] for d in deps[name]]
             if needed:
                 wait = max(d.policy.ready_wait() for d in needed) + MARGIN
-                await sup.wait_for(lambda: all(_online(d) or _failed(d) for d in needed), wait)
+                await sup.wait_for(partial(_settled_all, needed), wait)
                 missing = [d.name for d in needed if not _online(d)]
                 if missing:
                     message = f'not started: dependency "{missing[0]}" is not ready'
@@ -67,5 +76,5 @@ async def stop_ordered(sup: Supervisor, apps: list[App], dispatch_stop: Any) -> 
             dispatch_stop(app)
         wait = max([a.policy.kill_timeout for a in group] + [0.0]) + MARGIN
         ok = await sup.wait_for(
-            lambda: all(s.status in lc.RESTING for a in group for s in a.slots if a.name in sup.apps), wait) and ok
+            partial(_stopped_all, sup, group), wait) and ok
     return ok

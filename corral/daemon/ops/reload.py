@@ -105,7 +105,7 @@ async def rolling_reload(sup: Supervisor, app: App, surge: int = 1) -> list[str]
     while rollout.phase not in ro.ENDED:
         seen: list[ro.Event] = []
 
-        def changed() -> bool:
+        def changed(seen: list[ro.Event] = seen, rollout: ro.Rollout = rollout) -> bool:
             seen.extend(run.observe(rollout))
             return bool(seen)
 
