@@ -356,15 +356,12 @@ async def kill(ctx: Context, args: dict[str, Any]) -> Any:
     return {"stopped": [a.name for a in apps], "pid": os.getpid()}
 
 
-# log operations (log_paths, flush) live in their own module; imported last (it uses this one)
-from corral.daemon.ops import logs as _logcommands  # noqa: E402,F401
-
-
 # dependency order lives in its own module; imported last (it uses this one)
 from corral.daemon.ops.ordering import start_ordered, stop_ordered  # noqa: E402
 
 #: Operations whose handlers load on first use (rarely used: kept out of the daemon's memory).
-LAZY = {"reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster"}
+LAZY = {"reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster",
+        "log_paths": "corral.daemon.ops.logs", "flush": "corral.daemon.ops.logs"}
 
 
 def handler_for(op: str) -> Handler | None:

@@ -9,7 +9,6 @@ from typing import Any
 from corral.events import Note
 from corral.lifecycle import instance as lc
 from corral.daemon.ops.apps import OperationFailed, UserError
-from corral.lifecycle.order import CycleError, start_layers, stop_layers
 from corral.daemon.supervisor import App, Status, Supervisor
 
 MARGIN = 10.0
@@ -32,6 +31,18 @@ def _failed(app: App) -> bool:
     return any(s.status in (Status.ERRORED, Status.STOPPED) for s in app.slots)
 
 
+def _layers(deps: dict[str, list[str]], stop: bool) -> list[list[str]]:
+    """One layer when nothing depends on anything (the usual case: graphlib stays unloaded)."""
+    if not any(deps.values()):
+        return [sorted(deps)]
+    from corral.lifecycle.order import CycleError, start_layers, stop_layers
+
+    try:
+        return stop_layers(deps) if stop else start_layers(deps)
+    except CycleError as exc:
+        raise UserError(str(exc)) from None
+
+
 async def start_ordered(sup: Supervisor, apps: list[App], launch: Any) -> None:
     """Call ``launch(app)`` for each app once every app it depends on is ready."""
     deps = {a.name: list(a.spec.depends_on) for a in apps}
@@ -39,10 +50,7 @@ async def start_ordered(sup: Supervisor, apps: list[App], launch: Any) -> None:
         for dep in wanted:
             if dep not in sup.apps:
                 raise UserError(f'app "{name}" depends on "{dep}", which is not defined')
-    try:
-        layers = start_layers(deps)
-    except CycleError as exc:
-        raise UserError(str(exc)) from None
+    layers = _layers(deps, stop=False)
     by_name = {a.name: a for a in apps}
     for layer in layers:
         for name in layer:
@@ -65,8 +73,8 @@ async def stop_ordered(sup: Supervisor, apps: list[App], dispatch_stop: Any) -> 
     """Stop apps dependents-first: each layer is stopped and settled before the next."""
     deps = {a.name: list(a.spec.depends_on) for a in apps}
     try:
-        layers = stop_layers(deps)
-    except CycleError:
+        layers = _layers(deps, stop=True)
+    except UserError:  # a cycle: stop them all at once
         layers = [[a.name for a in apps]]
     by_name = {a.name: a for a in apps}
     ok = True
