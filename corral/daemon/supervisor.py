@@ -13,11 +13,12 @@ import sys
 from collections import deque
 from dataclasses import replace
 from functools import partial
-from typing import Any, Callable
+from typing import Callable
 
 from corral import events as ev
 from corral.config.plan import changed_keys
 from corral.daemon.core import DaemonCore
+from corral.daemon.slots import App, Slot
 from corral.daemon.readiness import on_notify, start_probe
 from corral.daemon.timers import Handle
 from corral.lifecycle import app as am
@@ -32,82 +33,12 @@ from corral.process.listeners import BindError, SocketRegistry
 from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.daemon.store import Store
 from corral.process.usage import UsageSampler
-from corral.config.policies import restart_policy
 from corral.config.spec import AppSpec
 
 EXEC_SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "process", "exec_shim.py")
 
 Status = lc.Status
 KILL = "kill"  # the slot's kill escalation, kept among its timers while it is stopping
-
-
-class Slot:
-    """One instance of an app: its lifecycle state and the live process behind it.
-
-    During a rolling reload two slots share an index (the old one and its
-    replacement); ``uid`` tells them apart.
-    """
-
-    _uids = 0
-
-    def __init__(self, app: App, index: int) -> None:
-        Slot._uids += 1
-        self.uid = Slot._uids
-        self.app = app
-        self.index = index
-        self.status_text: str | None = None
-        self.probe: Any = None  # the readiness probe (health.probes.ReadinessProbe) while launching
-        self.env: dict[str, str] = {}
-        self.spawn_error: str | None = None
-        self.state = lc.Instance()
-        self.child: Child | None = None
-        self.pgid: int | None = None
-        self.start_ticks: int | None = None
-        self.started_wall: float | None = None
-        self.timers: dict[str, Handle] = {}
-        self.stderr: PipeReader | None = None
-        self.last_exit: dict[str, Any] | None = None
-        self.log_paths: tuple[str, str] | None = None  # the files its live process writes
-
-    @property
-    def status(self) -> Status:
-        return self.state.status
-
-
-class App:
-    """One app: its spec, its slots, and the pure model's state (``lifecycle.app``)."""
-
-    def __init__(self, name: str, app_id: int, spec: AppSpec, base_env: dict[str, str]) -> None:
-        self.name = name
-        self.id = app_id
-        self.spec = spec
-        self.base_env = base_env
-        self.policy = restart_policy(spec)
-        self.state = am.AppState(instances=spec.instances)
-        self.slots: list[Slot] = []
-
-    @property
-    def namespace(self) -> str:
-        return self.spec.namespace
-
-    @property
-    def desired(self) -> str:
-        return self.state.desired.value
-
-    @property
-    def deleting(self) -> bool:
-        return self.state.deleting
-
-    def set_spec(self, spec: AppSpec) -> None:
-        self.spec = spec
-        self.policy = restart_policy(spec)
-        self.state = replace(self.state, instances=spec.instances)
-
-    def stored_spec(self) -> dict[str, Any]:
-        return {**self.spec.to_dict(), "base_env": self.base_env}
-
-    def slot_infos(self) -> list[am.SlotInfo]:
-        return [am.SlotInfo(s.uid, s.index, s.status) for s in self.slots]
 
 
 class Supervisor:

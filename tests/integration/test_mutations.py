@@ -54,8 +54,9 @@ def spawns(corral: Corral) -> int:
     return sum(1 for e in corral.events("web") if e["kind"] == "spawn")
 
 
-def test_a_changed_start_during_a_reload_is_refused_and_one_instance_per_index_remains(
-        corral: Corral, workdir: Path) -> None:
+def reload_in_progress(corral: Corral, workdir: Path) -> tuple[Path, subprocess.Popen[str]]:
+    """Two web instances online (2 s boots), then `corral reload web` running in the background,
+    seen to have started its first new instance."""
     toml = workdir / "corral.toml"
     toml.write_text(web_toml("1"))
     corral.run("start", str(toml))
@@ -63,6 +64,12 @@ def test_a_changed_start_during_a_reload_is_refused_and_one_instance_per_index_r
     before = spawns(corral)
     reload = background(corral, "reload", "web")
     wait_until(lambda: spawns(corral) > before, 10, "the reload to start a new instance")
+    return toml, reload
+
+
+def test_a_changed_start_during_a_reload_is_refused_and_one_instance_per_index_remains(
+        corral: Corral, workdir: Path) -> None:
+    toml, reload = reload_in_progress(corral, workdir)
     toml.write_text(web_toml("2"))
     refused = corral.run("start", str(toml), check=False)
     assert refused.returncode == 1
@@ -83,13 +90,7 @@ def test_a_changed_start_during_a_reload_is_refused_and_one_instance_per_index_r
 
 
 def test_a_stop_during_a_reload_wins_and_the_reload_says_so(corral: Corral, workdir: Path) -> None:
-    toml = workdir / "corral.toml"
-    toml.write_text(web_toml("1"))
-    corral.run("start", str(toml))
-    wait_until(lambda: [r["status"] for r in web_rows(corral)] == ["online"] * 2, 20, "two instances online")
-    before = spawns(corral)
-    reload = background(corral, "reload", "web")
-    wait_until(lambda: spawns(corral) > before, 10, "the reload to start a new instance")
+    _, reload = reload_in_progress(corral, workdir)
     corral.run("stop", "web")
     _, err = reload.communicate(timeout=60)
     assert reload.returncode == 1
