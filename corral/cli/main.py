@@ -95,7 +95,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     else:
         request["target"] = target
     if "apps" in request:
-        request["base_env"] = dict(os.environ)
+        request["base_env"] = _base_env(request["apps"])
     result = Client(autostart=True).call("start", request)
     for note in result.get("notes", []):
         print(f"corral: {note}", file=sys.stderr)
@@ -188,7 +188,15 @@ def _reload_specs(target: str) -> dict[str, Any]:
         names = {i["name"] for i in infos if i["config"].get("source") == source}
         env_name = next(i["config"].get("env_name") for i in infos if i["config"].get("source") == source)
         specs += [s for s in _load_config(source, env_name, None) if s["name"] in names]
-    return {"apps": specs, "base_env": dict(os.environ)}
+    return {"apps": specs, "base_env": _base_env(specs)}
+
+
+def _base_env(specs: list[dict[str, Any]]) -> dict[str, str]:
+    """This shell's environment as the apps may keep it: no secret names unless an app's
+    ``env_inherit`` asks for them (the daemon filters again, per app)."""
+    from corral.config.environ import inherited
+
+    return inherited(os.environ, {p for spec in specs for p in spec.get("env_inherit") or ()})
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

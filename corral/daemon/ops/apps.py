@@ -6,6 +6,7 @@ restarted or removed) with a deadline, so the CLI can report the outcome.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -314,7 +315,9 @@ async def save(ctx: Context, args: dict[str, Any]) -> Any:
     dump = {"version": 1, "saved_at": time.time(),
             "apps": [{"spec": a.stored_spec(), "desired": a.desired} for a in apps]}
     tmp = ctx.dump_path + ".tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # a leftover keeps its mode: the new file is created 0600, never chmodded
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "w") as f:
         json.dump(dump, f, indent=1)
     os.replace(tmp, ctx.dump_path)
     return {"path": ctx.dump_path, "apps": [a.name for a in apps]}
