@@ -54,8 +54,17 @@ def _split_dashdash(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def fail(message: str, status: int) -> int:
-    print(f"corral: {message}", file=sys.stderr)
+    print(f"corral: {_clean(message)}", file=sys.stderr)
     return status
+
+
+def _clean(text: str) -> str:
+    """Control characters escaped (``render.clean``), loaded only when there are some."""
+    if text.isprintable():
+        return text
+    from corral.cli.render import clean
+
+    return clean(text)
 
 
 def emit_json(data: Any) -> None:
@@ -98,9 +107,9 @@ def cmd_start(args: argparse.Namespace) -> int:
         request["base_env"] = _base_env(request["apps"])
     result = Client(autostart=True).call("start", request)
     for note in result.get("notes", []):
-        print(f"corral: {note}", file=sys.stderr)
+        print(f"corral: {_clean(note)}", file=sys.stderr)
     for error in result.get("errors", []):
-        print(f"corral: {error}", file=sys.stderr)
+        print(f"corral: {_clean(error)}", file=sys.stderr)
     show_rows(result["rows"], args.json)
     return 1 if any(r["status"] == "errored" for r in result["rows"]) else 0
 
