@@ -16,7 +16,7 @@ Two kinds of redaction, both replacing the secret by the word ``REDACTED``:
   card networks' ranges; this keeps 13- and 19-digit epoch timestamps out), passing the Luhn check.
   The whole number is replaced (nothing is kept, not even the last 4 digits).
 * **URL credentials**: the password of ``scheme://user:password@host`` (``postgres://u:secret@h/db``,
-  ``https://x-access-token:ghs_...@github.com``) becomes ``REDACTED``; the user name and the rest of
+  ``https://deploy:ghs_...@github.com``) becomes ``REDACTED``; the user name and the rest of
   the URL stay.  :func:`redact_url_credentials` applies this rule alone (``corral describe`` masks
   environment values and arguments with it).
 

@@ -201,11 +201,16 @@ def _reload_specs(target: str) -> dict[str, Any]:
 
 
 def _base_env(specs: list[dict[str, Any]]) -> dict[str, str]:
-    """This shell's environment as the apps may keep it: no secret names unless an app's
-    ``env_inherit`` asks for them (the daemon filters again, per app)."""
-    from corral.config.environ import inherited
+    """This shell's environment as the apps may keep it: no secrets unless an app's
+    ``env_inherit`` asks for them (the daemon filters again, per app); says what it keeps back."""
+    from corral.config.environ import inherited, withheld
 
-    return inherited(os.environ, {p for spec in specs for p in spec.get("env_inherit") or ()})
+    patterns = {p for spec in specs for p in spec.get("env_inherit") or ()}
+    kept_back = withheld(os.environ, patterns)
+    if kept_back:
+        print(f"corral: not passed on from this shell (secrets; list them in env_inherit to pass them): "
+              f"{', '.join(kept_back)}", file=sys.stderr)
+    return inherited(os.environ, patterns)
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

@@ -4,12 +4,13 @@ The CLI sends its environment with ``start`` (and ``restart``/``reload --update-
 sees the shell's ``PATH``, locale and settings, as with PM2.  That environment also holds every
 token of that shell, and what the daemon keeps is saved in ``state.db`` and ``dump.json``.  So:
 
-* **secret names are not inherited**: a variable whose name is secret by the one rule the logs
-  and ``describe`` use (:func:`corral.app.redact.is_secret_name`: ``GITHUB_TOKEN``,
-  ``AWS_SECRET_ACCESS_KEY``, ``DB_PASSWORD`` ...) is dropped unless a pattern of the app's
+* **secrets are not inherited**: a variable whose name is secret by the one rule the logs and
+  ``describe`` use (:func:`corral.app.redact.is_secret_name`: ``GITHUB_TOKEN``,
+  ``AWS_SECRET_ACCESS_KEY``, ``DB_PASSWORD`` ...), or whose value holds a URL with a password
+  (``DATABASE_URL=postgres://u:secret@h/db``), is dropped unless a pattern of the app's
   ``env_inherit`` names it (``env_inherit = ["AWS_*", "GITHUB_TOKEN"]``, shell-style ``*``,
-  ``?`` and ``[...]``, case-sensitive).  The CLI filters what it sends and the daemon filters
-  again (it trusts no client), per app;
+  ``?`` and ``[...]``, case-sensitive).  The CLI filters what it sends (and names what it kept
+  back, on stderr) and the daemon filters again (it trusts no client), per app;
 * **an app run as another user** (``user =``, daemon running as root) inherits only
   :data:`OTHER_USER_KEEPS` (``PATH``, the locale, ``TZ``, ``TERM``) and what its
   ``env_inherit`` names; ``HOME``, ``USER``, ``LOGNAME`` and ``SHELL`` come from that user's
@@ -52,13 +53,25 @@ def wanted(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatchcase(name, p) for p in patterns)
 
 
-def inherited(environ: Mapping[str, str], patterns: Iterable[str] = ()) -> dict[str, str]:
-    """``environ`` without secret names (unless ``patterns`` name them) and protocol variables."""
-    from corral.app.redact import is_secret_name
+def is_secret(name: str, value: str) -> bool:
+    """A secret name, or a value with a URL password in it."""
+    from corral.app.redact import is_secret_name, redact_url_credentials
 
+    return is_secret_name(name) or redact_url_credentials(value) is not value
+
+
+def inherited(environ: Mapping[str, str], patterns: Iterable[str] = ()) -> dict[str, str]:
+    """``environ`` without secrets (unless ``patterns`` name them) and protocol variables."""
     patterns = tuple(patterns)
     return {k: v for k, v in environ.items()
-            if k not in PROTOCOL_VARS and (not is_secret_name(k) or wanted(k, patterns))}
+            if k not in PROTOCOL_VARS and (not is_secret(k, v) or wanted(k, patterns))}
+
+
+def withheld(environ: Mapping[str, str], patterns: Iterable[str] = ()) -> list[str]:
+    """The names :func:`inherited` drops as secrets, sorted (for a note to the user)."""
+    patterns = tuple(patterns)
+    return sorted(k for k, v in environ.items()
+                  if k not in PROTOCOL_VARS and is_secret(k, v) and not wanted(k, patterns))
 
 
 def for_other_user(environ: Mapping[str, str], patterns: Iterable[str] = ()) -> dict[str, str]:
