@@ -6,7 +6,10 @@ The daemon is the only writer of its log files and writes whole lines from the e
   the lines of the current file plus the rotated ones are exactly the lines written;
 * ``corral flush`` truncates an open file between two writes (and deletes the rotated ones);
 * compression of rotated files runs on one background thread, off the event loop; pruning
-  (``log_retain``, ``log_max_age``) runs after each rotation.
+  (``log_retain``, ``log_max_age``) runs after each rotation;
+* every name is opened, linked, renamed and deleted relative to its folder's descriptor, never
+  through a link (:mod:`corral.logs.safeopen`): an app's user who swaps its log file for a link
+  cannot make the daemon write, truncate or create anything else.
 
 A sink (:func:`make_sink`) takes a chunk of complete lines from a pipe reader and does, per
 chunk: invalid UTF-8 -> U+FFFD, redaction (:meth:`corral.app.redact.Redactor.redact_bytes`), one
@@ -218,7 +221,7 @@ class LogWriters:
         f = self._files.get(path)
         if f is None:
             folder = os.path.dirname(path) or "."
-            dir_fd = self._folders.acquire(folder, path)
+            dir_fd = self._folders.acquire(folder, path, owner)
             try:
                 f = RotatingFile(path, policy, self.compressor, dir_fd, owner)
             except BaseException:

@@ -165,11 +165,12 @@ class Folders:
     def __init__(self) -> None:
         self._fds: dict[str, list[int]] = {}  # path -> [fd, users]
 
-    def acquire(self, folder: str, path: str) -> int:
+    def acquire(self, folder: str, path: str, owner: Owner | None = None) -> int:
+        """The folder's descriptor; missing folders are created 0700 (for ``owner`` when given)."""
         entry = self._fds.get(folder)
         if entry is None:
             try:
-                os.makedirs(folder, mode=0o700, exist_ok=True)
+                _make_folders(folder, owner)
                 fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except (OSError, ValueError) as exc:
                 raise LogFileError(f"log file {path}: cannot use its folder {folder}: "
@@ -186,6 +187,24 @@ class Folders:
         if entry[1] <= 0:
             del self._fds[folder]
             os.close(entry[0])
+
+
+def _make_folders(folder: str, owner: Owner | None) -> None:
+    """``mkdir -p`` with mode 0700, each folder it creates handed to ``owner`` (never following a link)."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        if owner is not None:
+            os.chown(path, *owner, follow_symlinks=False)
 
 
 def gzip_at(dir_fd: int, name: str, level: int) -> str | None:

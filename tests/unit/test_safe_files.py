@@ -186,6 +186,10 @@ def test_new_files_belong_to_the_apps_user(tmp_path: Path) -> None:
     for path in [tmp_path / "a.log", *(Path(r.path) for r in rotated_files(str(tmp_path / "a.log")))]:
         st = path.stat()
         assert (st.st_uid, st.st_gid) == owner and stat.S_IMODE(st.st_mode) == 0o600
+    writers.acquire(str(tmp_path / "new" / "sub" / "c.log"), policy(), owner)
+    for folder in (tmp_path / "new", tmp_path / "new" / "sub"):  # folders it makes are the user's too
+        st = folder.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (*owner, 0o700)
     existing = tmp_path / "b.log"
     existing.write_bytes(b"")
     writers.acquire(str(existing), policy(), owner)
