@@ -116,3 +116,26 @@ def test_a_shared_1777_corral_home_is_refused_with_one_line(corral: Corral, work
         assert (result.returncode, result.stderr) == (2, expected), args
     assert stat.S_IMODE(os.stat(corral.home).st_mode) == 0o1777
     assert os.listdir(corral.home) == []
+
+
+def test_the_daemon_filters_the_environment_itself(corral: Corral, workdir: Path) -> None:
+    """A client that sends its whole environment (an old CLI, the raw socket) gets it filtered per
+    app by the daemon: only what the app's env_inherit names is kept."""
+    from corral.config.load import from_command_line
+    from corral.control.client import Client
+    from corral.paths import Home
+
+    corral.run("ping")
+    spec = from_command_line(None, ["sleep", "600"], cwd=str(workdir),
+                             extra={"name": "raw", "env_inherit": ["KEEP_*"]})
+    base_env = {"PATH": os.environ["PATH"], "GITHUB_TOKEN": "ghp_rawSECRET", "KEEP_TOKEN": "keptTOKEN",
+                "DATABASE_URL": "postgres://u:rawURL@h/db"}
+    client = Client(Home(corral.home))
+    try:
+        client.call("start", {"apps": [spec], "base_env": base_env})
+        client.call("save")
+    finally:
+        client.close()
+    corral.wait_status("raw", "online")
+    at_rest = "".join(p.read_bytes().decode("utf-8", "replace") for p in files_under(corral.home) if p.is_file())
+    assert "ghp_rawSECRET" not in at_rest and "rawURL" not in at_rest and "keptTOKEN" in at_rest
