@@ -137,7 +137,10 @@ class RotatingFile:
             old, new = stat_at(d, name), stat_at(d, target)
             if old is not None and new is not None and (old.st_dev, old.st_ino) == (new.st_dev, new.st_ino):
                 unlink_at(d, target, target)
-        os.rename(name, target, src_dir_fd=d, dst_dir_fd=d)
+        try:
+            os.rename(name, target, src_dir_fd=d, dst_dir_fd=d)
+        except FileNotFoundError:
+            pass  # the file was deleted under us: a fresh one takes its place
         return open_log(d, name, self.path, self.owner).fd
 
     def prune(self, now: float) -> list[str]:

@@ -116,14 +116,17 @@ class NotifySockets:
         return listener.path
 
     def _make_folders(self) -> None:
+        """``/run/corral/<home>``: root's, 0711 (anyone may cross it, only root may write it)."""
         for folder in (os.path.dirname(RUN_ROOT), RUN_ROOT, self._folder):
             try:
-                os.mkdir(folder, 0o711 if folder != "/run" else 0o755)
+                os.mkdir(folder, 0o755 if folder == "/run" else 0o711)
             except FileExistsError:
                 pass
             st = os.lstat(folder)
             if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
                 raise OSError(f"{folder} is not a folder of root's that only root can write")  # never used then
+            if folder != "/run" and stat.S_IMODE(st.st_mode) != 0o711:
+                os.chmod(folder, 0o711)  # ours; a umask such as 077 must not make it uncrossable
 
     def close(self) -> None:
         self.main.close()

@@ -110,7 +110,11 @@ out_file = "{out}"
 env_inherit = ["EXTRA_*"]
 """)
     shell = {"GITHUB_TOKEN": "ghp_rootSECRET", "FROM_ROOTS_SHELL": "x", "EXTRA_OK": "1"}
-    corral.run("start", str(workdir / "corral.toml"), env=shell)
+    old_umask = os.umask(0o077)  # a strict admin's umask: the user's notify socket must stay reachable
+    try:
+        corral.run("start", str(workdir / "corral.toml"), env=shell)
+    finally:
+        os.umask(old_umask)
     corral.wait_status("u", "online", timeout=15)
     assert any(e["kind"] == "ready" for e in corral.events("u"))
     seen = json.loads(report.read_text())

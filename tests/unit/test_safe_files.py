@@ -97,6 +97,15 @@ def test_rotation_after_a_swap_never_writes_the_target(tmp_path: Path, target: P
     assert [Path(r.path).is_symlink() for r in rotated] == [True]  # the link itself, moved, not followed
 
 
+def test_a_log_file_deleted_under_the_writer_is_replaced_at_the_next_rotation(tmp_path: Path) -> None:
+    log = tmp_path / "app-out.log"
+    f = LogWriters().acquire(str(log), policy(max_size=100))
+    f.write(b"a" * 80 + b"\n", 1_000_000.0)
+    log.unlink()
+    f.write(b"b" * 80 + b"\n", 1_000_001.0)
+    assert log.read_bytes() == b"b" * 80 + b"\n"
+
+
 def test_flush_of_an_open_file_after_a_swap_truncates_only_what_it_holds(tmp_path: Path, target: Path) -> None:
     log = tmp_path / "app-out.log"
     writers = LogWriters()
