@@ -15,6 +15,10 @@ Two kinds of redaction, both replacing the secret by the word ``REDACTED``:
   groups at least 4 digits long (every real layout: 4-4-4-4, 4-6-5, plain), first digit 2-6 (the
   card networks' ranges; this keeps 13- and 19-digit epoch timestamps out), passing the Luhn check.
   The whole number is replaced (nothing is kept, not even the last 4 digits).
+* **URL credentials**: the password of ``scheme://user:password@host`` (``postgres://u:secret@h/db``,
+  ``https://deploy:ghs_...@github.com``) becomes ``REDACTED``; the user name and the rest of
+  the URL stay.  :func:`redact_url_credentials` applies this rule alone (``corral describe`` masks
+  environment values and arguments with it).
 
 Key matching is :func:`is_secret_name`, the one rule ``corral describe`` also uses to mask
 environment variables: a key is compared after lower-casing it and treating ``-`` like ``_``;
@@ -61,7 +65,7 @@ from corral.app._secretnames import (
 
 __all__ = [
     "REDACTED", "Redactor", "default_redactor", "redact_line", "redact_bytes", "redact_obj",
-    "is_secret_name", "luhn_ok",
+    "is_secret_name", "luhn_ok", "redact_url_credentials",
     "PROVIDER_KEYS", "SENSITIVE_KEYS", "PAYLOAD_KEYS", "STRONG_SUFFIXES", "SECRET_WORDS", "NOT_SECRET_KEYS",
 ]
 
@@ -144,14 +148,14 @@ class Redactor:
         folded = line.encode("utf-8", "surrogatepass").translate(_FOLD, _FOLD_DELETE)
         return (self._kv_gate_line(folded[::-1]) is not None or _card_gate_line(folded) is not None
                 or folded.find(b"bearer") >= 0 or folded.find(b"basic") >= 0
-                or any(p.search(line) for p in self._extras))
+                or any(p.search(line) for p in self._extras) or _has_url_credentials(line))
 
     def redact_line(self, line: str) -> str:
         """Redact one line (JSON or plain). Returns ``line`` itself when nothing was redacted."""
         folded = line.encode("utf-8", "surrogatepass").translate(_FOLD, _FOLD_DELETE)  # needs_work, inlined
         if (self._kv_gate_line(folded[::-1]) is None and _card_gate_line(folded) is None
                 and folded.find(b"bearer") < 0 and folded.find(b"basic") < 0
-                and not any(p.search(line) for p in self._extras)):
+                and not any(p.search(line) for p in self._extras) and not _has_url_credentials(line)):
             return line
         return self._redact_line_slow(line)
 
@@ -208,6 +212,7 @@ class Redactor:
             hits.extend(m.start() for m in _CARD_GATE.finditer(folded))
         if _AUTH_GATE.search(folded) is not None:
             hits.extend(m.start() for m in _AUTH_GATE.finditer(folded))
+        hits.extend(_url_credential_hits(data))
         starts = {data.rfind(b"\n", 0, pos) + 1 for pos in hits}
         if self._extras:
             starts.update(self._extra_line_starts(data))
@@ -258,6 +263,7 @@ class Redactor:
             new = _CARD_RE.sub(_card_sub, new)
         for pattern in self._extras:
             new = pattern.sub(_extra_sub, new)
+        new = redact_url_credentials(new)
         return text if new == text else new
 
     def _redact_pairs(self, text: str) -> str:
@@ -304,6 +310,31 @@ class Redactor:
                 return obj
             return items if isinstance(obj, list) else tuple(items)
         return obj
+
+
+# -- URL credentials: one pattern and its gates, apart from the rules above ---------------------
+_URL_GATE = re.compile(rb"://[^\s/?#@:\"'<>]*:[^\s/?#\"'<>]*@")  # bytes: "://" is its literal prefix
+_URL_GATE_STR = re.compile(r"://[^\s/?#@:\"'<>]*:[^\s/?#\"'<>]*@")
+_URL_CRED_RE = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:\"'<>]*:)([^\s/?#\"'<>]+)(?=@)")
+
+
+def _has_url_credentials(text: str) -> bool:
+    return "://" in text and _URL_GATE_STR.search(text) is not None
+
+
+def _url_credential_hits(data: bytes) -> list[int]:
+    """Byte offsets of possible URL credentials in a chunk (one ``find`` when there is no URL)."""
+    if data.find(b"://") < 0:
+        return []
+    return [m.start() for m in _URL_GATE.finditer(data)]
+
+
+def redact_url_credentials(text: str, mask: str = REDACTED) -> str:
+    """The password of every ``scheme://user:password@host`` in ``text`` replaced by ``mask``
+    (the user name is kept); ``text`` itself when there is none."""
+    if not _has_url_credentials(text):
+        return text
+    return _URL_CRED_RE.sub(lambda m: m[1] + mask, text)
 
 
 def _bearer_sub(m: re.Match[str]) -> str:

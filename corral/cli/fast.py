@@ -37,7 +37,12 @@ def _call(request: bytes) -> bytes | None:
 
     from corral.paths import Home
 
-    path = Home.from_env().socket
+    home = Home.from_env()
+    try:
+        home.check()
+    except Exception:  # noqa: BLE001 - not corral's own home: the ordinary path says so
+        return None
+    path = home.socket
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)

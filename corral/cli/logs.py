@@ -19,9 +19,12 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from corral.cli.main import UsageError
+from corral.cli.render import ESCAPES, clean
 from corral.control.client import Client
 
 BLOCK = 64 * 1024
+#: Log files are read as the daemon writes them: never through a link, never blocking on a FIFO.
+READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 FOLLOW_POLL = 0.1
 _ISO = re.compile(rb"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) ?")
 
@@ -35,7 +38,7 @@ def backwards(path: str, end: int | None = None, fd: int | None = None) -> Itera
         import gzip
 
         try:
-            with gzip.open(path, "rb") as f:
+            with open(os.open(path, READ), "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as f:
                 data = f.read()
         except (OSError, EOFError):
             return
@@ -44,7 +47,7 @@ def backwards(path: str, end: int | None = None, fd: int | None = None) -> Itera
     own = fd is None
     if fd is None:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, READ)
         except OSError:
             return
     try:
@@ -144,7 +147,7 @@ class Source:
     def _open(self, at_end: bool) -> None:
         self.close()
         try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            self.fd = os.open(self.path, READ)
         except OSError:
             self.fd, self.ino, self.pos = None, 0, 0
             return
@@ -235,6 +238,25 @@ def labels(entries: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+_SGR = re.compile(r"\x1b\[[0-9;:]*m")  # colours and text attributes: shown as written
+_LINE_ESCAPES = {c: e for c, e in ESCAPES.items() if c != 0x09}  # a tab stays a tab
+
+
+def clean_line(text: str) -> str:
+    """A log line safe on a terminal: control characters escaped as in ``render.clean``, except
+    tabs and colour (SGR) sequences, kept so colourful logs stay colourful."""
+    if text.isprintable():
+        return text
+    if "\x1b" not in text:
+        return text.translate(_LINE_ESCAPES)
+    out, last = [], 0
+    for m in _SGR.finditer(text):
+        out += [text[last:m.start()].translate(_LINE_ESCAPES), m[0]]
+        last = m.end()
+    out.append(text[last:].translate(_LINE_ESCAPES))
+    return "".join(out)
+
+
 def as_json(src: Source, line: bytes) -> str:
     text = line.decode("utf-8", "replace")
     if src.json_type and text.startswith("{"):
@@ -254,10 +276,11 @@ def printer(mode: str, colour: bool) -> Callable[[Source, bytes], None]:
             out.write(as_json(src, line) + "\n")
             return
         text = line.decode("utf-8", "replace")
-        if mode == "raw":
+        if mode == "raw":  # the lines exactly as written, like cat
             out.write(text + "\n")
             return
-        label = src.label
+        label = clean(src.label)
+        text = clean_line(text)
         if colour:
             label = f"\x1b[{'31' if src.entry['stream'] == 'err' else '36'}m{label}\x1b[0m"
         out.write(f"{label} | {text}\n")

@@ -54,8 +54,17 @@ def _split_dashdash(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def fail(message: str, status: int) -> int:
-    print(f"corral: {message}", file=sys.stderr)
+    print(f"corral: {_clean(message)}", file=sys.stderr)
     return status
+
+
+def _clean(text: str) -> str:
+    """Control characters escaped (``render.clean``), loaded only when there are some."""
+    if text.isprintable():
+        return text
+    from corral.cli.render import clean
+
+    return clean(text)
 
 
 def emit_json(data: Any) -> None:
@@ -95,12 +104,12 @@ def cmd_start(args: argparse.Namespace) -> int:
     else:
         request["target"] = target
     if "apps" in request:
-        request["base_env"] = dict(os.environ)
+        request["base_env"] = _base_env(request["apps"])
     result = Client(autostart=True).call("start", request)
     for note in result.get("notes", []):
-        print(f"corral: {note}", file=sys.stderr)
+        print(f"corral: {_clean(note)}", file=sys.stderr)
     for error in result.get("errors", []):
-        print(f"corral: {error}", file=sys.stderr)
+        print(f"corral: {_clean(error)}", file=sys.stderr)
     show_rows(result["rows"], args.json)
     return 1 if any(r["status"] == "errored" for r in result["rows"]) else 0
 
@@ -188,7 +197,20 @@ def _reload_specs(target: str) -> dict[str, Any]:
         names = {i["name"] for i in infos if i["config"].get("source") == source}
         env_name = next(i["config"].get("env_name") for i in infos if i["config"].get("source") == source)
         specs += [s for s in _load_config(source, env_name, None) if s["name"] in names]
-    return {"apps": specs, "base_env": dict(os.environ)}
+    return {"apps": specs, "base_env": _base_env(specs)}
+
+
+def _base_env(specs: list[dict[str, Any]]) -> dict[str, str]:
+    """This shell's environment as the apps may keep it: no secrets unless an app's
+    ``env_inherit`` asks for them (the daemon filters again, per app); says what it keeps back."""
+    from corral.config.environ import inherited, withheld
+
+    patterns = {p for spec in specs for p in spec.get("env_inherit") or ()}
+    kept_back = withheld(os.environ, patterns)
+    if kept_back:
+        print(f"corral: not passed on from this shell (secrets; list them in env_inherit to pass them): "
+              f"{', '.join(kept_back)}", file=sys.stderr)
+    return inherited(os.environ, patterns)
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

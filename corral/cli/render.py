@@ -1,4 +1,11 @@
-"""Rendering for people: the process table, durations, sizes; colour only on a terminal."""
+"""Rendering for people: the process table, durations, sizes; colour only on a terminal.
+
+Text that comes from apps or from the daemon (names, crash messages, events, paths, environment
+values) goes through :func:`clean` before it reaches a terminal: control characters are shown
+escaped (``\x1b``, ``\n``), so no app can move the cursor, retitle the terminal, write its
+clipboard (OSC 52) or reorder a line with bidirectional overrides.  ``--json`` output is escaped
+by JSON itself.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,19 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+#: C0 controls, DEL, C1 controls, line/paragraph separators and the bidirectional overrides and
+#: isolates, as escapes.
+ESCAPES: dict[int, str] = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+ESCAPES.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+ESCAPES.update({c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F),
+                                             *range(0x2066, 0x206A))})
+
+
+def clean(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters escaped (see the module docstring)."""
+    return text if text.isprintable() else text.translate(ESCAPES)
+
 
 STATUS_COLOURS = {
     "online": "32", "launching": "36", "stopping": "33", "waiting_restart": "33",
@@ -52,7 +72,7 @@ def table(rows: list[dict[str, Any]], colour: bool | None = None) -> str:
     for r in rows:
         up = duration(now - r["started_at"]) if r.get("started_at") else "-"
         body.append([
-            str(r["id"]), r["name"], r.get("namespace", "default"), str(r["instance"]),
+            str(r["id"]), clean(r["name"]), clean(r.get("namespace", "default")), str(r["instance"]),
             str(r["pid"]) if r["pid"] else "-", r["status"], str(r["restarts"]), up,
             f"{r['cpu_percent']:.1f}%", size(r["memory_bytes"]),
         ])
@@ -109,10 +129,10 @@ def describe(info: dict[str, Any]) -> str:
         lines.append("  recent events:")
         for ev in info["events"][-10:]:
             lines.append("    " + event_line(ev))
-    return "\n".join(lines)
+    return "\n".join(clean(line) for line in lines)  # one line each: a value's newline is shown escaped
 
 
 def event_line(ev: dict[str, Any]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev["ts"]))
     where = ev["app"] if ev.get("instance") is None else f"{ev['app']}[{ev['instance']}]"
-    return f"{when}  {where:<16} {ev['kind']:<12} {ev['message']}"
+    return clean(f"{when}  {where:<16} {ev['kind']:<12} {ev['message']}")

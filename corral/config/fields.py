@@ -36,6 +36,7 @@ from corral.config.convert import (
     to_restart_policy,
     to_signal,
 )
+from corral.config.environ import to_env_inherit
 from corral.config.logkeys import (
     to_date_format,
     to_key_list,
@@ -104,6 +105,12 @@ FIELDS: tuple[Field, ...] = (
           meaning="environment; `--env NAME` merges `env_NAME` over `env`"),
     Field("env_file", to_path, None, "str | None", ".env file read at every start",
           flag=("--env-file",), table="+"),
+    Field("env_inherit", to_env_inherit, [], "list[str]",
+          "secret variables of the starting shell the app keeps (names or patterns like AWS_*)",
+          flag=("--env-inherit",), flag_kind="append", shown="none",
+          meaning='variables of the shell that ran `corral start` whose names look secret (`GITHUB_TOKEN`, '
+                  '`*_PASSWORD` ...) are not passed on unless listed here: `["AWS_*", "GITHUB_TOKEN"]` '
+                  '(see [Environment](#how-it-behaves))'),
     Field("autorestart", to_restart_policy, "always", 'Literal["always", "on-failure", "never"]',
           'restart policy: true (always), false (never) or "on-failure"', flag=("--no-autorestart",),
           shown="`true`", meaning='`true`, `false`, `"on-failure"`'),

@@ -38,6 +38,8 @@ START_FLAGS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
      "number of instances: N, \"max\" (one per CPU), 0 or -1"),
     ("env_file", ("--env-file",), "path", "PATH",
      ".env file read at every start"),
+    ("env_inherit", ("--env-inherit",), "append", "NAME",
+     "secret variables of the starting shell the app keeps (names or patterns like AWS_*)"),
     ("autorestart", ("--no-autorestart",), "false", "",
      "autorestart = false; restart policy: true (always), false (never) or \"on-failure\""),
     ("max_restarts", ("--max-restarts",), "int", "N",

@@ -35,6 +35,7 @@ class AppSpec:
     instances: int = 1
     env: dict[str, str] = field(default_factory=dict)
     env_file: str | None = None
+    env_inherit: list[str] = field(default_factory=list)
     autorestart: Literal["always", "on-failure", "never"] = "always"
     min_uptime: float = 1.0
     max_restarts: int | None = None

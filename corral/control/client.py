@@ -36,6 +36,7 @@ class Client:
 
     # -- connection -----------------------------------------------------------------
     def _try_connect(self) -> socket.socket | None:
+        self.home.check()  # a socket in a folder others can write may be anyone's
         path = self.home.socket
         if len(path.encode()) > MAX_SOCKET_PATH:
             raise DaemonUnavailable(
@@ -64,7 +65,7 @@ class Client:
         import subprocess
 
         self.home.ensure()
-        log = open(self.home.daemon_log, "ab")
+        log = open(_open_private(self.home.daemon_log), "ab")
         proc = subprocess.Popen(
             # -OO: no docstrings in the daemon's memory (it has no asserts to lose)
             [sys.executable, "-OO", "-m", "corral.daemon"],
@@ -146,3 +147,11 @@ def _tail(path: str, lines: int = 3) -> str:
     except OSError:
         return "no daemon log"
     return " | ".join(text.strip().splitlines()[-lines:]) or "no output"
+
+
+def _open_private(path: str) -> int:
+    """``path`` opened for appending, created 0600 (an older one is made 0600 too: it is ours)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    if os.fstat(fd).st_mode & 0o077:
+        os.fchmod(fd, 0o600)
+    return fd

@@ -40,7 +40,7 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
     loop = asyncio.get_running_loop()
     if os.getpid() != 1:
         become_subreaper()
-    sup = Supervisor(loop, MemoryStore(), StdoutLogs())
+    sup = Supervisor(loop, MemoryStore(), StdoutLogs(), whole_env=True)
     sup.bus.listen(tell)
     sup.install_signal_handlers()
     run_dir = tempfile.mkdtemp(prefix="corral-run-")

@@ -18,14 +18,18 @@ from corral.daemon.server import ControlServer
 from corral.process.listeners import enable_request_migration
 from corral.daemon.store import Store
 from corral.daemon.supervisor import App, Supervisor
-from corral.paths import Home
+from corral.paths import Home, HomeError
 
 log = logging.getLogger("corral.daemon")
 
 
 def main() -> int:
     home = Home.from_env()
-    home.ensure()
+    try:
+        home.ensure()
+    except HomeError as exc:
+        print(f"corral: {exc}", file=sys.stderr)
+        return 2
     lock_fd = os.open(home.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

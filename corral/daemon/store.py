@@ -50,8 +50,26 @@ CREATE INDEX IF NOT EXISTS events_app ON events (app, id);
 EVENTS_KEPT = 20000
 
 
+def private_db(path: str) -> None:
+    """Create the database file 0600 before SQLite opens it (SQLite gives its -wal and -shm files
+    the database's mode), and tighten the files an older version left 0644 (they are ours)."""
+    import os
+    import stat
+
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            st = os.lstat(name)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+            os.chmod(name, 0o600)
+
+
 class Store:
     def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            private_db(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Callable
 
 from corral import events as ev
+from corral.config.environ import kept as kept_env
 from corral.config.plan import changed_keys
 from corral.daemon.core import DaemonCore
 from corral.daemon.slots import App, Slot
@@ -26,10 +27,13 @@ from corral.lifecycle import instance as lc
 from corral.process import procfs
 from corral.process.procgroups import GroupWatcher, signal_group, terminate
 from corral.logs.pipe import PipeReader
+from corral.logs.safeopen import LogFileError
 from corral.logs.sinks import FileLogs, InstanceLogs, StdoutLogs
 from corral.process.reaper import Reaper
 from corral.process.listenwatch import ListenWatcher
 from corral.process.listeners import BindError, SocketRegistry
+from corral.process.identity import IdentityError
+from corral.process.identity import resolve as resolve_identity
 from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.daemon.store import Store
 from corral.process.usage import UsageSampler
@@ -50,11 +54,13 @@ class Supervisor:
         *,
         python: str = sys.executable,
         core: DaemonCore | None = None,
+        whole_env: bool = False,
     ) -> None:
         self.loop = loop
         self.store = store
         self.logs = logs
         self.python = python
+        self.whole_env = whole_env  # corral run: nothing is saved, apps keep every variable
         self.core = core or DaemonCore(loop)
         self.core.supervisor = self
         self.clock = self.core.clock  # every time the supervisor reads comes from here
@@ -73,18 +79,19 @@ class Supervisor:
         self.listen_watcher = ListenWatcher(self.timers)
 
     def open_notify_socket(self, path: str) -> None:
-        """Listen for sd_notify datagrams; every instance gets NOTIFY_SOCKET=path."""
-        from corral.process.sdnotify import NotifyListener
+        """Listen for sd_notify datagrams; every instance gets NOTIFY_SOCKET=path (or, for an
+        app run as another user, a socket that user can reach: ``sdnotify.NotifySockets``)."""
+        from corral.process.sdnotify import NotifySockets
 
-        self._notify_listener = NotifyListener(self.loop, path, partial(on_notify, self))
+        self._notify_sockets = NotifySockets(self.loop, path, partial(on_notify, self))
         self.notify_path = path
 
     def close(self) -> None:
-        """Release the daemon-wide resources (sockets, notify listener)."""
+        """Release the daemon-wide resources (sockets, notify listeners)."""
         self.sockets.close_all()
         self.listen_watcher.close()
         if self.notify_path is not None:
-            self._notify_listener.close()
+            self._notify_sockets.close()
             self.notify_path = None
 
     def install_signal_handlers(self) -> None:
@@ -178,20 +185,26 @@ class Supervisor:
 
     def _spawn(self, slot: Slot) -> None:
         app = slot.app
+        logs: InstanceLogs | None = None
         try:
             from corral.config.command import resolve_argv
 
             argv = resolve_argv(app.spec, self.python)
-            env = build_env(app.spec, slot.index, app.base_env)
+            who = resolve_identity(app.spec)
+            owner = who.owner if who is not None else None
+            env = build_env(app.spec, slot.index, app.base_env, who)
             if self.notify_path:
-                env["NOTIFY_SOCKET"] = self.notify_path
+                env["NOTIFY_SOCKET"] = self._notify_sockets.path_for(owner)
             fds: list[int] = []
             if app.spec.listen:
                 fds = self.sockets.fds(app.name, app.spec.listen, slot.index)
                 env.update(socket_env(app.name, len(fds)))
                 argv = [self.python, "-I", "-S", EXEC_SHIM, ",".join(map(str, fds)), *argv]
-            child = spawn(argv, env, app.spec, pass_fds=fds)
-        except (SpawnError, BindError) as exc:
+            logs = self.logs.open(app.spec, slot.index, owner)  # before the fork: a refused file leaves no process
+            child = spawn(argv, env, app.spec, pass_fds=fds, who=who)
+        except (SpawnError, BindError, IdentityError, LogFileError) as exc:
+            if logs is not None:
+                logs.close()
             slot.spawn_error = str(exc)
             self.dispatch(slot, lc.SpawnFailed(str(exc)))
             return
@@ -201,7 +214,7 @@ class Supervisor:
         slot.pgid = child.pid
         slot.start_ticks = procfs.start_ticks(child.pid)
         slot.started_wall = self.clock.now()
-        self._attach_logs(slot, child, self.logs.open(app.spec, slot.index))
+        self._attach_logs(slot, child, logs)
         slot.log_paths = self.logs.paths(app.spec, slot.index)
         self.reaper.watch(child.pid, partial(self._on_exit, slot, child))
         self._save_instance(slot)
@@ -310,7 +323,7 @@ class Supervisor:
         restored = app_id is not None
         if app_id is None:
             app_id = max([a.id for a in self.apps.values()] + [self.store.next_app_id() - 1]) + 1
-        app = App(spec.name, app_id, spec, base_env)
+        app = App(spec.name, app_id, spec, kept_env(base_env, spec.env_inherit, self.whole_env))
         self.apps[app.name] = app
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
         self.publish(ev.AppAdded(app=app.name, app_id=app.id, restored=restored))
@@ -322,8 +335,7 @@ class Supervisor:
         if changed:
             self.publish(ev.AppChanged(app=app.name, keys=tuple(sorted(changed))))
         app.set_spec(spec)
-        if base_env is not None:
-            app.base_env = base_env
+        app.base_env = kept_env(app.base_env if base_env is None else base_env, spec.env_inherit, self.whole_env)
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
 
     def set_desired(self, app: App, desired: str) -> None:

@@ -6,7 +6,10 @@ The daemon is the only writer of its log files and writes whole lines from the e
   the lines of the current file plus the rotated ones are exactly the lines written;
 * ``corral flush`` truncates an open file between two writes (and deletes the rotated ones);
 * compression of rotated files runs on one background thread, off the event loop; pruning
-  (``log_retain``, ``log_max_age``) runs after each rotation.
+  (``log_retain``, ``log_max_age``) runs after each rotation;
+* every name is opened, linked, renamed and deleted relative to its folder's descriptor, never
+  through a link (:mod:`corral.logs.safeopen`): an app's user who swaps its log file for a link
+  cannot make the daemon write, truncate or create anything else.
 
 A sink (:func:`make_sink`) takes a chunk of complete lines from a pipe reader and does, per
 chunk: invalid UTF-8 -> U+FFFD, redaction (:meth:`corral.app.redact.Redactor.redact_bytes`), one
@@ -22,7 +25,10 @@ import time
 from typing import Any, Callable
 
 from corral.logs.format import json_head, json_lines, make_clock, valid_utf8
-from corral.logs.rotation import RotationPolicy, rotated_files, rotated_name, to_prune
+from corral.logs.rotation import RotatedFile, RotationPolicy, rotated_files, rotated_name, to_prune
+from corral.logs.safeopen import (
+    Folders, LogFileError, Owner, gzip_at, open_log, stat_at, truncate_at, unlink_at,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,24 +47,30 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 class RotatingFile:
-    """An append-only log file that rotates by size and/or schedule (see the module docstring)."""
+    """An append-only log file that rotates by size and/or schedule (see the module docstring).
 
-    def __init__(self, path: str, policy: RotationPolicy, compressor: Compressor) -> None:
+    Every name is opened, linked, renamed and deleted relative to its folder's descriptor and
+    never through a link (:mod:`corral.logs.safeopen`); new files belong to ``owner`` (the app's
+    user) when given.  A character device (``/dev/null``) is written as it is, never rotated."""
+
+    def __init__(self, path: str, policy: RotationPolicy, compressor: Compressor, dir_fd: int,
+                 owner: Owner | None = None) -> None:
         self.path = path
+        self.name = os.path.basename(path)
         self.policy = policy
         self.users = 0
+        self.dir_fd = dir_fd
+        self.owner = owner
         self._compressor = compressor
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
         self._open(time.time())  # a file left from before a schedule boundary rotates at its first write
 
     def _open(self, now: float) -> None:
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        st = os.fstat(self.fd)
-        self.size = st.st_size
-        self.opened_at = st.st_mtime if st.st_size else now  # for a schedule: when its lines began
+        opened = open_log(self.dir_fd, self.name, self.path, self.owner)
+        self.fd, self.regular, self.size = opened.fd, opened.regular, opened.size
+        self.opened_at = opened.mtime if opened.size else now  # for a schedule: when its lines began
 
     def write(self, data: bytes, now: float) -> None:
-        if self.policy.should_rotate(self.size, self.opened_at, now, len(data)):
+        if self.regular and self.policy.should_rotate(self.size, self.opened_at, now, len(data)):
             self.rotate(now)
         write_all(self.fd, data)
         self.size += len(data)
@@ -68,24 +80,33 @@ class RotatingFile:
         newlines were each followed by ``stamp`` (one ``bytes.replace``), so its tail is one
         stamp too many.  One ``writev``, no copy of the chunk."""
         size = len(body)
-        if self.policy.should_rotate(self.size, self.opened_at, now, size):
+        if self.regular and self.policy.should_rotate(self.size, self.opened_at, now, size):
             self.rotate(now)
         written = os.writev(self.fd, [stamp, memoryview(body)[: size - len(stamp)]])
         if written != size:  # a short write (disk full...): finish it the slow way
             write_all(self.fd, (stamp + body[: size - len(stamp)])[written:])
         self.size += size
 
+    def _rotated(self) -> list[RotatedFile]:
+        try:
+            return rotated_files(self.path, os.listdir(self.dir_fd))
+        except OSError:
+            return []
+
     def rotate(self, now: float) -> str | None:
         """Rename the file aside and open a fresh one; returns the rotated file's path."""
-        taken = {os.path.basename(f.path) for f in rotated_files(self.path)}
+        if not self.regular:
+            return None
+        taken = {os.path.basename(f.path) for f in self._rotated()}
         target = rotated_name(self.path, now, taken)
-        while os.path.exists(target) or os.path.exists(target + ".gz"):  # never overwrite one
+        while (stat_at(self.dir_fd, os.path.basename(target)) is not None
+               or stat_at(self.dir_fd, os.path.basename(target) + ".gz") is not None):  # never overwrite one
             taken.add(os.path.basename(target))
             target = rotated_name(self.path, now, taken)
         old_fd = self.fd
         try:
-            self.fd = self._swap(target)
-        except OSError as exc:
+            self.fd = self._swap(os.path.basename(target))
+        except (OSError, LogFileError) as exc:
             log.warning("cannot rotate %s: %s", self.path, exc)
             self.opened_at = now
             return None
@@ -93,7 +114,7 @@ class RotatingFile:
         self.size = 0
         self.opened_at = now
         if self.policy.compress:
-            self._compressor.submit(target)
+            self._compressor.submit(self.dir_fd, os.path.basename(target), target)
         self.prune(now)
         return target
 
@@ -101,71 +122,74 @@ class RotatingFile:
         """Move the current file to ``target`` and put an empty one in its place; returns the new
         file's descriptor.  A hard link then a rename, so ``path`` never goes missing (a reader
         that stats it between two steps finds the old file or the new one); a plain rename where
-        hard links are not possible."""
-        tmp = self.path + ".rotating"
-        _unlink(tmp)
-        new_fd = os.open(tmp, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        hard links are not possible.  Links are never followed: a link the app's user put in
+        place of the file is moved aside like a file, and a fresh file takes its place."""
+        d, name, tmp = self.dir_fd, self.name, self.name + ".rotating"
+        unlink_at(d, tmp, tmp)
+        new_fd = open_log(d, tmp, self.path, self.owner).fd
         try:
-            os.link(self.path, target)
-            os.rename(tmp, self.path)
+            os.link(name, target, src_dir_fd=d, dst_dir_fd=d, follow_symlinks=False)
+            os.rename(tmp, name, src_dir_fd=d, dst_dir_fd=d)
             return new_fd
         except OSError:
             os.close(new_fd)
-            _unlink(tmp)
-            if os.path.exists(target) and os.path.samefile(target, self.path):
-                _unlink(target)
-        os.rename(self.path, target)
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            unlink_at(d, tmp, tmp)
+            old, new = stat_at(d, name), stat_at(d, target)
+            if old is not None and new is not None and (old.st_dev, old.st_ino) == (new.st_dev, new.st_ino):
+                unlink_at(d, target, target)
+        try:
+            os.rename(name, target, src_dir_fd=d, dst_dir_fd=d)
+        except FileNotFoundError:
+            pass  # the file was deleted under us: a fresh one takes its place
+        return open_log(d, name, self.path, self.owner).fd
 
     def prune(self, now: float) -> list[str]:
-        doomed = to_prune(rotated_files(self.path), now, self.policy.retain, self.policy.max_age)
+        doomed = to_prune(self._rotated(), now, self.policy.retain, self.policy.max_age)
         for f in doomed:
-            _unlink(f.path)
+            unlink_at(self.dir_fd, os.path.basename(f.path), f.path)
         return [f.path for f in doomed]
 
     def truncate(self, now: float) -> None:
         """Empty the file (between two writes, so no line is cut) and drop its rotated files."""
-        os.ftruncate(self.fd, 0)
+        if self.regular:
+            os.ftruncate(self.fd, 0)  # the descriptor: never a link's target
         self.size = 0
         self.opened_at = now
-        remove_rotated(self.path)
+        remove_rotated(self.dir_fd, self.path)
 
     def close(self) -> None:
         os.close(self.fd)
 
 
-def remove_rotated(path: str) -> list[str]:
+def remove_rotated(dir_fd: int, path: str) -> list[str]:
+    """Delete the rotated files of ``path`` (links are deleted, never followed)."""
     removed = []
-    for f in rotated_files(path):
-        if _unlink(f.path):
+    try:
+        found = rotated_files(path, os.listdir(dir_fd))
+    except OSError:
+        return []
+    for f in found:
+        if unlink_at(dir_fd, os.path.basename(f.path), f.path):
             removed.append(f.path)
     return removed
 
 
-def _unlink(path: str) -> bool:
-    try:
-        os.unlink(path)
-        return True
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        log.warning("cannot delete %s: %s", path, exc)
-        return False
-
-
 class Compressor:
-    """Gzips rotated files on one background thread: ``x.log`` -> ``x.log.gz``, then deletes ``x.log``."""
+    """Gzips rotated files on one background thread: ``x.log`` -> ``x.log.gz``, then deletes ``x.log``.
+
+    Each job carries its own duplicate of the folder's descriptor, so the folder may be released
+    (the app deleted) before the thread gets to it."""
 
     def __init__(self) -> None:
         import queue  # compression is opt-in: its modules load only when it is used
 
-        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, str, str]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.pending = 0
 
-    def submit(self, path: str) -> None:
+    def submit(self, dir_fd: int, name: str, path: str) -> None:
         self.pending += 1
-        self._queue.put(path)
+        self._queue.put((os.dup(dir_fd), name, path))
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="corral-gzip", daemon=True)
             self._thread.start()
@@ -176,43 +200,37 @@ class Compressor:
         except (OSError, AttributeError):
             pass
         while True:
-            path = self._queue.get()
+            dir_fd, name, path = self._queue.get()
             try:
-                gzip_file(path)
+                gzip_at(dir_fd, name, COMPRESS_LEVEL)
             except Exception as exc:  # noqa: BLE001 - a failed compression keeps the plain file
                 log.warning("cannot compress %s: %s", path, exc)
             finally:
+                os.close(dir_fd)
                 self.pending -= 1
 
 
-def gzip_file(path: str) -> str | None:
-    import gzip
-    import shutil
-
-    tmp, final = path + ".gz.tmp", path + ".gz"
-    try:
-        with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=COMPRESS_LEVEL) as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    except FileNotFoundError:  # pruned or flushed meanwhile
-        _unlink(tmp)
-        return None
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, final)
-    _unlink(path)
-    return final
-
-
 class LogWriters:
-    """Open log files by path, reference-counted, so merged instances share one file."""
+    """Open log files by path, reference-counted, so merged instances share one file; their
+    folders are held open once each (:class:`corral.logs.safeopen.Folders`)."""
 
     def __init__(self) -> None:
         self._files: dict[str, RotatingFile] = {}
+        self._folders = Folders()
         self.compressor = Compressor()
 
-    def acquire(self, path: str, policy: RotationPolicy) -> RotatingFile:
+    def acquire(self, path: str, policy: RotationPolicy, owner: Owner | None = None) -> RotatingFile:
+        """The open file at ``path`` (opened now if needed); LogFileError when it cannot be used."""
         f = self._files.get(path)
         if f is None:
-            f = self._files[path] = RotatingFile(path, policy, self.compressor)
+            folder = os.path.dirname(path) or "."
+            dir_fd = self._folders.acquire(folder, path, owner)
+            try:
+                f = RotatingFile(path, policy, self.compressor, dir_fd, owner)
+            except BaseException:
+                self._folders.release(folder)
+                raise
+            self._files[path] = f
         else:
             f.policy = policy  # the last configuration wins
         f.users += 1
@@ -223,21 +241,28 @@ class LogWriters:
         if f.users <= 0 and self._files.get(f.path) is f:
             del self._files[f.path]
             f.close()
+            self._folders.release(os.path.dirname(f.path) or ".")
 
     def flush(self, path: str) -> list[str]:
-        """Empty ``path`` (open or not) and delete its rotated files; returns what was touched."""
+        """Empty ``path`` (open or not) and delete its rotated files; returns what was touched.
+        Nothing is truncated or deleted through a link."""
         now = time.time()
         f = self._files.get(path)
-        rotated = [r.path for r in rotated_files(path)]
         if f is not None:
+            rotated = remove_rotated(f.dir_fd, path)
             f.truncate(now)
             return [path, *rotated]
-        remove_rotated(path)
+        folder = os.path.dirname(path) or "."
         try:
-            os.truncate(path, 0)
-        except FileNotFoundError:
-            return rotated
-        return [path, *rotated]
+            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (OSError, ValueError):
+            return []
+        try:
+            rotated = remove_rotated(dir_fd, path)
+            emptied = truncate_at(dir_fd, os.path.basename(path), path)
+        finally:
+            os.close(dir_fd)
+        return [path, *rotated] if emptied else rotated
 
 
 def piece_limit(max_size: int) -> int:

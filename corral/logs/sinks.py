@@ -53,11 +53,17 @@ class FileLogs:
             out, err = _suffixed(out, index), _suffixed(err, index)
         return out, err
 
-    def open(self, spec: AppSpec, index: int) -> InstanceLogs:
+    def open(self, spec: AppSpec, index: int, owner: tuple[int, int] | None = None) -> InstanceLogs:
+        """The instance's two sinks; new files belong to ``owner`` (the app's user, when it runs
+        as another one).  LogFileError (one line) when a file cannot be used safely."""
         out_path, err_path = self.paths(spec, index)
         policy = RotationPolicy.from_spec(spec)
-        out = self.writers.acquire(out_path, policy)
-        err = out if err_path == out_path else self.writers.acquire(err_path, policy)
+        out = self.writers.acquire(out_path, policy, owner)
+        try:
+            err = out if err_path == out_path else self.writers.acquire(err_path, policy, owner)
+        except BaseException:
+            self.writers.release(out)
+            raise
 
         def close() -> None:
             self.writers.release(out)
@@ -81,7 +87,7 @@ class StdoutLogs:
     def paths(self, spec: AppSpec, index: int) -> tuple[str, str]:
         return "<stdout>", "<stdout>"
 
-    def open(self, spec: AppSpec, index: int) -> InstanceLogs:
+    def open(self, spec: AppSpec, index: int, owner: tuple[int, int] | None = None) -> InstanceLogs:
         label = spec.name if spec.instances == 1 else f"{spec.name}.{index}"
         prefix = f"{label} | ".encode()
         joiner = b"\n" + prefix

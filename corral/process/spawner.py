@@ -16,6 +16,8 @@ from typing import Any
 
 from corral.exceptions import OperationFailed
 from corral.logs.pipe import make_pipe
+from corral.process.identity import Identity, IdentityError
+from corral.process.identity import resolve as resolve_identity
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,13 +44,21 @@ class Child:
         return self.popen.pid
 
 
-def build_env(spec: AppSpec, index: int, base_env: dict[str, str]) -> dict[str, str]:
+def build_env(spec: AppSpec, index: int, base_env: dict[str, str], who: Identity | None = None) -> dict[str, str]:
     """The environment of one start, built afresh from the config every time.
 
     Order: the environment the app was started from, then ``env_file`` (read
     now, so edits apply at the next start), then ``env``, then corral's own.
+    An app run as another user (``who``) starts from a clean environment instead
+    (:func:`corral.config.environ.for_other_user`) with that user's HOME, USER,
+    LOGNAME and SHELL.
     """
-    env = {k: v for k, v in base_env.items() if k not in INHERITED_PROTOCOL_VARS}
+    if who is not None and who.uid is not None:
+        from corral.config.environ import for_other_user
+
+        env = {**for_other_user(base_env, spec.env_inherit), **who.env()}
+    else:
+        env = {k: v for k, v in base_env.items() if k not in INHERITED_PROTOCOL_VARS}
     from_file: dict[str, str] = {}
     if spec.env_file:
         from corral.config.envfile import read_env_file
@@ -79,12 +89,15 @@ def socket_env(name: str, count: int) -> dict[str, str]:
     return {"LISTEN_FDS": str(count), "LISTEN_FDNAMES": ":".join(names)}
 
 
-def spawn(argv: list[str], env: dict[str, str], spec: AppSpec, pass_fds: list[int] | tuple[int, ...] = ()) -> Child:
+def spawn(argv: list[str], env: dict[str, str], spec: AppSpec, pass_fds: list[int] | tuple[int, ...] = (),
+          who: Identity | None = None) -> Child:
     """Start ``argv`` in its own process group with stdout/stderr on fresh pipes.
 
     ``pass_fds`` (listening sockets) are inherited at their numbers; the exec
-    shim moves them to 3, 4, ...
+    shim moves them to 3, 4, ...  ``who``: the identity to run as (resolved from
+    ``spec`` when not given): uid, gid and supplementary groups all dropped.
     """
+    identity = _identity(spec, who)
     out_r, out_w = make_pipe()
     err_r, err_w = make_pipe()
     try:
@@ -98,7 +111,7 @@ def spawn(argv: list[str], env: dict[str, str], spec: AppSpec, pass_fds: list[in
             close_fds=True,
             pass_fds=tuple(pass_fds),
             process_group=0,
-            **_identity(spec),
+            **identity,
         )
     except OSError as exc:
         os.close(out_r)
@@ -115,15 +128,10 @@ def spawn(argv: list[str], env: dict[str, str], spec: AppSpec, pass_fds: list[in
     return Child(popen, out_r, err_r)
 
 
-def _identity(spec: AppSpec) -> dict[str, Any]:
-    user, group = spec.user, spec.group
-    if not user and not group:
-        return {}
-    if os.geteuid() != 0:
-        raise SpawnError("user/group need the daemon to run as root")
-    kwargs: dict[str, Any] = {}
-    if user:
-        kwargs["user"] = user
-    if group:
-        kwargs["group"] = group
-    return kwargs
+def _identity(spec: AppSpec, who: Identity | None) -> dict[str, Any]:
+    if who is None:
+        try:
+            who = resolve_identity(spec)
+        except IdentityError as exc:
+            raise SpawnError(str(exc)) from None
+    return {} if who is None else who.popen_kwargs()

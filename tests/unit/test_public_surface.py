@@ -20,7 +20,7 @@ PUBLIC = {
     "corral.errors": ["CODE_BUG", "USER_ERROR", "EXTERNAL", "Classification", "classify", "is_code_bug",
                       "classify_name", "classify_status"],
     "corral.app.redact": ["REDACTED", "Redactor", "default_redactor", "redact_line", "redact_bytes",
-                          "redact_obj", "is_secret_name", "luhn_ok", "PROVIDER_KEYS", "SENSITIVE_KEYS",
+                          "redact_obj", "is_secret_name", "luhn_ok", "redact_url_credentials", "PROVIDER_KEYS", "SENSITIVE_KEYS",
                           "PAYLOAD_KEYS", "STRONG_SUFFIXES", "SECRET_WORDS", "NOT_SECRET_KEYS"],
 }
 

@@ -40,6 +40,7 @@ CASES: list[tuple[list[str], str, Any]] = [
     (["app.py", "-i", "4"], "instances", 4),
     (["app.py", "--instances", "2"], "instances", 2),
     (["app.py", "--env-file", ".env"], "env_file", "T/.env"),
+    (["app.py", "--env-inherit", "AWS_*", "--env-inherit", "GITHUB_TOKEN"], "env_inherit", ["AWS_*", "GITHUB_TOKEN"]),
     (["app.py", "--no-autorestart"], "autorestart", "never"),
     (["app.py", "--max-restarts", "5"], "max_restarts", 5),
     (["app.py", "--restart-delay", "2s"], "restart_delay", 2.0),

@@ -6,6 +6,7 @@ restarted or removed) with a deadline, so the CLI can report the outcome.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -99,11 +100,19 @@ def rows(sup: Supervisor, apps: list[App] | None = None) -> list[dict[str, Any]]
 
 
 def mask_env(env: dict[str, str], extra_keys: list[str] | None = None) -> dict[str, str]:
-    """Values of secret names masked: the logs' rule (``is_secret_name``, plus the app's ``redact_keys``)."""
-    from corral.app.redact import Redactor, is_secret_name
+    """Values of secret names masked: the logs' rule (``is_secret_name``, plus the app's
+    ``redact_keys``); in the other values, the passwords of URLs (``postgres://u:********@h/db``)."""
+    from corral.app.redact import Redactor, is_secret_name, redact_url_credentials
 
     secret = Redactor(extra_keys).is_sensitive_key if extra_keys else is_secret_name
-    return {k: (MASK if secret(k) else v) for k, v in env.items()}
+    return {k: (MASK if secret(k) else redact_url_credentials(v, MASK)) for k, v in env.items()}
+
+
+def mask_args(args: list[str]) -> list[str]:
+    """Arguments with the passwords of URLs masked (``--db postgres://u:********@h/db``)."""
+    from corral.app.redact import redact_url_credentials
+
+    return [redact_url_credentials(a, MASK) for a in args]
 
 
 # -- operations ---------------------------------------------------------------------------
@@ -273,6 +282,9 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
     from corral.config.command import resolve_argv
 
     spec = {**app.spec.to_dict(), "env": mask_env(app.spec.env, app.spec.redact_keys)}
+    for key in ("args", "cmd", "interpreter_args"):
+        if spec.get(key):
+            spec[key] = mask_args(spec[key])
     instances = []
     for slot, row in zip(app.slots, rows(sup, [app])):
         live = slot.log_paths if slot.child is not None else None
@@ -284,7 +296,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "id": app.id,
         "namespace": app.namespace,
         "desired": app.desired,
-        "argv": resolve_argv(app.spec, sup.python),
+        "argv": mask_args(resolve_argv(app.spec, sup.python)),
         "listen": sup.sockets.resolved(app.name, app.spec.listen),
         "config": spec,
         "instances": instances,
@@ -314,7 +326,9 @@ async def save(ctx: Context, args: dict[str, Any]) -> Any:
     dump = {"version": 1, "saved_at": time.time(),
             "apps": [{"spec": a.stored_spec(), "desired": a.desired} for a in apps]}
     tmp = ctx.dump_path + ".tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # a leftover keeps its mode: the new file is created 0600, never chmodded
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "w") as f:
         json.dump(dump, f, indent=1)
     os.replace(tmp, ctx.dump_path)
     return {"path": ctx.dump_path, "apps": [a.name for a in apps]}
