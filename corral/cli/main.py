@@ -265,8 +265,10 @@ def cmd_save(args: argparse.Namespace) -> int:
 
 def cmd_resurrect(args: argparse.Namespace) -> int:
     result = Client(autostart=True).call("resurrect")
+    for line in result.get("skipped", []):
+        print(f"corral: {line}", file=sys.stderr)
     show_rows(result["rows"], False)
-    return 0
+    return 1 if result.get("skipped") else 0
 
 
 def cmd_kill(args: argparse.Namespace) -> int:

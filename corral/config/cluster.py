@@ -10,7 +10,7 @@ from typing import Any
 
 from corral.config import limits
 from corral.config.addresses import parse_listen
-from corral.config.convert import Invalid, text_problem, to_cmd, to_duration, to_name
+from corral.config.convert import Invalid, to_cmd, to_duration, to_name
 
 LISTEN_HINT = '(use "tcp://127.0.0.1:8000", "tcp://[::1]:8000", "unix:/path/app.sock", or a list of them)'
 
@@ -18,7 +18,7 @@ LISTEN_HINT = '(use "tcp://127.0.0.1:8000", "tcp://[::1]:8000", "unix:/path/app.
 def _one_listen(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("not a string")
-    if text_problem(value) is not None or len(value) > limits.PATH_MAX:
+    if limits.text_problem(value) is not None or len(value) > limits.PATH_MAX:
         raise ValueError("not text")
     kind, host, where = parse_listen(value.strip())
     if kind == "unix":

@@ -47,38 +47,13 @@ def render(value: Any) -> str:
     return text
 
 
-def text_problem(value: str) -> str | None:
-    """Why a string cannot reach the OS (a NUL, a lone surrogate), or None."""
-    if "\0" in value:
-        return "contains a NUL character"
-    try:
-        value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return "is not valid text (a lone surrogate)"
-    return None
-
-
 def _text(value: str, what: str) -> str:
-    problem = text_problem(value)
+    problem = limits.text_problem(value)
     if problem is not None:
         raise Invalid(f"{problem} ({what} cannot)")
     if len(value) > limits.MAX_STRING:
         raise Invalid(f"is {len(value)} characters long ({what}: at most {limits.MAX_STRING})", show_value=False)
     return value
-
-
-def path_problem(value: str) -> str | None:
-    """Why a path cannot be opened (a NUL, too long for PATH_MAX or NAME_MAX), or None."""
-    problem = text_problem(value)
-    if problem is not None:
-        return f"{problem} (paths cannot)"
-    size = len(value.encode("utf-8", "surrogateescape"))
-    if size > limits.PATH_MAX:
-        return f"is {size} bytes long (a path has at most {limits.PATH_MAX}: PATH_MAX)"
-    longest = max(len(part.encode("utf-8", "surrogateescape")) for part in value.split("/"))
-    if longest > limits.NAME_MAX:
-        return f"has a {longest}-byte name in it (at most {limits.NAME_MAX}: NAME_MAX)"
-    return None
 
 
 NAME_HINT = '(use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit; not all digits; not "all")'
@@ -95,7 +70,7 @@ def to_path(value: Any) -> str:
     """A non-empty string (paths are resolved later, against the app's cwd)."""
     if not isinstance(value, str) or not value.strip():
         raise Invalid("is not a path (use a non-empty string)")
-    problem = path_problem(value)
+    problem = limits.path_problem(value)
     if problem is not None:
         raise Invalid(problem)
     return value
@@ -105,7 +80,7 @@ def to_account(value: Any) -> str:
     """A user or group: a name, or a numeric id kept as a string."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32 - 1:
         return str(value)
-    if isinstance(value, str) and value.strip() and len(value) <= limits.MAX_ACCOUNT and text_problem(value) is None:
+    if isinstance(value, str) and value.strip() and len(value) <= limits.MAX_ACCOUNT and limits.text_problem(value) is None:
         return value.strip()
     raise Invalid("is not an account (use a name or a numeric id)")
 
@@ -196,11 +171,11 @@ def to_env(value: Any) -> dict[str, str]:
     result: dict[str, str] = {}
     for key, item in value.items():
         name = str(key)
-        if not name or "=" in name or text_problem(name) is not None or len(name) > limits.MAX_STRING:
+        if not name or "=" in name or limits.text_problem(name) is not None or len(name) > limits.MAX_STRING:
             raise Invalid('is not a variable name (no "=" and not empty)', suffix=f"[{render(name)}]", value=name)
         try:
             result[name] = _env_value(item)
-            if text_problem(result[name]) is not None or len(result[name]) > limits.MAX_STRING:
+            if limits.text_problem(result[name]) is not None or len(result[name]) > limits.MAX_STRING:
                 raise Invalid(f"is not a value the OS can pass (no NUL, at most {limits.MAX_STRING} characters)",
                               show_value=False)
         except Invalid as exc:

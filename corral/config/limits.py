@@ -31,6 +31,8 @@ NAME_MAX = 255  # bytes in one component of a path
 MAX_SOCKET_PATH = 107  # bytes in a unix socket path (sun_path with its NUL)
 MAX_ACCOUNT = 256  # characters in a user or group name
 
+MIN_LINE = 1024  # log_max_line: from 1K ...
+MAX_LINE = 16 * 1024 * 1024  # ... to 16 MB
 DURATION_HINT = "at most 7 days"
 SIZE_HINT = 'at most "1TB"'
 
@@ -64,3 +66,28 @@ def instances_hint(ceiling: int) -> str:
     more = f"; {MAX_INSTANCES_VAR} raises the ceiling" if ceiling == DEFAULT_MAX_INSTANCES else \
         f" ({MAX_INSTANCES_VAR})"
     return f"at most {ceiling}{more}"
+
+
+def text_problem(value: str) -> str | None:
+    """Why a string cannot reach the OS (a NUL, a lone surrogate), or None."""
+    if "\0" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return "is not valid text (a lone surrogate)"
+    return None
+
+
+def path_problem(value: str) -> str | None:
+    """Why a path cannot be opened (a NUL, too long for PATH_MAX or NAME_MAX), or None."""
+    problem = text_problem(value)
+    if problem is not None:
+        return f"{problem} (paths cannot)"
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size > PATH_MAX:
+        return f"is {size} bytes long (a path has at most {PATH_MAX}: PATH_MAX)"
+    longest = max(len(part.encode("utf-8", "surrogateescape")) for part in value.split("/"))
+    if longest > NAME_MAX:
+        return f"has a {longest}-byte name in it (at most {NAME_MAX}: NAME_MAX)"
+    return None

@@ -27,8 +27,8 @@ APP_DEFAULT_KEYS: tuple[str, ...] = (
     "log_type", "log_date_format", "time", "log_max_line", "log_max_size", "log_rotate",
     "log_retain", "log_max_age", "log_compress", "redact", "redact_keys", "redact_patterns",
 )
-MIN_LINE = 1024
-MAX_LINE = 16 * 1024 * 1024
+MIN_LINE = limits.MIN_LINE
+MAX_LINE = limits.MAX_LINE
 
 
 def to_log_type(value: Any) -> str:

@@ -221,6 +221,12 @@ def normalize_app(
         raise ConfigError(c.errors)
     spec = _finish(c, base_dir, env_name, source)
     _check_spec(c, spec)
+    if not c.errors:
+        from corral.config.speccheck import spec_problem  # the daemon's own check: what passes here, passes there
+
+        problem = spec_problem(spec)
+        if problem is not None:
+            c.error("", problem)
     if c.errors:
         raise ConfigError(c.errors)
     return spec
