@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file or socket the system refused: one line, never a traceback
+        return fail(_os_error(exc), 1)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
 
 
 def _split_dashdash(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -123,11 +130,12 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load_config(path: str, env_name: str | None, only: str | None,
                  settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The apps of a file that will start: every value checked, and what they name on this machine."""
     from corral.config.errors import ConfigError
     from corral.config.load import ignored_warnings, load_file
 
     try:
-        specs = load_file(path, env_name=env_name, only=only, overrides=settings)
+        specs = load_file(path, env_name=env_name, only=only, overrides=settings, check_files=True)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     for line in ignored_warnings(path, specs):
@@ -140,7 +148,7 @@ def _command_line_spec(target: str | None, args: argparse.Namespace, settings: d
     from corral.config.load import from_command_line
 
     try:
-        return from_command_line(target, list(args.extra), cwd=os.getcwd(), extra=settings)
+        return from_command_line(target, list(args.extra), cwd=os.getcwd(), extra=settings, check_files=True)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
@@ -319,7 +327,7 @@ def cmd_ping(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from corral.config.load import validate_file
 
-    errors = validate_file(args.file)
+    errors = validate_file(args.file, check_files=True)
     for message in errors:
         print(f"corral: {message}", file=sys.stderr)
     if errors:

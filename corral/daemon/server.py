@@ -43,7 +43,7 @@ TOTAL_BUFFER = 24 * 1024 * 1024
 MAX_ID = 64  # characters of a string id
 
 
-class _Drop(Exception):
+class _Drop(OperationFailed):
     """End this connection, after sending ``reply`` when there is one."""
 
     def __init__(self, reply: bytes | None = None) -> None:
