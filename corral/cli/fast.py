@@ -35,14 +35,15 @@ def try_fast(argv: list[str]) -> int | None:
 
 
 def _timeout() -> float:
-    """``control.ops.timeout_for`` without importing it: CORRAL_TIMEOUT seconds, else 30."""
+    """``control.ops.timeout_for`` without importing it: CORRAL_TIMEOUT seconds (at least 2),
+    else 30 (a test checks that both agree)."""
     import os  # loaded by the interpreter already
 
     try:
         value = float(os.environ.get("CORRAL_TIMEOUT") or 30.0)
     except ValueError:
         value = 30.0
-    return value if 0 < value <= 86400 else 30.0
+    return max(2.0, value) if 0 < value <= 86400 else 30.0
 
 
 def _call(request: bytes) -> bytes | str | None:

@@ -56,7 +56,7 @@ class Client:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(path)
+            _connect(sock, path, time.monotonic() + self.timeout)
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             return None
@@ -178,6 +178,21 @@ class Client:
     def _timed_out(self, op: str) -> DaemonTimeout:
         what = f'"{op}"' if op else "in time"
         return DaemonTimeout(f"the daemon did not answer {what} within {self.timeout:g}s")
+
+
+def _connect(sock: socket.socket, path: str, deadline: float) -> None:
+    """``connect``, waiting while the daemon's accept queue is full (a Unix socket with a timeout
+    says EAGAIN at once instead of waiting)."""
+    delay = 0.001
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if time.monotonic() + delay > deadline:
+                raise TimeoutError from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 def _become_subreaper() -> None:

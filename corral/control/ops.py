@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 30.0  # seconds the CLI waits for each message (cli/fast.py has its own copy)
 TIMEOUT_VAR = "CORRAL_TIMEOUT"
-KEEPALIVE = 5.0  # seconds between keep-alives while a long operation runs
+KEEPALIVE = 1.0  # seconds between keep-alives while a long operation runs or a stream is quiet
+MIN_TIMEOUT = 2.0  # CORRAL_TIMEOUT below this is taken as this (keep-alives come every second)
 MAX_TARGET = 256  # characters of a target (names are at most 64)
 MAX_APPS = 4096  # specs in one request
 MAX_ENV = 10_000  # variables in a base environment
@@ -103,7 +104,7 @@ OPS: dict[str, Op] = {op.name: op for op in OPERATIONS}
 
 def timeout_for(op: str, environ: dict[str, str] | None = None) -> float:
     """Seconds the CLI waits for each message of OP's reply: ``CORRAL_TIMEOUT`` when set (a
-    number of seconds > 0), else :data:`DEFAULT_TIMEOUT`."""
+    number of seconds, at least :data:`MIN_TIMEOUT`), else :data:`DEFAULT_TIMEOUT`."""
     import os
 
     raw = (os.environ if environ is None else environ).get(TIMEOUT_VAR, "")
@@ -111,7 +112,7 @@ def timeout_for(op: str, environ: dict[str, str] | None = None) -> float:
         value = float(raw) if raw else DEFAULT_TIMEOUT
     except ValueError:
         value = DEFAULT_TIMEOUT
-    return value if 0 < value <= 86400 else DEFAULT_TIMEOUT
+    return max(MIN_TIMEOUT, value) if 0 < value <= 86400 else DEFAULT_TIMEOUT
 
 
 def check_request(op_name: str, args: dict[str, Any], max_instances: int = 1024) -> None:

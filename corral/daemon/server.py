@@ -36,10 +36,11 @@ from corral.exceptions import OperationFailed, UserMistake
 log = logging.getLogger("corral.daemon")
 
 MAX_CLIENTS = 256
+BACKLOG = 1024  # connections the kernel queues before the daemon accepts them
 IDLE_TIMEOUT = 30.0
 READ_CHUNK = 64 * 1024
 FREE_BUFFER = 64 * 1024
-TOTAL_BUFFER = 24 * 1024 * 1024
+TOTAL_BUFFER = 16 * 1024 * 1024
 MAX_ID = 64  # characters of a string id
 
 
@@ -51,11 +52,12 @@ class _Drop(OperationFailed):
 
 
 class _Client:
-    __slots__ = ("writer", "buf", "busy", "streaming", "since")
+    __slots__ = ("writer", "buf", "scanned", "busy", "streaming", "since")
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self.buf = bytearray()
+        self.scanned = 0  # bytes of buf known to hold no newline
         self.busy = False
         self.streaming = False
         self.since = time.monotonic()
@@ -77,7 +79,8 @@ class ControlServer:
             os.unlink(self.path)  # we hold the daemon lock, so this socket is stale
         old = os.umask(0o177)  # created 0600: never chmod after bind
         try:
-            self._server = await asyncio.start_unix_server(self._serve, self.path, limit=READ_CHUNK)
+            self._server = await asyncio.start_unix_server(self._serve, self.path, limit=READ_CHUNK,
+                                                           backlog=BACKLOG)
         finally:
             os.umask(old)
 
@@ -159,11 +162,12 @@ class ControlServer:
     async def _next_line(self, client: _Client, reader: asyncio.StreamReader) -> bytes | None:
         """The next request line (the rest of the buffer at end of input); None when none is left."""
         while True:
-            end = client.buf.find(b"\n")
+            end = client.buf.find(b"\n", client.scanned)
             if end >= 0:
                 line = bytes(client.buf[:end])
                 self._take(client, end + 1)
                 return line
+            client.scanned = len(client.buf)
             if len(client.buf) > protocol.MAX_MESSAGE:
                 raise _Drop(protocol.error(None, protocol.BAD_REQUEST, "message too long"))
             try:
@@ -187,6 +191,7 @@ class ControlServer:
 
     def _take(self, client: _Client, count: int) -> None:
         self._buffered -= count
+        client.scanned = 0
         if count >= len(client.buf):
             client.buf = bytearray()  # a fresh one: a large buffer's memory goes back
         else:

@@ -70,12 +70,26 @@ def specs_of(args: dict[str, Any]) -> list[AppSpec]:
     specs = []
     for index, data in enumerate(args.get("apps") or []):
         try:
-            specs.append(AppSpec.from_dict(data))
+            spec = AppSpec.from_dict(data)
+            _check_log_paths(spec)
         except ValueError as exc:
             name = data.get("name") if isinstance(data, dict) else None
             label = f' "{name}"' if isinstance(name, str) and len(name) <= 64 else ""
             raise UserError(f"apps[{index}]{label}: {exc}") from None
+        specs.append(spec)
     return specs
+
+
+def _check_log_paths(spec: AppSpec) -> None:
+    """A log file the daemon could never open (a directory, or under a file) is refused now,
+    not found at the first spawn."""
+    for key in ("out_file", "error_file"):
+        path = getattr(spec, key)
+        if not path:
+            continue
+        parent = os.path.dirname(path)
+        if os.path.isdir(path) or (os.path.exists(parent) and not os.path.isdir(parent)):
+            raise ValueError(f'{key}: "{path}" cannot be a log file (it is a directory, or under a file)')
 
 
 def _settle_time(apps: list[App]) -> float:
