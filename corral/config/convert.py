@@ -50,7 +50,7 @@ def render(value: Any) -> str:
 def _text(value: str, what: str) -> str:
     problem = limits.text_problem(value)
     if problem is not None:
-        raise Invalid(f"{problem} ({what} cannot)")
+        raise Invalid(f"{problem} ({what} cannot hold one)")
     if len(value) > limits.MAX_STRING:
         raise Invalid(f"is {len(value)} characters long ({what}: at most {limits.MAX_STRING})", show_value=False)
     return value
@@ -95,14 +95,14 @@ def to_cmd(value: Any) -> list[str]:
 def _strings(items: list[Any], what: str) -> list[str]:
     if len(items) > limits.MAX_LIST:
         raise Invalid(f"has {len(items)} items ({what}: at most {limits.MAX_LIST})", show_value=False)
-    return [_text(str(item), f"{what}'s arguments") for item in items]
+    return [_text(str(item), "an argument") for item in items]
 
 
 def to_args(value: Any) -> list[str]:
     """A list of arguments; a string is split like a shell would (PM2 accepts both)."""
     if isinstance(value, str):
         try:
-            return _strings(shlex.split(_text(value, "arguments")), "a list of arguments")
+            return _strings(shlex.split(_text(value, "an argument")), "a list of arguments")
         except ValueError:
             raise Invalid("is not a list of arguments (unbalanced quotes; use a list of strings)") from None
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):

@@ -75,7 +75,7 @@ def text_problem(value: str) -> str | None:
     try:
         value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        return "is not valid text (a lone surrogate)"
+        return "contains a lone surrogate (not valid text)"
     return None
 
 
@@ -83,7 +83,7 @@ def path_problem(value: str) -> str | None:
     """Why a path cannot be opened (a NUL, too long for PATH_MAX or NAME_MAX), or None."""
     problem = text_problem(value)
     if problem is not None:
-        return f"{problem} (paths cannot)"
+        return f"{problem} (a path cannot hold one)"
     size = len(value.encode("utf-8", "surrogateescape"))
     if size > PATH_MAX:
         return f"is {size} bytes long (a path has at most {PATH_MAX}: PATH_MAX)"

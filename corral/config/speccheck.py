@@ -36,7 +36,7 @@ def _int(value: Any, low: int, high: int, hint: str = "") -> str | None:
 
 
 def _seconds(value: Any, low: float = 0.0, high: float = limits.MAX_DURATION) -> str | None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))):
         return "is not a duration in seconds (a finite number)"
     if not low <= value <= high:
         return f"is out of range (from {low:g} to {high:g} seconds)"
@@ -236,7 +236,7 @@ def spec_problem(data: Mapping[str, Any]) -> str | None:
         value = data[key]
         try:
             problem = check(value)
-        except (TypeError, ValueError, AttributeError, RecursionError):  # an odd value an odd way
+        except (TypeError, ValueError, AttributeError, RecursionError, OverflowError):  # an odd value an odd way
             problem = "is not a valid value"
         if problem is not None:
             return f"{key}: {_shown(key, value)} {problem}"
