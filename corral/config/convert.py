@@ -56,6 +56,12 @@ def _text(value: str, what: str) -> str:
     return value
 
 
+def shown_key(key: str) -> str:
+    """A key (or a name) as written, when it is short printable text; else quoted and escaped, so
+    that a message stays one line whatever the file holds."""
+    return key if key.isprintable() and len(key) <= 80 else render(key)
+
+
 NAME_HINT = '(use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit; not all digits; not "all")'
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 
-from corral.config.convert import Invalid, render
+from corral.config.convert import Invalid, render, shown_key
 from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_KEY, FIELD_BY_NAME
 from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
@@ -199,7 +199,7 @@ def _top_level_errors(doc: dict[str, Any], where: str) -> list[str]:
 
             close = difflib.get_close_matches(str(key), list(TOP_LEVEL_KEYS), n=1, cutoff=0.6)
             hint = f'did you mean "{close[0]}"?' if close else 'a file holds "apps" (and PM2\'s "deploy", ignored)'
-            errors.append(f"{where}: {key}: unknown top-level key ({hint})")
+            errors.append(f"{where}: {shown_key(str(key))}: unknown top-level key ({hint})")
     return errors
 
 
