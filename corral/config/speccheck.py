@@ -252,3 +252,18 @@ def _shown(key: str, value: Any) -> str:
     except (TypeError, ValueError, RecursionError):
         text = type(value).__name__
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def log_paths_problem(data: Mapping[str, Any]) -> str | None:
+    """A log file the daemon could never open (a directory, or a path under a file), or None.
+    Looks at the file system: run when a spec arrives, is restored or is resurrected."""
+    import os
+
+    for key in ("out_file", "error_file"):
+        path = data.get(key)
+        if not isinstance(path, str) or not path:
+            continue
+        parent = os.path.dirname(path)
+        if os.path.isdir(path) or (os.path.exists(parent) and not os.path.isdir(parent)):
+            return f"{key}: {_shown(key, path)} cannot be a log file (it is a directory, or under a file)"
+    return None

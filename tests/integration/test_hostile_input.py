@@ -118,6 +118,21 @@ def test_recovery_skips_and_reports_a_spec_that_no_longer_loads(corral: Corral) 
     assert not [p for p in corral.app_processes() if "601" in Path(f"/proc/{p}/cmdline").read_bytes().decode()]
 
 
+def test_recovery_skips_an_app_whose_log_file_became_a_directory(corral: Corral, workdir: Path) -> None:
+    out = workdir / "out.log"
+    corral.run("start", "--name", "logged", "-o", str(out), "--", "sleep", "600")
+    corral.run("start", "--name", "good", "--", "sleep", "601")
+    _kill_daemon_and_edit_store(corral, "SELECT 1")
+    out.unlink()
+    out.mkdir()
+    corral.run("ping")
+    corral.wait_status("good", "online")
+    assert [r["name"] for r in corral.ls()] == ["good"]
+    assert [e["message"] for e in corral.events() if e["kind"] == "skipped"] == [
+        f'stored spec does not load, app left out: out_file: "{out}" cannot be a log file (it is a directory, '
+        "or under a file)"]
+
+
 def test_resurrect_skips_a_bad_dump_entry(corral: Corral) -> None:
     corral.run("start", "--name", "good", "--", "sleep", "600")
     corral.run("save")

@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Callable
 
 from corral import __version__
 from corral.config.spec import AppSpec
+from corral.config.speccheck import log_paths_problem
 from corral.exceptions import OperationFailed, UserMistake
 from corral.lifecycle import instance as lc
 from corral.config.plan import Change, plan
@@ -71,25 +72,15 @@ def specs_of(args: dict[str, Any]) -> list[AppSpec]:
     for index, data in enumerate(args.get("apps") or []):
         try:
             spec = AppSpec.from_dict(data)
-            _check_log_paths(spec)
+            problem = log_paths_problem(data)
+            if problem is not None:
+                raise ValueError(problem)
         except ValueError as exc:
             name = data.get("name") if isinstance(data, dict) else None
             label = f' "{name}"' if isinstance(name, str) and len(name) <= 64 else ""
             raise UserError(f"apps[{index}]{label}: {exc}") from None
         specs.append(spec)
     return specs
-
-
-def _check_log_paths(spec: AppSpec) -> None:
-    """A log file the daemon could never open (a directory, or under a file) is refused now,
-    not found at the first spawn."""
-    for key in ("out_file", "error_file"):
-        path = getattr(spec, key)
-        if not path:
-            continue
-        parent = os.path.dirname(path)
-        if os.path.isdir(path) or (os.path.exists(parent) and not os.path.isdir(parent)):
-            raise ValueError(f'{key}: "{path}" cannot be a log file (it is a directory, or under a file)')
 
 
 def _settle_time(apps: list[App]) -> float:

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from corral.config.spec import AppSpec
+from corral.config.speccheck import log_paths_problem
 from corral.control.ops import MAX_ENV, env_problem
 from corral.daemon.ops.apps import Context, UserError, command, rows
 from corral.events import Note
@@ -48,6 +49,9 @@ async def resurrect(ctx: Context, args: dict[str, Any]) -> Any:
             if env_problem(base_env, MAX_ENV) is not None:
                 raise ValueError("base_env: not an environment")
             spec = AppSpec.from_dict(stored)
+            problem = log_paths_problem(stored)
+            if problem is not None:
+                raise ValueError(problem)
         except (KeyError, TypeError, ValueError) as exc:
             name = _entry_name(entry)
             problem = f"{ctx.dump_path}: apps[{index}]{name and f' {name!r}'}: skipped: {exc}"
