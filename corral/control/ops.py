@@ -17,6 +17,7 @@ Standard library only, no typing at run time: the CLI imports this on every daem
 
 from __future__ import annotations
 
+from corral.config import limits
 from corral.control.protocol import BAD_REQUEST
 from corral.exceptions import UserMistake
 
@@ -30,8 +31,8 @@ KEEPALIVE = 1.0  # seconds between keep-alives while a long operation runs or a 
 MIN_TIMEOUT = 2.0  # CORRAL_TIMEOUT below this is taken as this (keep-alives come every second)
 MAX_TARGET = 256  # characters of a target (names are at most 64)
 MAX_APPS = 4096  # specs in one request
-MAX_ENV = 10_000  # variables in a base environment
-MAX_VALUE = 128 * 1024  # characters of one variable (Linux: MAX_ARG_STRLEN)
+MAX_ENV = limits.MAX_ENV  # variables in a base environment
+MAX_VALUE = limits.MAX_STRING  # characters of one variable (Linux: MAX_ARG_STRLEN)
 MAX_LINES = 1_000_000  # events, history
 
 
@@ -115,7 +116,7 @@ def timeout_for(op: str, environ: dict[str, str] | None = None) -> float:
     return max(MIN_TIMEOUT, value) if 0 < value <= 86400 else DEFAULT_TIMEOUT
 
 
-def check_request(op_name: str, args: dict[str, Any], max_instances: int = 1024) -> None:
+def check_request(op_name: str, args: dict[str, Any], max_instances: int = limits.DEFAULT_MAX_INSTANCES) -> None:
     """Raise :class:`BadArgs` unless ARGS fit OP's declaration (unknown ones included).
     A null argument counts as not given."""
     op = OPS[op_name]

@@ -163,8 +163,7 @@ def test_the_cli_says_which_operation_timed_out(corral: Corral) -> None:
     assert daemon
     os.kill(daemon, signal.SIGSTOP)
     try:
-        for args, op in ((["ls"], "ls"), (["ls", "--json"], "ls"), (["describe", "s"], "describe"),
-                         (["stop", "s"], "stop")):
+        for args, op in ((["ls"], "ls"), (["describe", "s"], "describe"), (["stop", "s"], "stop")):
             started = time.monotonic()
             result = corral.run(*args, check=False, env={"CORRAL_TIMEOUT": "2"})
             assert (result.returncode, result.stderr) == (1, f'corral: the daemon did not answer "{op}" within 2s\n')
@@ -304,3 +303,21 @@ def test_a_thousand_idle_clients_do_not_block_commands(corral: Corral) -> None:
 
 def test_sys_executable_is_the_venvs() -> None:
     assert sys.executable == PYTHON
+
+
+def test_an_invalid_instance_ceiling_keeps_the_daemon_from_starting(corral: Corral) -> None:
+    result = corral.run("ping", check=False, env={"CORRAL_MAX_INSTANCES": "lots"})
+    assert result.returncode == 1
+    assert result.stderr == (f"corral: the daemon did not start (see {corral.home}/daemon.log): corral: "
+                             "CORRAL_MAX_INSTANCES='lots' is not an instance ceiling (use a whole number from 1 to "
+                             "100000; default 1024)\n")
+
+
+def test_the_ceiling_is_the_daemons(corral: Corral) -> None:
+    corral.env["CORRAL_MAX_INSTANCES"] = "2"
+    corral.run("start", "--name", "s", "--", "sleep", "600")
+    result = corral.run("scale", "s", "3", check=False)
+    assert (result.returncode, result.stderr) == (2, "corral: scale: s would have 3 instances (at most 2)\n")
+    result = corral.run("start", "-i", "3", "--name", "t", "--", "sleep", "600", check=False)
+    assert (result.returncode, result.stderr) == (
+        2, "corral: command line: instances: 3 is too many instances (at most 2 (CORRAL_MAX_INSTANCES))\n")

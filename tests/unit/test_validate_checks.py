@@ -122,7 +122,7 @@ BOMB = "".join(f'{c}: &{c} [{",".join([f"*{p}"] * 9)}]\n' for p, c in zip("abcde
     ("bomb.yaml", 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + BOMB + "apps: [*i]\n",
      "holds more than 200000 values once its aliases are expanded (an alias bomb?)"),
     ("self.yaml", "apps: &x [*x]\n", "an alias refers to the value that holds it (a document without end)"),
-    ("deep.yaml", "apps: " + "[" * 5000 + "]" * 5000 + "\n",
+    ("deep.yaml", "apps: " + "[" * 1500 + "]" * 1500 + "\n",
      "nested more than 32 levels deep (an ecosystem file needs a few)"),
     ("deep.json", '{"apps": ' + "[" * 100000 + "]" * 100000 + "}",
      "nested more than 32 levels deep (an ecosystem file needs a few)"),
