@@ -320,4 +320,4 @@ def test_the_ceiling_is_the_daemons(corral: Corral) -> None:
     assert (result.returncode, result.stderr) == (2, "corral: scale: s would have 3 instances (at most 2)\n")
     result = corral.run("start", "-i", "3", "--name", "t", "--", "sleep", "600", check=False)
     assert (result.returncode, result.stderr) == (
-        2, "corral: command line: instances: 3 is too many instances (at most 2 (CORRAL_MAX_INSTANCES))\n")
+        2, 'corral: command line "t": instances: 3 is too many instances (at most 2 (CORRAL_MAX_INSTANCES))\n')
