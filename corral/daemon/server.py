@@ -183,6 +183,8 @@ class ControlServer:
             self._hold(client, chunk)
 
     def _hold(self, client: _Client, chunk: bytes) -> None:
+        if client not in self._clients:  # evicted meanwhile: what it still sends is not kept
+            raise _Drop()
         client.buf += chunk
         self._buffered += len(chunk)
         if len(client.buf) > FREE_BUFFER and self._buffered > TOTAL_BUFFER:
@@ -190,7 +192,8 @@ class ControlServer:
                                        f"({TOTAL_BUFFER >> 20} MiB from all clients); try again"))
 
     def _take(self, client: _Client, count: int) -> None:
-        self._buffered -= count
+        if client in self._clients:
+            self._buffered -= count
         client.scanned = 0
         if count >= len(client.buf):
             client.buf = bytearray()  # a fresh one: a large buffer's memory goes back

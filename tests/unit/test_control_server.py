@@ -38,6 +38,14 @@ def run(scenario: Scenario) -> None:
     asyncio.run(main())
 
 
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the loop run until CONDITION holds (a deadline, never a bare sleep)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
 async def reply_of(reader: asyncio.StreamReader) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(reader.readline(), 10))
 
@@ -69,11 +77,17 @@ def test_idle_clients_make_room_for_a_command(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(srv, "MAX_CLIENTS", 4)
 
     async def scenario(path: str, server: srv.ControlServer) -> None:
-        idle = [await asyncio.open_unix_connection(path) for _ in range(10)]
+        idle = []
+        for _ in range(10):
+            reader, writer = await asyncio.open_unix_connection(path)
+            writer.write(b'{"id": 1, "op": "pi')  # half a request, then nothing
+            idle.append((reader, writer))
         assert (await ping(path))["result"]["pid"] == os.getpid()
         assert server.evicted >= 7 and len(server._clients) <= 4
         for _, writer in idle:
             writer.close()
+        await until(lambda: not server._clients)
+        assert server._buffered == 0  # nothing counted for a client that is gone
 
     run(scenario)
 
