@@ -3,6 +3,7 @@ field and value and what is accepted.  NaN, infinity and 400-digit numbers inclu
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -118,3 +119,14 @@ def test_what_the_cli_accepts_the_daemon_accepts() -> None:
                           "listen": "unix:/tmp/" + "s" * 97, "ready": {"tcp": True, "interval": "10ms"}},
                          where=WHERE, base_dir="/tmp")
     assert AppSpec.from_dict(spec).instances == 1024
+
+
+def test_sizes_of_lists_env_and_strings() -> None:
+    assert errors_of(cmd=["x"] * 4097) == [f"{WHERE}: cmd: has 4097 items (a command: at most 4096)"]
+    assert errors_of(cmd=["x"], env={f"V{i}": "1" for i in range(10_001)}) == [
+        f"{WHERE}: env: has 10001 variables (at most 10000)"]
+    assert errors_of(cmd=["x", "y" * 131_073]) == [
+        f"{WHERE}: cmd: is 131073 characters long (an argument: at most 131072)"]
+    assert errors_of(cmd=["x"], stop_exit_codes=list(range(257))) == [
+        f"{WHERE}: stop_exit_codes: " + json.dumps(list(range(257)))[:197]
+        + "... is not a list of exit codes (use a whole number 0-255 or a list of them)"]

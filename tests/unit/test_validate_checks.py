@@ -143,3 +143,15 @@ def test_yaml_anchors_within_bounds_still_load(tmp_path: Path) -> None:
     assert yaml_document(text)["apps"][1]["name"] == "b"
     path = write(tmp_path, "eco.yaml", "apps:\n  - &one {name: a, cmd: [sleep, '1']}\n")
     assert load_file(path)[0]["cmd"] == ["sleep", "1"]
+
+
+def test_interpreters_on_path_and_executable(tmp_path: Path) -> None:
+    where = f'{tmp_path}/c.toml: apps[0] "w"'
+    (tmp_path / "app.py").write_text("")
+    (tmp_path / "notexec").write_text("")
+    assert check(tmp_path, script='"app.py"', interpreter='"no-such-python-x"') == [
+        f'{where}: interpreter: "no-such-python-x" is not on PATH (give its full path, or install it)']
+    assert check(tmp_path, script='"app.py"', interpreter='"./notexec"') == [
+        f'{where}: interpreter: "{tmp_path}/notexec" is not executable']
+    assert check(tmp_path, script='"app.py"', interpreter='"none"') == []
+    assert check(tmp_path, script='"echo hi"', shell="true") == []  # a shell command line, not a file
