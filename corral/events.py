@@ -63,7 +63,7 @@ class Event:
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Note(Event):
     """A line of history with no type of its own: start, stop, restart, stopped, kill,
-    crash_loop, errored, not_ready, watchdog, spawn_failed, stopping, recovered, dependency."""
+    crash_loop, errored, not_ready, watchdog, spawn_failed, stopping, recovered, dependency, skipped."""
 
     kind: str
     message: str

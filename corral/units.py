@@ -8,7 +8,8 @@ This module owns the unit grammar shared by the config loader and the CLI:
 * sizes: numbers are bytes; strings use base-1024 suffixes (``"512K"``,
   ``"10MB"``, ``"1.5GB"``, ``"1GiB"``); a bare numeric string is bytes.
 
-The parsers raise a plain :class:`ValueError`; callers format the message.
+The parsers raise a plain :class:`ValueError` (and nothing else, whatever the input: NaN,
+infinity and 400-digit numbers included); callers format the message and apply their bounds.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ def _finite_non_negative(number: float) -> float:
     return number
 
 
+def _float(value: object) -> float:
+    """``float(value)`` for a number or a numeric string, finite and >= 0 (ValueError otherwise)."""
+    try:
+        return _finite_non_negative(float(value))  # type: ignore[arg-type]
+    except OverflowError:  # an int too large for a float
+        raise ValueError("out of range") from None
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -59,19 +68,19 @@ def _is_number(value: object) -> bool:
 def parse_duration(value: object) -> float:
     """Return ``value`` as seconds; numbers and bare numeric strings are milliseconds."""
     if _is_number(value):
-        return _finite_non_negative(float(value)) / 1000.0  # type: ignore[arg-type]
+        return _float(value) / 1000.0
     if not isinstance(value, str):
         raise ValueError("not a duration")  # noqa: TRY004 - one error type for callers
     text = value.strip()
     if _BARE_NUMBER.match(text):
-        return float(text) / 1000.0
+        return _float(text) / 1000.0
     total = 0.0
     position = 0
     while position < len(text):
         match = _DURATION_PART.match(text, position)
         if match is None:
             raise ValueError("not a duration")
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+        total += _float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
         position = match.end()
     if position == 0:
         raise ValueError("empty duration")
@@ -81,7 +90,7 @@ def parse_duration(value: object) -> float:
 def parse_size(value: object) -> int:
     """Return ``value`` as bytes; numbers are bytes, suffixes are base 1024."""
     if _is_number(value):
-        number = _finite_non_negative(float(value))  # type: ignore[arg-type]
+        number = _float(value)
         if number != int(number):
             raise ValueError("fractional bytes")
         return int(number)
@@ -93,7 +102,7 @@ def parse_size(value: object) -> int:
     unit = _SIZE_UNITS.get(match.group(2).lower())
     if unit is None:
         raise ValueError("unknown size unit")
-    return round(float(match.group(1)) * unit)
+    return round(_finite_non_negative(_float(match.group(1)) * unit))
 
 
 def format_duration(seconds: float) -> str:

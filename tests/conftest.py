@@ -174,3 +174,13 @@ def workdir() -> Any:
     path = Path(tempfile.mkdtemp(prefix="corral-w-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fuzzers' counts (tests/fuzzing.py), one line each, at the end of the run."""
+    lines = [value for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+             if report.when == "call" for key, value in report.user_properties if key == "fuzz"]
+    if lines:
+        terminalreporter.write_sep("-", "fuzzers")
+        for line in lines:
+            terminalreporter.write_line(line)

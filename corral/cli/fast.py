@@ -19,6 +19,9 @@ def try_fast(argv: list[str]) -> int | None:
     if not argv or argv[0] not in LIST_COMMANDS or any(a not in ("--json",) for a in argv[1:]):
         return None
     reply = _call(b'{"v":1,"id":1,"op":"ls","args":{}}\n')
+    if isinstance(reply, str):  # the daemon did not answer in time
+        print(reply, file=sys.stderr)
+        return 1
     if reply is None:
         return None
     if "--json" in argv:
@@ -31,8 +34,21 @@ def try_fast(argv: list[str]) -> int | None:
     return 0
 
 
-def _call(request: bytes) -> bytes | None:
-    """One request over the control socket; the raw JSON result, or None to fall back."""
+def _timeout() -> float:
+    """``control.ops.timeout_for`` without importing it: CORRAL_TIMEOUT seconds (at least 2),
+    else 30 (a test checks that both agree)."""
+    import os  # loaded by the interpreter already
+
+    try:
+        value = float(os.environ.get("CORRAL_TIMEOUT") or 30.0)
+    except ValueError:
+        value = 30.0
+    return max(2.0, value) if 0 < value <= 86400 else 30.0
+
+
+def _call(request: bytes) -> bytes | str | None:
+    """One request over the control socket; the raw JSON result, None to fall back, or the
+    message saying that the daemon did not answer within the timeout."""
     import _socket
 
     from corral.paths import Home
@@ -43,7 +59,9 @@ def _call(request: bytes) -> bytes | None:
     except Exception:  # noqa: BLE001 - not corral's own home: the ordinary path says so
         return None
     path = home.socket
+    timeout = _timeout()
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock.settimeout(timeout)
     try:
         sock.connect(path)
         sock.sendall(request)
@@ -53,6 +71,8 @@ def _call(request: bytes) -> bytes | None:
             if not chunk:
                 return None
             data += chunk
+    except TimeoutError:
+        return f'corral: the daemon did not answer "ls" within {timeout:g}s'
     except OSError:
         return None
     finally:

@@ -95,12 +95,16 @@ def parse_since(text: str | None, now: float) -> float | None:
         return None
     from corral.units import parse_duration
 
+    shown = text if len(text) <= 40 else text[:37] + "..."
     if re.fullmatch(r"\s*(\d+(\.\d*)?\s*(ms|s|m|h|d)\s*)+", text, re.IGNORECASE):
-        return now - parse_duration(text)
+        try:
+            return max(0.0, now - parse_duration(text))  # further back than 1970: everything
+        except ValueError:
+            raise UsageError(f'--since: "{shown}" is too long a duration (like 10m, 2h, 1d)') from None
     try:
         return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise UsageError(f'--since: "{text}" is not a duration (like 10m, 2h, 1d) or a date '
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(f'--since: "{shown}" is not a duration (like 10m, 2h, 1d) or a date '
                          "(like 2026-11-22T05:40)") from None
 
 
@@ -290,10 +294,12 @@ def printer(mode: str, colour: bool) -> Callable[[Source, bytes], None]:
 
 def cmd_logs(args: Any) -> int:
     since = parse_since(args.since, time.time())
-    try:
-        pattern = re.compile(args.grep.encode()) if args.grep else None
+    try:  # the bytes typed, even those that are not UTF-8 (log lines are searched as bytes)
+        pattern = re.compile(os.fsencode(args.grep)) if args.grep else None
     except re.error as exc:
         raise UsageError(f"--grep: not a regular expression ({exc})") from None
+    except (RecursionError, OverflowError, ValueError):
+        raise UsageError("--grep: not a regular expression (nested too deeply or too large)") from None
     if args.lines < 0:
         raise UsageError("--lines: use a number >= 0")
     entries = Client().call("log_paths", {"target": args.target})

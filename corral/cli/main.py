@@ -27,6 +27,10 @@ CONFIG_SUFFIXES = (".toml", ".yaml", ".yml", ".json", ".js", ".cjs", ".mjs")
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    for stream in (sys.stdout, sys.stderr):  # a name typed in bytes that are not UTF-8 is shown escaped
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     before, after = _split_dashdash(argv)
     try:
         args = build_parser().parse_args(before)
@@ -44,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file or socket the system refused: one line, never a traceback
+        return fail(_os_error(exc), 1)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
 
 
 def _split_dashdash(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -132,11 +143,12 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load_config(path: str, env_name: str | None, only: str | None,
                  settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The apps of a file that will start: every value checked, and what they name on this machine."""
     from corral.config.errors import ConfigError
     from corral.config.load import ignored_warnings, load_file
 
     try:
-        specs = load_file(path, env_name=env_name, only=only, overrides=settings)
+        specs = load_file(path, env_name=env_name, only=only, overrides=settings, check_files=True)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     for line in ignored_warnings(path, specs):
@@ -149,7 +161,7 @@ def _command_line_spec(target: str | None, args: argparse.Namespace, settings: d
     from corral.config.load import from_command_line
 
     try:
-        return from_command_line(target, list(args.extra), cwd=os.getcwd(), extra=settings)
+        return from_command_line(target, list(args.extra), cwd=os.getcwd(), extra=settings, check_files=True)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
@@ -287,8 +299,10 @@ def cmd_save(args: argparse.Namespace) -> int:
 
 def cmd_resurrect(args: argparse.Namespace) -> int:
     result = Client(autostart=True).call("resurrect")
+    for line in result.get("skipped", []):
+        print(f"corral: {line}", file=sys.stderr)
     show_rows(result["rows"], False)
-    return 0
+    return 1 if result.get("skipped") else 0
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
@@ -339,7 +353,7 @@ def cmd_ping(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from corral.config.load import validate_file
 
-    errors = validate_file(args.file)
+    errors = validate_file(args.file, check_files=True)
     for message in errors:
         print(f"corral: {message}", file=sys.stderr)
     if errors:

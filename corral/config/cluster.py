@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from corral.config import limits
 from corral.config.addresses import parse_listen
 from corral.config.convert import Invalid, to_cmd, to_duration, to_name
 
@@ -17,8 +18,14 @@ LISTEN_HINT = '(use "tcp://127.0.0.1:8000", "tcp://[::1]:8000", "unix:/path/app.
 def _one_listen(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("not a string")
+    if limits.text_problem(value) is not None or len(value) > limits.PATH_MAX:
+        raise ValueError("not text")
     kind, host, where = parse_listen(value.strip())
     if kind == "unix":
+        size = len(str(where).encode("utf-8", "surrogateescape"))
+        if size > limits.MAX_SOCKET_PATH:
+            raise Invalid(f"is a unix socket path of {size} bytes (at most {limits.MAX_SOCKET_PATH}: the kernel's "
+                          "limit; use a shorter path)")
         return f"unix:{where}"
     return f"tcp://[{host}]:{where}" if ":" in host else f"tcp://{host}:{where}"
 
@@ -26,12 +33,15 @@ def _one_listen(value: Any) -> str:
 def to_listen(value: Any) -> list[str]:
     """One address or a list of them, normalized (``tcp://host:port`` or ``unix:/path``)."""
     items = value if isinstance(value, list) else [value]
+    if len(items) > limits.MAX_LIST:
+        raise Invalid(f"is not a listen address {LISTEN_HINT}")
     try:
         return [_one_listen(item) for item in items]
     except ValueError:
         raise Invalid(f"is not a listen address {LISTEN_HINT}") from None
 
 
+MIN_PROBE_SECONDS = 0.01
 READY_HINT = ('(use "notify", { http = "/healthz" }, { tcp = true }, or { cmd = ["check"] }, '
               'with optional status, interval and timeout)')
 
@@ -51,9 +61,11 @@ def to_ready(value: Any) -> dict[str, Any]:
     for key in ("interval", "timeout"):
         if key in value:
             probe[key] = to_duration(value[key])
+            if probe[key] < MIN_PROBE_SECONDS:
+                raise Invalid(f"is not a readiness setting: {key} takes a duration of at least 10ms")
     if kind == "http":
         path = value["http"]
-        if not isinstance(path, str) or not path.startswith("/"):
+        if not isinstance(path, str) or not path.startswith("/") or not path.isprintable() or len(path) > 4096:
             raise Invalid(f"is not a readiness setting: http takes a path like \"/healthz\" {READY_HINT}")
         probe["path"] = path
         status = value.get("status", 200)
@@ -92,7 +104,7 @@ def _probe_host_port(value: dict[str, Any], probe: dict[str, Any]) -> None:
         probe["port"] = port
     if "host" in value:
         host = value["host"]
-        if not isinstance(host, str) or not host.strip():
+        if not isinstance(host, str) or not host.strip() or not host.isprintable() or len(host) > 255:
             raise Invalid('is not a readiness setting: host takes a host name or address like "127.0.0.1"')
         probe["host"] = host.strip()
 
@@ -101,6 +113,8 @@ def to_depends(value: Any) -> list[str]:
     """A list of app names (one name is a one-element list)."""
     items = value if isinstance(value, list) else [value]
     try:
+        if len(items) > limits.MAX_LIST:
+            raise Invalid("too many")
         return [to_name(item) for item in items]
     except Invalid:
         raise Invalid("is not a list of app names (use [\"db\", \"cache\"])") from None
@@ -113,7 +127,7 @@ def to_reload_mode(value: Any) -> str:
 
 
 def to_env_name(value: Any) -> str:
-    if isinstance(value, str) and value and (value[0].isalpha() or value[0] == "_") and \
+    if isinstance(value, str) and value and len(value) <= 256 and (value[0].isalpha() or value[0] == "_") and \
             all(c.isalnum() or c == "_" for c in value):
         return value
     raise Invalid('is not an environment variable name (like "PORT")')

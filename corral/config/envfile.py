@@ -103,19 +103,19 @@ def parse_env_file(text: str) -> dict[str, str]:
     return result
 
 
-def read_env_file(path: str) -> dict[str, str]:
-    """Read and parse the ``.env`` file at ``path``; errors name the path."""
+def read_env_file(path: str, timeout: float | None = None) -> dict[str, str]:
+    """Read and parse the ``.env`` file at ``path``; errors name the path.  A regular file of at
+    most 1 MiB (a FIFO or a device is refused, never waited for); ``timeout``: see ``read_capped``."""
+    from corral.config.readfile import MAX_ENV_FILE, Unreadable, read_capped
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (env_file must name an existing .env file)") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory (env_file must name a .env file)") from None
+        text = read_capped(path, MAX_ENV_FILE, timeout).decode("utf-8")
+    except Unreadable as exc:
+        hint = {"no such file": "env_file must name an existing .env file",
+                "is a directory": "env_file must name a .env file"}.get(exc.reason, "")
+        raise ConfigError(f"{path}: {exc.reason}" + (f" ({hint})" if hint else "")) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text (save the .env file as UTF-8)") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     try:
         return parse_env_file(text)
     except ConfigError as exc:

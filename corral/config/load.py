@@ -18,14 +18,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 
-from corral.config.convert import Invalid, render
+from corral.config.convert import Invalid, render, shown_key
 from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_KEY, FIELD_BY_NAME
 from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
 from corral.config.normalize import normalize_app
+from corral.config.readfile import MAX_CONFIG, MAX_DEPTH, READ_TIMEOUT, Unreadable, read_capped, too_deep, yaml_document
 
 FORMATS_HINT = "use .toml, .yaml, .yml, .json or ecosystem.config.js"
 NODE_TIMEOUT = 15.0
+NESTED = f"nested more than {MAX_DEPTH} levels deep (an ecosystem file needs a few)"
 
 #: Top-level keys: name -> what it holds.  Keys mapped to None are accepted and
 #: ignored (PM2's deploy section).  A new top-level key (e.g. log defaults)
@@ -57,6 +59,8 @@ _NODE_SCRIPT = "(()=>{" + _NODE_SCRIPT + "})()"
 def _parse_toml(text: str, where: str) -> Any:
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{where}: {NESTED}") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = re.search(r"\s*\(at line (\d+), column \d+\)$", message)
@@ -72,7 +76,11 @@ def _parse_yaml(text: str, where: str) -> Any:
     import yaml  # slow to import: only for YAML files
 
     try:
-        return yaml.safe_load(text)
+        return yaml_document(text)
+    except RecursionError:
+        raise ConfigError(f"{where}: {NESTED}") from None
+    except ValueError as exc:  # too deep, an alias bomb, an alias to itself
+        raise ConfigError(f"{where}: {exc}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -85,8 +93,12 @@ def _parse_yaml(text: str, where: str) -> Any:
 def _parse_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{where}: {NESTED}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{where}: line {exc.lineno}: {exc.msg}") from None
+    except ValueError as exc:  # a number of more than 4300 digits
+        raise ConfigError(f"{where}: {str(exc).split(';')[0]}") from None
 
 
 def _node_error(stderr: str, path: str, where: str) -> ConfigError:
@@ -132,21 +144,22 @@ def _evaluate_js(path: str, where: str) -> Any:
         raise ConfigError(f"{where}: cannot run node ({exc.strerror})") from None
     if done.returncode != 0 or _NODE_MARK not in done.stdout:
         raise _node_error(done.stderr, absolute, where)
-    return json.loads(done.stdout.rsplit(_NODE_MARK + "\n", 1)[1])
+    return _parse_json(done.stdout.rsplit(_NODE_MARK + "\n", 1)[1], where)
 
 
 def _read_text(path: str, where: str) -> str:
+    """The file's text: a regular file of at most 4 MiB, read within 10 s (a FIFO or a device is
+    refused at once, never waited for)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{where}: is a directory (give an ecosystem file: {FORMATS_HINT})") from None
+        data = read_capped(path, MAX_CONFIG, READ_TIMEOUT)
+    except Unreadable as exc:
+        if exc.reason == "is a directory":
+            raise ConfigError(f"{where}: is a directory (give an ecosystem file: {FORMATS_HINT})") from None
+        raise ConfigError(f"{where}: {exc.reason}") from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{where}: not UTF-8 text (save the file as UTF-8)") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read ({exc.strerror})") from None
 
 
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
@@ -167,8 +180,12 @@ def read_document(path: str) -> Any:
         raise ConfigError(f'{path}: unsupported config format {render(suffix)} ({FORMATS_HINT})')
     if suffix in _JS_SUFFIXES:
         _read_text(path, path)  # existence and readability, with the same messages
-        return _evaluate_js(path, path)
-    return _PARSERS[suffix](_read_text(path, path), path)
+        doc = _evaluate_js(path, path)
+    else:
+        doc = _PARSERS[suffix](_read_text(path, path), path)
+    if too_deep(doc):
+        raise ConfigError(f"{path}: {NESTED}")
+    return doc
 
 
 # --- documents --------------------------------------------------------------------
@@ -182,7 +199,7 @@ def _top_level_errors(doc: dict[str, Any], where: str) -> list[str]:
 
             close = difflib.get_close_matches(str(key), list(TOP_LEVEL_KEYS), n=1, cutoff=0.6)
             hint = f'did you mean "{close[0]}"?' if close else 'a file holds "apps" (and PM2\'s "deploy", ignored)'
-            errors.append(f"{where}: {key}: unknown top-level key ({hint})")
+            errors.append(f"{where}: {shown_key(str(key))}: unknown top-level key ({hint})")
     return errors
 
 
@@ -216,10 +233,11 @@ def _with_overrides(raw: Any, overrides: dict[str, Any]) -> Any:
 
 def _normalize_document(
     doc: Any, *, where: str, source: str | None, env_name: str | None,
-    overrides: dict[str, Any] | None = None, wanted: list[str] | None = None,
+    overrides: dict[str, Any] | None = None, wanted: list[str] | None = None, check_files: bool = False,
 ) -> list[dict[str, Any]]:
     """The normalized apps of a document; ``overrides`` apply to the ``wanted`` ones (all: None),
-    the apps that are started, after the file itself has been checked."""
+    the apps that are started, after the file itself has been checked; with ``check_files``, what
+    the wanted apps name must be there (``preflight``)."""
     base_dir = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
     tables, errors = _app_tables(doc, where)
     defaults = app_defaults(doc, where, errors)
@@ -237,6 +255,10 @@ def _normalize_document(
             errors.extend(exc.messages)
             continue
         name = spec["name"]
+        if check_files and (not wanted or name in wanted):
+            from corral.config.preflight import runnable_problems
+
+            errors.extend(runnable_problems(spec, f'{app_where} "{name}"'))
         if name in seen:
             errors.append(
                 f'{app_where} "{name}": name: {render(name)} is already used by apps[{seen[name]}]'
@@ -291,20 +313,23 @@ def load_file(
     env_name: str | None = None,
     only: str | Iterable[str] | None = None,
     overrides: dict[str, Any] | None = None,
+    check_files: bool = False,
 ) -> list[dict[str, Any]]:
     """Read an ecosystem file and return the normalized spec of each app.
 
     ``env_name`` merges each app's ``env_<env_name>`` block into ``env``;
     ``only`` keeps the named apps (a comma-separated string or a list);
     ``overrides`` (raw settings by field name, from ``corral start`` flags) replace
-    those settings in every app, as PM2's flags do.
+    those settings in every app, as PM2's flags do; ``check_files`` checks what the apps
+    started name on this machine (:mod:`corral.config.preflight`: cwd, script, venv ...).
     Raises :class:`ConfigError` with every problem found.
     """
     if overrides:
         check_overrides(overrides)
     doc = read_document(path)
     wanted = _only_names(only) if only is not None else None
-    specs = _normalize_document(doc, where=path, source=path, env_name=env_name, overrides=overrides, wanted=wanted)
+    specs = _normalize_document(doc, where=path, source=path, env_name=env_name, overrides=overrides, wanted=wanted,
+                                check_files=check_files)
     if only is not None and _only_names(only):
         specs = _select(specs, only, path)
     return specs
@@ -316,10 +341,11 @@ def ignored_warnings(path: str, specs: list[dict[str, Any]]) -> list[str]:
             for spec in specs if spec["ignored"]]
 
 
-def validate_file(path: str) -> list[str]:
-    """Every problem in the file at ``path``, one line each; empty means valid."""
+def validate_file(path: str, check_files: bool = False) -> list[str]:
+    """Every problem in the file at ``path``, one line each; empty means valid.  ``check_files``:
+    also what ``start`` needs of this machine (``corral validate`` does)."""
     try:
-        load_file(path)
+        load_file(path, check_files=check_files)
     except ConfigError as exc:
         return list(exc.messages)
     return []
@@ -332,6 +358,7 @@ def from_command_line(
     name: str | None = None,
     cwd: str,
     extra: dict[str, Any] | None = None,
+    check_files: bool = False,
 ) -> dict[str, Any]:
     """The spec for ``corral start app.py --name N -- a b`` or ``corral start -- prog args``.
 
@@ -353,4 +380,11 @@ def from_command_line(
         )
     if name is not None:
         raw["name"] = name
-    return normalize_app(raw, where="command line", base_dir=cwd, env_name=None, source=None)
+    spec = normalize_app(raw, where="command line", base_dir=cwd, env_name=None, source=None)
+    if check_files:
+        from corral.config.preflight import runnable_problems
+
+        problems = runnable_problems(spec, "command line")
+        if problems:
+            raise ConfigError(problems)
+    return spec

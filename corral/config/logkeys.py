@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from corral.config import limits
 from corral.config.convert import Invalid, render
 from corral.units import parse_duration, parse_size
 
@@ -26,8 +27,8 @@ APP_DEFAULT_KEYS: tuple[str, ...] = (
     "log_type", "log_date_format", "time", "log_max_line", "log_max_size", "log_rotate",
     "log_retain", "log_max_age", "log_compress", "redact", "redact_keys", "redact_patterns",
 )
-MIN_LINE = 1024
-MAX_LINE = 16 * 1024 * 1024
+MIN_LINE = limits.MIN_LINE
+MAX_LINE = limits.MAX_LINE
 
 
 def to_log_type(value: Any) -> str:
@@ -57,9 +58,12 @@ def to_rotate_size(value: Any) -> int:
     if value is False:
         return 0
     try:
-        return parse_size(value)
+        size = parse_size(value)
     except ValueError:
         raise Invalid('is not a size (try "10MB", "512K" or 0 for no size limit)') from None
+    if size > limits.MAX_SIZE:
+        raise Invalid(f'is too large a size ({limits.SIZE_HINT}; 0 for no size limit)')
+    return size
 
 
 def to_line_limit(value: Any) -> int:
@@ -91,9 +95,9 @@ def to_retain(value: Any) -> int | None:
     """How many rotated files to keep: a whole number, or ``"all"`` (kept as None)."""
     if isinstance(value, str) and value.strip().lower() in ("all", "unlimited"):
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limits.MAX_COUNT:
         return value
-    raise Invalid('is not a number of files (use a whole number >= 0, or "all")')
+    raise Invalid(f'is not a number of files (use a whole number from 0 to {limits.MAX_COUNT}, or "all")')
 
 
 def to_max_age(value: Any) -> float | None:
@@ -104,15 +108,16 @@ def to_max_age(value: Any) -> float | None:
         seconds = parse_duration(value)
     except ValueError:
         seconds = 0.0
-    if seconds > 0:
+    if 0 < seconds <= limits.MAX_AGE:
         return seconds
-    raise Invalid('is not an age (try "14d", "12h", or false for no age limit)')
+    raise Invalid('is not an age (try "14d", "12h", or false for no age limit; at most "3650d")')
 
 
 def to_key_list(value: Any) -> list[str]:
     """A list of key names (a single string is a one-element list)."""
     items = [value] if isinstance(value, str) else value
-    if isinstance(items, list) and all(isinstance(v, str) and v.strip() for v in items):
+    if isinstance(items, list) and len(items) <= limits.MAX_LIST and \
+            all(isinstance(v, str) and v.strip() and len(v) <= 1024 for v in items):
         return [v.strip() for v in items]
     raise Invalid('is not a list of key names (use a list of strings, like ["ssn", "x-session"])')
 
@@ -120,13 +125,17 @@ def to_key_list(value: Any) -> list[str]:
 def to_patterns(value: Any) -> list[str]:
     """A list of regular expressions (Python syntax); group 1, when present, is what is replaced."""
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
-        raise Invalid('is not a list of regular expressions (use a list of strings)')
+    if not isinstance(items, list) or len(items) > limits.MAX_LIST or \
+            not all(isinstance(v, str) and v and len(v) <= 4096 for v in items):
+        raise Invalid('is not a list of regular expressions (use a list of strings, each at most 4096 characters)')
     for i, pattern in enumerate(items):
         try:
             re.compile(pattern)
         except re.error as exc:
             raise Invalid(f"is not a regular expression ({exc})", suffix=f"[{i}]", value=pattern) from None
+        except (RecursionError, OverflowError, ValueError):
+            raise Invalid("is not a regular expression (nested too deeply or too large)", suffix=f"[{i}]",
+                          value=pattern) from None
     return list(items)
 
 

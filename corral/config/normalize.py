@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from corral.config.command import default_name
-from corral.config.convert import Invalid, render, to_env
+from corral.config.convert import Invalid, render, shown_key, to_env
 from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_KEY, FIELDS, PM2_IGNORED
 
@@ -55,6 +55,7 @@ class _Collector:
         self.ignored: list[str] = []
 
     def error(self, key: str, text: str) -> None:
+        key = shown_key(key)
         self.errors.append(f"{self.label}: {key}: {text}" if key else f"{self.label}: {text}")
 
     def invalid(self, key: str, value: Any, exc: Invalid) -> None:
@@ -211,7 +212,7 @@ def normalize_app(
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: {render(raw)} is not an app (use a table of settings with a script or cmd)")
     name = raw.get("name")
-    c = _Collector(f'{where} "{name}"' if isinstance(name, str) and name else where)
+    c = _Collector(f"{where} {render(name)}" if isinstance(name, str) and name else where)
     for key, value in raw.items():
         c.take(str(key), value)
     _check_command(c)
@@ -221,6 +222,12 @@ def normalize_app(
         raise ConfigError(c.errors)
     spec = _finish(c, base_dir, env_name, source)
     _check_spec(c, spec)
+    if not c.errors:
+        from corral.config.speccheck import spec_problem  # the daemon's own check: what passes here, passes there
+
+        problem = spec_problem(spec)
+        if problem is not None:
+            c.error("", problem)
     if c.errors:
         raise ConfigError(c.errors)
     return spec

@@ -5,7 +5,8 @@ a test fails while it is out of date), so the defaults written here are FIELDS' 
 
 An :class:`AppSpec` is what the daemon holds for each app.  The wire protocol, the SQLite store
 and ``dump.json`` carry its JSON dict (:meth:`AppSpec.to_dict`); :meth:`AppSpec.from_dict`
-reads one back, filling keys that an older corral did not store with today's defaults.
+reads one back, filling keys that an older corral did not store with today's defaults, after
+checking every value it holds (:mod:`corral.config.speccheck`): a spec is valid or not built.
 
 Standard library only, and no converters: the daemon imports this, not :mod:`corral.config.fields`.
 """
@@ -82,6 +83,11 @@ class AppSpec:
         (a newer corral's), missing ones take their defaults (an older corral's)."""
         if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
             raise ValueError("not an app spec (a JSON object with a name)")
+        from corral.config.speccheck import spec_problem  # the daemon trusts no spec it receives
+
+        problem = spec_problem(data)
+        if problem is not None:
+            raise ValueError(problem)
         try:
             return cls(**{key: data[key] for key in KEYS if key in data})
         except TypeError as exc:  # a required key is missing

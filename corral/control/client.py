@@ -3,6 +3,10 @@
 Starts the daemon on first use when asked to (``start``, ``resurrect`` and ``ping`` do;
 every other command says that no daemon runs).  Imports only the standard
 library's ``socket``/``json``/``os`` on the fast path.
+
+Every call has a timeout (``control.ops.timeout_for``: 30 s, or ``CORRAL_TIMEOUT``) for
+connecting, sending and each message of the reply; a long operation's keep-alives restart it.
+A daemon that does not answer in time is :class:`DaemonTimeout`, naming the operation.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
     from typing import Any, Callable
 
 from corral.control import protocol
+from corral.config.limits import max_instances
+from corral.control.ops import OPS, check_request, timeout_for
 from corral.exceptions import OperationFailed
 from corral.paths import MAX_SOCKET_PATH, Home
 
@@ -26,6 +32,10 @@ class DaemonUnavailable(OperationFailed):
     """No daemon answers on this home's socket (and none could be started)."""
 
 
+class DaemonTimeout(OperationFailed):
+    """The daemon did not answer within the timeout (it is wedged, or far too busy)."""
+
+
 class Client:
     def __init__(self, home: Home | None = None, *, autostart: bool = False) -> None:
         self.home = home or Home.from_env()
@@ -33,6 +43,7 @@ class Client:
         self._sock: socket.socket | None = None
         self._buf = b""
         self._next_id = 1
+        self.timeout = timeout_for("")
 
     # -- connection -----------------------------------------------------------------
     def _try_connect(self) -> socket.socket | None:
@@ -44,11 +55,22 @@ class Client:
                 f"(at most {MAX_SOCKET_PATH - len('/corral.sock')} characters)"
             )
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
         try:
-            sock.connect(path)
+            _connect(sock, path, time.monotonic() + self.timeout)
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             return None
+        except TimeoutError:
+            sock.close()
+            raise DaemonTimeout(f"the daemon did not accept a connection within {self.timeout:g}s ({path})") from None
+        except PermissionError:
+            sock.close()
+            raise DaemonUnavailable(f"cannot connect to {path}: permission denied "
+                                    "(the daemon of another user? set CORRAL_HOME to a home of your own)") from None
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnavailable(f"cannot connect to {path}: {exc.strerror or exc}") from None
         return sock
 
     def connect(self) -> None:
@@ -64,8 +86,12 @@ class Client:
     def _start_daemon(self) -> socket.socket:
         import subprocess
 
-        self.home.ensure()
-        log = open(_open_private(self.home.daemon_log), "ab")
+        try:
+            self.home.ensure()
+            log = open(_open_private(self.home.daemon_log), "ab")
+        except OSError as exc:
+            raise DaemonUnavailable(f"cannot use CORRAL_HOME {self.home.root}: "
+                                    f"{exc.strerror or exc}{_whose(self.home.root)}") from None
         proc = subprocess.Popen(
             # -OO: no docstrings in the daemon's memory (it has no asserts to lose)
             [sys.executable, "-OO", "-m", "corral.daemon"],
@@ -105,16 +131,25 @@ class Client:
         args: dict[str, Any] | None = None,
         on_progress: Callable[[Any], None] | None = None,
     ) -> Any:
-        """Send one request; return its result or raise ``protocol.RemoteError``."""
+        """Send one request; return its result or raise ``protocol.RemoteError`` (or
+        :class:`DaemonTimeout` when a message is not there within the timeout)."""
+        if op in OPS:  # the daemon checks it too; here the mistake costs no round trip
+            check_request(op, args or {}, max_instances())
+        self.timeout = timeout_for(op)
         self.connect()
         assert self._sock is not None
         msg_id = self._next_id
         self._next_id += 1
-        self._sock.sendall(protocol.request(msg_id, op, args))
+        self._sock.settimeout(self.timeout)
+        try:
+            self._sock.sendall(protocol.request(msg_id, op, args))
+        except TimeoutError:
+            raise self._timed_out(op) from None
         while True:
-            message = protocol.decode(self._read_line())
+            message = protocol.decode(self._read_line(op))
             if "progress" in message:
-                if on_progress is not None:
+                keepalive = isinstance(message["progress"], dict) and "keepalive" in message["progress"]
+                if on_progress is not None and not keepalive:
                     on_progress(message["progress"])
                 continue
             if "error" in message:
@@ -122,15 +157,43 @@ class Client:
                 raise protocol.RemoteError(err.get("code", protocol.INTERNAL), err.get("message", "?"))
             return message.get("result")
 
-    def _read_line(self) -> bytes:
+    def _read_line(self, op: str = "") -> bytes:
+        """The next message, within the timeout."""
         assert self._sock is not None
+        deadline = time.monotonic() + self.timeout
         while b"\n" not in self._buf:
-            chunk = self._sock.recv(65536)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._timed_out(op)
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError:
+                raise self._timed_out(op) from None
             if not chunk:
                 raise DaemonUnavailable("the daemon closed the connection")
             self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
         return line
+
+    def _timed_out(self, op: str) -> DaemonTimeout:
+        what = f'"{op}"' if op else "in time"
+        return DaemonTimeout(f"the daemon did not answer {what} within {self.timeout:g}s")
+
+
+def _connect(sock: socket.socket, path: str, deadline: float) -> None:
+    """``connect``, waiting while the daemon's accept queue is full (a Unix socket with a timeout
+    says EAGAIN at once instead of waiting)."""
+    delay = 0.001
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if time.monotonic() + delay > deadline:
+                raise TimeoutError from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 def _become_subreaper() -> None:
@@ -138,6 +201,15 @@ def _become_subreaper() -> None:
     from corral.process.reaper import become_subreaper
 
     become_subreaper()
+
+
+def _whose(path: str) -> str:
+    """ " (owned by uid N)" when PATH belongs to another user."""
+    try:
+        owner = os.stat(path).st_uid
+    except OSError:
+        return ""
+    return f" (owned by uid {owner}, not you: set CORRAL_HOME to a folder of your own)" if owner != os.getuid() else ""
 
 
 def _tail(path: str, lines: int = 3) -> str:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # typing costs start-up time on the CLI's fast path
     from typing import Any
 
 VERSION = 1
-MAX_MESSAGE = 16 * 1024 * 1024
+MAX_MESSAGE = 8 * 1024 * 1024  # bytes in one request line (the daemon refuses longer ones)
+MAX_DEPTH = 32  # nesting of a request (a start's deepest value, a probe's cmd list, is at 6)
 
 # Error codes.  USER errors are the caller's mistake (exit status 2 in the CLI);
 # FAILED means the operation was valid but did not succeed (exit status 1).
@@ -45,14 +46,34 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def decode(line: bytes) -> dict[str, Any]:
+def decode(line: bytes, max_depth: int | None = None) -> dict[str, Any]:
+    """One message; with ``max_depth``, one nested deeper than that is refused too."""
     try:
         message = json.loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"not JSON: {exc}") from None
+        raise ProtocolError(f"not JSON: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise ProtocolError(f"nested too deeply (at most {max_depth or MAX_DEPTH} levels)") from None
     if not isinstance(message, dict):
         raise ProtocolError("a message must be a JSON object")
+    if max_depth is not None and too_deep(message, max_depth):
+        raise ProtocolError(f"nested too deeply (at most {max_depth} levels)")
     return message
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """True when VALUE nests lists and objects more than LIMIT levels deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
 
 
 def request(msg_id: int, op: str, args: dict[str, Any] | None = None) -> bytes:

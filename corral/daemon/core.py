@@ -71,9 +71,12 @@ class DaemonCore:
         """Run a control operation as the socket would (``UserError``/``OperationFailed`` raise)."""
         from corral.daemon.ops.apps import handler_for
 
-        handler = handler_for(op)
+        from corral.control.ops import OPS, check_request
+
+        handler = handler_for(op) if op in OPS else None
         if handler is None or self.context is None:
             raise LookupError(f"no operation {op!r}" if handler is None else "no control context attached")
+        check_request(op, args)  # BadArgs (a UserMistake), as the socket would refuse them
         return await handler(self.context, args)
 
     def view(self) -> Snapshot:

@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 
+from corral.config.limits import ceiling_problem
+from corral.daemon.logthrottle import install as install_throttle
 from corral.lifecycle import instance as lc
 from corral.daemon.ops.apps import Context
 from corral.logs.sinks import FileLogs
@@ -39,6 +41,12 @@ def main() -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        install_throttle(handler)  # repeated messages and tracebacks never flood daemon.log
+    problem = ceiling_problem()
+    if problem is not None:
+        print(f"corral: {problem}", file=sys.stderr)
+        return 2
     if os.environ.pop("CORRAL_SUBREAPER", None) != "1":
         become_subreaper()
     os.write(lock_fd, f"{os.getpid()}\n".encode())

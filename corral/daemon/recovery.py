@@ -49,13 +49,25 @@ async def recover(sup: Supervisor) -> list[str]:
 
 
 def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpec, str]]:
-    """(name, id, base_env, spec, desired) of every stored app; a spec that cannot be read
-    (a damaged row) is logged and left out rather than keeping the daemon from starting."""
+    """(name, id, base_env, spec, desired) of every stored app.  A spec that no longer loads (a
+    damaged row, a value out of today's bounds) is left out rather than keeping the daemon from
+    starting: one daemon.log line and one ``skipped`` event each; its row stays (``kill`` clears it)."""
+    from corral.config.speccheck import log_paths_problem
+    from corral.control.ops import MAX_ENV, env_problem
+
     stored = []
     for name, app_id, data, desired in sup.store.apps():
-        base_env = data.pop("base_env", {})
         try:
-            stored.append((name, app_id, base_env, AppSpec.from_dict(data), desired))
-        except ValueError as exc:
-            log.error("app %s: stored spec left out: %s", name, exc)
+            base_env = data.pop("base_env", {})
+            if env_problem(base_env, MAX_ENV) is not None:
+                raise ValueError("base_env: not an environment")
+            spec = AppSpec.from_dict(data)
+            problem = log_paths_problem(data)
+            if problem is not None:
+                raise ValueError(problem)
+            stored.append((name, app_id, base_env, spec, desired))
+        except (ValueError, TypeError, AttributeError) as exc:
+            message = f"stored spec does not load, app left out: {exc}"
+            log.error("app %s: %s", name, message)
+            sup.publish(Note(app=str(name), kind="skipped", message=message))
     return stored

@@ -123,7 +123,7 @@ def scale_target(current: int, text: str, ceiling: int) -> int | str:
     """``scale NAME N|+N|-N``: the new instance count, or why it is refused."""
     text = text.strip()
     body = text[1:] if text[:1] in "+-" else text
-    if not body.isdigit() or len(body) > 9:
+    if not (body.isascii() and body.isdigit()) or len(body) > 9:  # "²" is a digit, not a number
         return f'"{text}" is not a number of instances (use 4, +2 or -1)'
     value = int(body)
     wanted = current + value if text[:1] == "+" else current - value if text[:1] == "-" else value

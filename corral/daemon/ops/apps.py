@@ -6,15 +6,13 @@ restarted or removed) with a deadline, so the CLI can report the outcome.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import time
 from functools import partial
 from typing import Any, Awaitable, Callable
 
 from corral import __version__
 from corral.config.spec import AppSpec
+from corral.config.speccheck import log_paths_problem
 from corral.exceptions import OperationFailed, UserMistake
 from corral.lifecycle import instance as lc
 from corral.config.plan import Change, plan
@@ -65,6 +63,24 @@ def resolve(sup: Supervisor, target: Any) -> list[App]:
         return in_namespace
     known = ", ".join(a.name for a in apps) or "none yet"
     raise UserError(f'no app, id or namespace named "{target}" (apps: {known})')
+
+
+def specs_of(args: dict[str, Any]) -> list[AppSpec]:
+    """The specs a start, restart or reload carries, each checked (``AppSpec.from_dict``) before
+    anything changes: one that is not valid refuses the whole request with one line."""
+    specs = []
+    for index, data in enumerate(args.get("apps") or []):
+        try:
+            spec = AppSpec.from_dict(data)
+            problem = log_paths_problem(data)
+            if problem is not None:
+                raise ValueError(problem)
+        except ValueError as exc:
+            name = data.get("name") if isinstance(data, dict) else None
+            label = f' "{name}"' if isinstance(name, str) and len(name) <= 64 else ""
+            raise UserError(f"apps[{index}]{label}: {exc}") from None
+        specs.append(spec)
+    return specs
 
 
 def _settle_time(apps: list[App]) -> float:
@@ -137,7 +153,7 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
     base_env = args.get("base_env") or {}
     decided: list[tuple[App | None, AppSpec, Change]] = []
-    for spec in map(AppSpec.from_dict, args.get("apps") or []):
+    for spec in specs_of(args):
         app = sup.apps.get(spec.name)
         if app is not None and app.deleting:
             raise UserError(f'app "{app.name}" is being deleted; try again')
@@ -234,7 +250,7 @@ async def stop(ctx: Context, args: dict[str, Any]) -> Any:
 async def restart(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
     apps = resolve(sup, args.get("target"))
-    specs = {s.name: s for s in map(AppSpec.from_dict, args.get("apps") or [])}
+    specs = {s.name: s for s in specs_of(args)}
     with holding(sup, "restart", apps):
         for app in apps:
             if app.name in specs:
@@ -320,44 +336,6 @@ def history(sup: Supervisor, target: Any, limit: int) -> list[dict[str, Any]]:
     return sup.store.events(None, limit)
 
 
-@command("save")
-async def save(ctx: Context, args: dict[str, Any]) -> Any:
-    apps = sorted(ctx.supervisor.apps.values(), key=lambda a: a.id)
-    dump = {"version": 1, "saved_at": time.time(),
-            "apps": [{"spec": a.stored_spec(), "desired": a.desired} for a in apps]}
-    tmp = ctx.dump_path + ".tmp"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)  # a leftover keeps its mode: the new file is created 0600, never chmodded
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "w") as f:
-        json.dump(dump, f, indent=1)
-    os.replace(tmp, ctx.dump_path)
-    return {"path": ctx.dump_path, "apps": [a.name for a in apps]}
-
-
-@command("resurrect")
-async def resurrect(ctx: Context, args: dict[str, Any]) -> Any:
-    sup = ctx.supervisor
-    try:
-        with open(ctx.dump_path) as f:
-            dump = json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"nothing saved yet ({ctx.dump_path} does not exist): run `corral save` first") from None
-    except ValueError as exc:
-        raise UserError(f"{ctx.dump_path}: not a valid dump ({exc})") from None
-    restored = []
-    for entry in dump.get("apps", []):
-        stored = dict(entry["spec"])
-        base_env = stored.pop("base_env", {})
-        spec = AppSpec.from_dict(stored)
-        if spec.name in sup.apps:
-            continue
-        app = sup.add_app(spec, base_env)
-        if entry.get("desired", "online") == "online":
-            sup.start(app)
-        restored.append(app)
-    return {"rows": rows(sup, restored), "restored": [a.name for a in restored]}
-
-
 @command("kill")
 async def kill(ctx: Context, args: dict[str, Any]) -> Any:
     """Stop every app gracefully, forget them (``resurrect`` brings saved ones back), then exit."""
@@ -375,7 +353,8 @@ from corral.daemon.ops.ordering import start_ordered, stop_ordered  # noqa: E402
 
 #: Operations whose handlers load on first use (rarely used: kept out of the daemon's memory).
 LAZY = {"reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster",
-        "log_paths": "corral.daemon.ops.logs", "flush": "corral.daemon.ops.logs"}
+        "log_paths": "corral.daemon.ops.logs", "flush": "corral.daemon.ops.logs",
+        "save": "corral.daemon.ops.dump", "resurrect": "corral.daemon.ops.dump"}
 
 
 def handler_for(op: str) -> Handler | None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from corral.config.plan import Change, for_reload
-from corral.config.spec import AppSpec
+from corral.config.limits import max_instances
 from corral.daemon.ops.apps import (
-    Context, OperationFailed, UserError, _await, _restart, _running, _settled, command, resolve, rows,
+    Context, OperationFailed, UserError, _await, _restart, _running, _settled, command, resolve, rows, specs_of,
 )
 from corral.daemon.ops.mutation import holding
 from corral.events import ReloadProgress, ScaleProgress
@@ -21,7 +21,6 @@ from corral.daemon.supervisor import App, Status, Supervisor
 from corral.lifecycle import app as am
 
 MARGIN = 10.0
-MAX_INSTANCES = 1024
 
 
 @command("reload")
@@ -30,9 +29,10 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
     apps = resolve(sup, args.get("target"))
     parallel = args.get("parallel") or 1
-    if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= MAX_INSTANCES:
-        raise UserError(f"--parallel must be a number from 1 to {MAX_INSTANCES}, not {parallel}")
-    specs = {s.name: s for s in map(AppSpec.from_dict, args.get("apps") or [])}
+    ceiling = max_instances()
+    if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= ceiling:
+        raise UserError(f"--parallel must be a number from 1 to {ceiling}, not {parallel}")
+    specs = {s.name: s for s in specs_of(args)}
     lines: list[str] = []
     with holding(sup, "reload", apps):
         for app in apps:
@@ -67,7 +67,7 @@ async def scale(ctx: Context, args: dict[str, Any]) -> Any:
     if len(apps) != 1:
         raise UserError("scale takes one app")
     app = apps[0]
-    wanted = am.scale_target(app.state.instances, str(args.get("count", "")), MAX_INSTANCES)
+    wanted = am.scale_target(app.state.instances, str(args.get("count", "")), max_instances())
     if isinstance(wanted, str):
         raise UserError(f"scale: {app.name} {wanted}" if wanted.startswith("would") else f"scale: {wanted}")
     with holding(sup, "scale", [app]):

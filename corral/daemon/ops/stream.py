@@ -6,8 +6,9 @@ keep: state changes, probe results, requested exits), ``maxsize`` (the subscript
 queue, default and at most 1000).
 
 Every message is a ``progress`` message of the request: ``{"event": ROW}`` (rows as
-``corral events --json`` prints them), and ``{"dropped": N}`` whenever events were lost
-because the client read too slowly (N: lost on this subscription so far).  There is no
+``corral events --json`` prints them), ``{"dropped": N}`` whenever events were lost
+because the client read too slowly (N: lost on this subscription so far), and
+``{"keepalive": "subscribe"}`` after ``ops.KEEPALIVE`` seconds without an event.  There is no
 final reply: the stream ends when the client disconnects (or the daemon exits).
 
 History and subscription are taken in one step of the loop: no event is missed or sent
@@ -23,6 +24,7 @@ import socket
 from typing import Any, Callable
 
 from corral.control import protocol
+from corral.control.ops import KEEPALIVE
 from corral.daemon.bus import DEFAULT_MAXSIZE, Subscription
 from corral.daemon.ops.apps import Context, UserError, history, resolve
 from corral.daemon.supervisor import Supervisor
@@ -103,7 +105,13 @@ async def _pump(sub: Subscription, msg_id: Any, writer: asyncio.StreamWriter) ->
     """Write queued events in batches; ``drain`` waits while the client is not reading."""
     told = 0
     while True:
-        await sub.wait()
+        try:
+            async with asyncio.timeout(KEEPALIVE):
+                await sub.wait()
+        except TimeoutError:  # nothing happened: say the daemon is alive (the CLI's timeout)
+            writer.write(protocol.progress(msg_id, {"keepalive": "subscribe"}))
+            await writer.drain()
+            continue
         if sub.closed:
             return
         if sub.dropped != told:
