@@ -12,7 +12,10 @@ import sys
 from corral.lifecycle import instance as lc
 from corral.daemon.ops.apps import Context
 from corral.logs.sinks import FileLogs
+from corral.process.cgroups import Cgroups
+from corral.process.limits import prepare_daemon
 from corral.process.reaper import become_subreaper
+from corral.process.tracking import Tracker, new_run_id
 from corral.daemon.recovery import recover
 from corral.daemon.server import ControlServer
 from corral.process.listeners import enable_request_migration
@@ -44,8 +47,13 @@ def main() -> int:
 
 async def serve(home: Home) -> None:
     loop = asyncio.get_running_loop()
+    found = prepare_daemon()
+    log.info("limits: nofile %s -> %s, core %s -> 0 (apps inherit them; their own: limits)",
+             found["nofile"][0], found["nofile"][1], found["core"][0])
+    cgroups, how = Cgroups.detect(home.root)
+    log.info("processes tracked by process group, CORRAL_INSTANCE_ID and cgroup: %s", how)
     store = Store(home.database)
-    sup = Supervisor(loop, store, FileLogs(home.logs))
+    sup = Supervisor(loop, store, FileLogs(home.logs), tracker=Tracker(new_run_id(), cgroups))
     sup.install_signal_handlers()
     sup.open_notify_socket(os.path.join(home.root, "notify.sock"))
     if os.geteuid() == 0:
@@ -73,6 +81,8 @@ async def serve(home: Home) -> None:
         await stop_everything(sup)
     sup.close()
     store.close()
+    if cgroups is not None:
+        cgroups.close()
     log.info("corral daemon %s exits", os.getpid())
 
 
