@@ -28,6 +28,11 @@ from pathlib import Path
 ACTIONS = ("start", "scale", "reload")
 
 
+def new_processes(action: str, n: int) -> int:
+    """How many processes the action forks: N apps, N - 1 more instances, N replacements."""
+    return n - 1 if action == "scale" else n
+
+
 def children(pid: int) -> set[int]:
     found: set[int] = set()
     try:
@@ -81,6 +86,10 @@ class Killer(threading.Thread):
         self.seen: set[int] = set()
         self.killed_at: float | None = None
 
+    def give_up_in(self, seconds: float) -> None:
+        """The action is over: stop watching soon (fewer than k new processes may ever appear)."""
+        self.deadline = min(self.deadline, time.monotonic() + seconds)
+
     def run(self) -> None:
         while time.monotonic() < self.deadline and alive(self.daemon_pid):
             self.seen |= children(self.daemon_pid) - self.known
@@ -96,6 +105,7 @@ class Trial:
     action: str
     n: int
     k: int
+    tracking: str = ""  # what the daemon said it uses (ping --json)
     killed: bool = False
     apps: int = 0
     slots: int = 0
@@ -212,11 +222,13 @@ def one(action: str, n: int, k: int, python: str = sys.executable, env: dict[str
     home = Home(python, env)
     try:
         args = prepare(home, action, n)
+        trial.tracking = json.loads(home.run("ping", "--json").stdout).get("tracking", "none")
         daemon = home.daemon()
         assert daemon is not None
         killer = Killer(daemon, k, time.monotonic() + 60)
         killer.start()
         home.run(*args, check=False, timeout=60)
+        killer.give_up_in(1.0)
         killer.join()
         trial.killed = killer.killed_at is not None
         if trial.killed:
@@ -230,6 +242,6 @@ def one(action: str, n: int, k: int, python: str = sys.executable, env: dict[str
         trial.error = f"{type(exc).__name__}: {exc}"
     finally:
         left = home.close()
-        if left and not trial.error:
+        if left and not (trial.error or trial.orphans or trial.duplicates):  # a leak of its own
             trial.error = f"left after kill: {left}"
     return trial

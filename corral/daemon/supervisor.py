@@ -30,9 +30,10 @@ from corral.logs.sinks import FileLogs, InstanceLogs, StdoutLogs
 from corral.process.reaper import Reaper
 from corral.process.listenwatch import ListenWatcher
 from corral.process.listeners import BindError, SocketRegistry
-from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
+from corral.process.spawner import Child, SpawnError, build_env, socket_env
 from corral.process.limits import for_spawn as limits_for_spawn
-from corral.process.tracking import MARKER, Proc, Tracker, Tree, new_run_id
+from corral.process.tracking import Proc, Tracker, Tree, new_run_id
+from corral.daemon import spawns
 from corral.daemon.store import Store
 from corral.process.usage import UsageSampler
 from corral.config.spec import AppSpec
@@ -197,7 +198,7 @@ class Supervisor:
                 shim += ["--fds", ",".join(map(str, fds))]
             if shim:  # set in the child itself, before the program runs
                 argv = [self.python, "-I", "-S", EXEC_SHIM, *shim, "--", *argv]
-            child, tree = self._fork(slot, argv, env, fds)
+            child, tree = spawns.fork(self, slot, argv, env, fds)  # write-ahead: recorded before the fork
         except (SpawnError, BindError) as exc:
             slot.spawn_error = str(exc)
             self.dispatch(slot, lc.SpawnFailed(str(exc)))
@@ -215,27 +216,6 @@ class Supervisor:
         self.reaper.watch(child.pid, partial(self._on_exit, slot, child, tree))
         self._save_instance(slot)
         self.dispatch(slot, lc.Spawned(child.pid))
-
-    def _fork(self, slot: Slot, argv: list[str], env: dict[str, str], fds: list[int]) -> tuple[Child, Tree]:
-        """Write-ahead: the spawn's marker (and cgroup) are in the store, committed, before the fork;
-        the child carries the marker in its environment and is born in its cgroup."""
-        slot.spawns += 1
-        tree = self.tracker.new_tree(f"{slot.uid}-{slot.spawns}")
-        env[MARKER] = tree.marker
-        self.store.intend(tree.marker, slot.app.name, slot.uid, tree.cgroup)
-        try:
-            with self.tracker.spawning(tree):
-                child = spawn(argv, env, slot.app.spec, pass_fds=fds)
-        except BaseException:
-            self._tree_over(tree)
-            raise
-        self.tracker.started(tree, child.pid)
-        return child, tree
-
-    def _tree_over(self, tree: Tree) -> None:
-        """Every process of one spawn is gone: forget it (its cgroup, its write-ahead record)."""
-        self.tracker.release(tree)
-        self.store.tree_gone(tree.marker)
 
     def _watch_listen(self, slot: Slot) -> None:
         child = slot.child
@@ -269,9 +249,9 @@ class Supervisor:
             self._report_exit(slot, child, code, sig)
         alive = self.tracker.alive(tree)  # its group, and whatever left the group
         if alive:
-            self.groups.watch(tree, partial(self._tree_over, tree))
+            self.groups.watch(tree, partial(spawns.over, self, tree))
         else:
-            self._tree_over(tree)
+            spawns.over(self, tree)
         slot.last_exit = {"code": code, "signal": sig, "at": self.clock.now(), "pid": pid}
         if slot.child is child:
             slot.child = None
