@@ -40,7 +40,7 @@ def run(n: int, rounds: int, trackings: list[str], env: dict[str, str]) -> list[
                     trial = one(action, n, k, env=tenv)
                     trial.error = trial.error[:200]
                     trials.append((tracking, trial))
-                    mark = "ok" if trial.ok else f"BAD {trial.duplicates} {trial.orphans} {trial.missing} {trial.error}"
+                    mark = "ok" if trial.ok else f"BAD {trial.duplicates} {trial.orphans} {trial.missing} {trial.error} {trial.seen}"
                     print(f"{tracking:6} ({trial.tracking}) {action:6} k={k:<2} killed={trial.killed!s:5} {mark}",
                           flush=True)
     return trials

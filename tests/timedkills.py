@@ -76,6 +76,16 @@ def processes_of(home: str, skip: int | None = None) -> dict[int, dict[str, str]
     return out
 
 
+def describe(pid: int, env: dict[str, str]) -> str:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:80]
+    except OSError:
+        return f"{pid}: gone"
+    mine = " ".join(f"{k}={v}" for k, v in sorted(env.items()) if k.startswith("CORRAL_") and k != "CORRAL_HOME")
+    return f"{pid}: state {fields[0]} ppid {fields[1]} pgid {fields[2]} start {fields[19]} [{cmd.strip()}] {mine}"
+
+
 class Killer(threading.Thread):
     """SIGKILL ``daemon`` as soon as it has ``k`` children it did not have at the start."""
 
@@ -111,6 +121,7 @@ class Trial:
     slots: int = 0
     duplicates: list[str] = field(default_factory=list)
     orphans: list[int] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)  # what each orphan or duplicate was, for the report
     missing: list[str] = field(default_factory=list)
     error: str = ""
 
@@ -129,8 +140,8 @@ class Home:
         self.work = Path(tempfile.mkdtemp(prefix="corral-tkw-", dir="/tmp"))
 
     def run(self, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([self.python, "-m", "corral", *args], capture_output=True, text=True,
-                              env=self.env, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run([self.python, "-m", "corral", *args], capture_output=True, text=True,  # not from
+                              env=self.env, timeout=timeout, stdin=subprocess.DEVNULL, cwd=self.work)  # a checkout
         if check and proc.returncode != 0:
             raise RuntimeError(f"corral {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
         return proc
@@ -210,6 +221,9 @@ def check(home: Home, trial: Trial, expected: dict[str, int]) -> None:
     trial.duplicates = [f"{a}[{i}] x{c}" for (a, i), c in sorted(per_slot.items(), key=str) if c > 1]
     listed = {int(str(r["pid"])) for r in online}
     trial.orphans = sorted(set(live) - listed)
+    doubled = {key for key, c in per_slot.items() if c > 1}
+    trial.seen = [describe(pid, live[pid]) for pid in sorted(live)
+                  if pid in trial.orphans or (live[pid].get("CORRAL_APP"), live[pid].get("CORRAL_INSTANCE")) in doubled]
     shown = Counter(str(r["name"]) for r in online)
     trial.missing = [f"{a}: {shown.get(a, 0)} of {n} online" for a, n in expected.items() if shown.get(a, 0) != n]
     trial.missing += [f"{r['name']}[{r['instance']}]: pid {r['pid']} not alive"
