@@ -151,7 +151,7 @@ class Home:
             text = Path(self.root, "daemon.lock").read_text().split()
         except OSError:
             return None
-        pid = int(text[-1]) if text else None
+        pid = int(text[0]) if text else None  # (a corral before 2026-11-30 left stale digits after it)
         return pid if pid and alive(pid) else None
 
     def ls(self) -> list[dict[str, object]]:

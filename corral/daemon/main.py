@@ -40,6 +40,7 @@ def main() -> int:
     )
     if os.environ.pop("CORRAL_SUBREAPER", None) != "1":
         become_subreaper()
+    os.ftruncate(lock_fd, 0)  # a shorter pid must not leave the end of a longer one behind
     os.write(lock_fd, f"{os.getpid()}\n".encode())
     asyncio.run(serve(home))
     return 0
