@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from corral.events import Note
 from corral.process import procfs
@@ -47,6 +48,10 @@ def _leftover_trees(sup: Supervisor) -> list[tuple[str, Tree]]:
     for marker, app, _, cgroup, pid, ticks in sup.store.trees():
         same = pid is not None and procfs.is_same_process(pid, ticks)
         trees.append((app, sup.tracker.adopt(marker, cgroup, pid, group_ok=same)))
+    recorded = {t.cgroup for _, t in trees}
+    for cgroup in sup.tracker.cgroups.children() if sup.tracker.cgroups else []:
+        if cgroup not in recorded:  # a cgroup of this home the store does not name: whatever is in it
+            trees.append(("?", sup.tracker.adopt(os.path.basename(cgroup), cgroup, None, group_ok=False)))
     groups = {t.pgid for _, t in trees}
     for app, uid, pid, pgid, ticks, _ in sup.store.instances():
         if pid and pid not in groups and procfs.is_same_process(pid, ticks):
@@ -67,9 +72,9 @@ async def end_leftovers(sup: Supervisor, policies: dict[str, Policy]) -> None:
         policy = policies.get(app) or default_policy()
         pids = ", ".join(str(p.pid) for p in left[:10]) + (" ..." if len(left) > 10 else "")
         log.info("stopping %d process(es) of %s left by the previous daemon: %s", len(left), app, pids)
-        # the store keys spawns by slot uid, not by instance number: no instance here
-        sup.publish(Note(app=app, kind="recovered",
-                         message=f"stopped {len(left)} process(es) left running by the previous daemon (pid {pids})"))
+        if app in policies:  # the store keys spawns by slot uid, not by instance number: no instance here
+            sup.publish(Note(app=app, kind="recovered",
+                             message=f"stopped {len(left)} process(es) left running by the previous daemon (pid {pids})"))
         sup.terminate(tree, policy.stop_signal, policy.kill_timeout, app, None, until_gone=True, members=left)
         waits.append(sup.groups.wait_gone(tree))
     if waits:

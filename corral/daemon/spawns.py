@@ -8,9 +8,10 @@ record goes when every process of the spawn is gone.  ``daemon.recovery`` reads 
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
-from corral.process.spawner import Child, spawn
+from corral.process.spawner import Child, SpawnError, spawn
 from corral.process.tracking import MARKER, Tree
 
 if TYPE_CHECKING:
@@ -22,7 +23,11 @@ def fork(sup: Supervisor, slot: Slot, argv: list[str], env: dict[str, str], fds:
     slot.spawns += 1
     tree = sup.tracker.new_tree(f"{slot.uid}-{slot.spawns}")
     env[MARKER] = tree.marker
-    sup.store.intend(tree.marker, slot.app.name, slot.uid, tree.cgroup)
+    try:
+        sup.store.intend(tree.marker, slot.app.name, slot.uid, tree.cgroup)
+    except sqlite3.Error as exc:  # no fork without its record: never a copy the next daemon cannot find
+        sup.tracker.release(tree)
+        raise SpawnError(f"cannot record the spawn in the state database ({exc})") from None
     try:
         with sup.tracker.spawning(tree):
             child = spawn(argv, env, slot.app.spec, pass_fds=fds)

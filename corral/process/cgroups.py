@@ -61,11 +61,15 @@ def _write(path: str, text: str) -> None:
 
 
 def procs(path: str) -> list[int]:
-    """Live members of a cgroup (zombies are not listed); [] if it is gone."""
-    try:
-        return [int(p) for p in _read(os.path.join(path, "cgroup.procs")).split()]
-    except (OSError, ValueError):
-        return []
+    """Live members of a cgroup and of the cgroups an app made inside it (zombies are not
+    listed); [] if it is gone."""
+    found: list[int] = []
+    for where, _, _ in os.walk(path):
+        try:
+            found += [int(p) for p in _read(os.path.join(where, "cgroup.procs")).split()]
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def kill(path: str) -> bool:
@@ -78,7 +82,13 @@ def kill(path: str) -> bool:
 
 
 def remove(path: str) -> bool:
-    """Remove an empty cgroup; False if it still has members (or is not ours)."""
+    """Remove an empty cgroup (and empty ones an app made inside it); False if it still has members."""
+    for where, dirs, _ in os.walk(path, topdown=False):
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(where, name))
+            except OSError:
+                pass
     try:
         os.rmdir(path)
     except FileNotFoundError:
@@ -154,6 +164,14 @@ class Cgroups:
             yield
         finally:
             self.leave()
+
+    def children(self) -> list[str]:
+        """The cgroups in the scope (one per spawn not yet removed)."""
+        try:
+            return [os.path.join(self.scope, name) for name in os.listdir(self.scope)
+                    if os.path.isdir(os.path.join(self.scope, name))]
+        except OSError:
+            return []
 
     def close(self) -> None:
         """Remove the scope if nothing is left in it (a daemon that exits cleanly)."""

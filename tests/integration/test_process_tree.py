@@ -142,3 +142,23 @@ def test_a_cgroup_finds_a_helper_that_dropped_its_environment(corral: Corral, wo
         wait_until(lambda: not pid_alive(daemon), what="the daemon to die")
         corral.run("ping")
     assert not [p for p in pids if pid_alive(p)]
+
+
+@pytest.mark.skipif(NO_CGROUPS is not None, reason=f"cannot create cgroups here: {NO_CGROUPS}")
+def test_a_cgroup_the_store_lost_is_still_emptied(corral: Corral, workdir: Path) -> None:
+    """The next daemon empties every cgroup of its home, recorded or not (a lost state write)."""
+    import sqlite3
+
+    pids, _ = start_escaper(corral, workdir, "cgroup", "double")
+    daemon = corral.daemon_pid()
+    assert daemon
+    corral.expect_daemon_restart()
+    os.kill(daemon, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(daemon), what="the daemon to die")
+    db = sqlite3.connect(os.path.join(corral.home, "state.db"))
+    db.execute("DELETE FROM trees")
+    db.execute("DELETE FROM slots")
+    db.commit()
+    db.close()
+    corral.run("ping")
+    assert not [p for p in pids if pid_alive(p)]
