@@ -78,7 +78,8 @@ def main() -> int:
     print(text)
     what = f"corral at {args.against}" if args.against else "this corral"
     Path(args.out + ".md").write_text(
-        f"# timed daemon kills ({what}), N = {args.n}, {args.rounds} rounds, k = 1..{args.n}, {took:.0f} s\n\n"
+        f"# timed daemon kills ({what}), N = {args.n}, {args.rounds} rounds, k = 1..{args.n} "
+        f"(1..{args.n - 1} for scale), {took:.0f} s\n\n"
         f"{text}\n")
     Path(args.out + ".json").write_text(json.dumps(
         [{**t.__dict__, "asked": asked, "ok": t.ok} for asked, t in trials], indent=1) + "\n")
