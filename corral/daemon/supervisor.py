@@ -68,6 +68,7 @@ class Supervisor:
         self.apps: dict[str, App] = {}
         self.reaper = Reaper()
         self.tracker = tracker or Tracker(new_run_id())
+        self.tracker.defer = loop.call_soon  # one /proc scan per turn of the loop, shared
         self.groups = GroupWatcher(self.timers, self.tracker)
         self.sockets = SocketRegistry()
         self.notify_path: str | None = None
@@ -97,6 +98,7 @@ class Supervisor:
         self.on_sigchld()
 
     def on_sigchld(self) -> None:
+        self.tracker.forget()  # scan again: these exits are news
         self.reaper.reap()
         self.groups.poke()
 

@@ -26,7 +26,7 @@ import os
 import signal as _signal
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from corral.process import procfs
 
@@ -140,6 +140,10 @@ class Tracker:
         self.run_id = run_id
         self.cgroups = cgroups
         self._live: dict[str, Tree] = {}
+        #: ``loop.call_soon``: a scan is then shared by everything asked in one turn of the event
+        #: loop (a burst of exits, a stop of every app), instead of one scan per tree
+        self.defer: Callable[[Callable[[], None]], object] | None = None
+        self._looked: dict[int | None, list[Proc]] | None = None
 
     # -- one spawn ----------------------------------------------------------------------
     def new_tree(self, name: str) -> Tree:
@@ -177,6 +181,7 @@ class Tracker:
     def started(self, tree: Tree, pid: int) -> None:
         tree.pgid = pid
         tree.group_ok = True
+        self.forget()  # a scan from before this spawn would say the new tree is empty
 
     def adopt(self, marker: str, cgroup: str | None, pgid: int | None, group_ok: bool) -> Tree:
         """A tree a previous daemon left (recovery): found anywhere in /proc."""
@@ -214,11 +219,26 @@ class Tracker:
         if scanned:
             within = None if any(t.adopted for t in scanned) else me
             known = {t.pgid for t in self._live.values() if t.pgid is not None and t.group_ok and not t.adopted}
-            procs = scan(within, known)
+            procs = self._scan(within, known)
             by_pid = {p.pid: p for p in procs}
             for marker, pids in assign(procs, scanned).items():
                 out[marker] = [by_pid[pid] for pid in pids]
         return out
+
+    def _scan(self, within: int | None, known: set[int]) -> list[Proc]:
+        if self.defer is None:
+            return scan(within, known)
+        if self._looked is None:
+            self._looked = {}
+            self.defer(self.forget)
+        if within not in self._looked:
+            self._looked[within] = scan(within, known)
+        return self._looked[within]
+
+    def forget(self) -> None:
+        """Drop the shared scan: something changed (a spawn, exits to reap, the turn is over).
+        A tree a scan found empty after it started stays empty: nobody is left to fork."""
+        self._looked = None
 
     def alive(self, tree: Tree) -> bool:
         return bool(self.members([tree])[tree.marker])
