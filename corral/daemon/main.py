@@ -52,7 +52,7 @@ async def serve(home: Home) -> None:
     log.info("limits: nofile %s -> %s, core %s -> 0 (apps inherit them; their own: limits)",
              found["nofile"][0], found["nofile"][1], found["core"][0])
     cgroups, how = Cgroups.detect(home.root)
-    log.info("processes tracked by process group, CORRAL_INSTANCE_ID and cgroup: %s", how)
+    log.info("instances tracked by process group and CORRAL_INSTANCE_ID; cgroups: %s", how)
     store = Store(home.database)
     sup = Supervisor(loop, store, FileLogs(home.logs), tracker=Tracker(new_run_id(), cgroups))
     sup.install_signal_handlers()
