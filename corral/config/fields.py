@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from corral.config.rlimits import to_limits
 from corral.config.cluster import to_depends, to_env_name, to_listen, to_ready, to_reload_mode
 from corral.config.convert import (
     to_account,
@@ -170,6 +171,11 @@ FIELDS: tuple[Field, ...] = (
           aliases=("uid",), flag=("--user", "--uid"), meaning="run as another user (daemon running as root)"),
     Field("group", to_account, None, "str | None", "run with this group (daemon running as root)",
           aliases=("gid",), flag=("--group", "--gid"), table="+"),
+    Field("limits", to_limits, {}, "dict[str, list[int | None]]",
+          'resource limits: { nofile = 65536, core = "unlimited" } (setrlimit; prlimit(1) names)',
+          shown="core 0, others inherited",
+          meaning='resource limits set before the program runs: `{ nofile = 65536, core = "unlimited" }` '
+                  '(see [How it behaves](#how-it-behaves))'),
     # cluster mode: shared sockets, readiness, reload (corral.config.cluster); the README
     # documents these in its "Cluster mode" section
     Field("listen", to_listen, [], "list[str]", "a socket the daemon binds and hands to every instance",

@@ -91,3 +91,12 @@ def path_problem(value: str) -> str | None:
     if longest > NAME_MAX:
         return f"has a {longest}-byte name in it (at most {NAME_MAX}: NAME_MAX)"
     return None
+
+
+#: Every limit an app may set, and what its numbers count (setrlimit(2)'s units).
+RLIMITS: dict[str, str] = {
+    "as": "bytes", "core": "bytes", "cpu": "seconds", "data": "bytes", "fsize": "bytes",
+    "locks": "locks", "memlock": "bytes", "msgqueue": "bytes", "nice": "a nice ceiling (20 - nice)",
+    "nofile": "open files", "nproc": "processes", "rss": "bytes", "rtprio": "a real-time priority",
+    "rttime": "microseconds", "sigpending": "signals", "stack": "bytes",
+}

@@ -63,6 +63,7 @@ class AppSpec:
     shell: bool = False
     user: str | None = None
     group: str | None = None
+    limits: dict[str, list[int | None]] = field(default_factory=dict)
     listen: list[str] = field(default_factory=list)
     ready: dict[str, Any] | None = None
     wait_ready: bool = False

@@ -208,6 +208,24 @@ def _inherit_pattern(value: Any) -> str | None:
     return _text(value, 256) or (None if _PATTERN.fullmatch(value) else "is not a variable name or pattern")
 
 
+def _rlimits(value: Any) -> str | None:
+    """``{name: [soft, hard]}`` as ``config.rlimits`` normalizes ``limits`` (None: unlimited)."""
+    if not isinstance(value, dict) or len(value) > len(limits.RLIMITS):
+        return "is not a table of limits"
+    for name, pair in value.items():
+        if name not in limits.RLIMITS:
+            return f"{name!r} is not a limit corral knows"
+        if not isinstance(pair, list) or len(pair) != 2:
+            return f"{name}: is not a [soft, hard] pair"
+        for item in pair:
+            if item is not None and _int(item, 0, 2**63 - 1):
+                return f"{name}: is not a limit (a number or unlimited)"
+        soft, hard = pair
+        if hard is not None and (soft is None or soft > hard):
+            return f"{name}: has a soft limit above its hard limit"
+    return None
+
+
 CHECKS: dict[str, Check] = {
     "name": _name, "namespace": _name,
     "script": _optional(_text), "cmd": _optional(lambda v: _texts(v, non_empty=True)),
@@ -228,7 +246,7 @@ CHECKS: dict[str, Check] = {
     "ready": _optional(_ready), "wait_ready": _bool, "listen_timeout": _DURATION, "ready_timeout": _DURATION,
     "increment_var": _optional(lambda v: None if _env_name(v) else "is not an environment variable name"),
     "watchdog": _optional(_DURATION), "depends_on": lambda v: _texts(v, _name),
-    "reload": _choice("rolling", "restart"),
+    "reload": _choice("rolling", "restart"), "limits": _rlimits,
     "source": _optional(_path), "env_name": _optional(lambda v: _text(v, 256)), "ignored": _texts,
 }
 

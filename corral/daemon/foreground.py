@@ -17,7 +17,9 @@ from typing import Any
 
 from corral.events import Event
 from corral.lifecycle import instance as lc
-from corral.process.procgroups import signal_group
+from corral.process.cgroups import Cgroups
+from corral.process.limits import prepare_daemon
+from corral.process.tracking import Tracker, new_run_id
 from corral.logs.sinks import StdoutLogs
 from corral.process.reaper import become_subreaper
 from corral.daemon.store import MemoryStore
@@ -40,7 +42,9 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
     loop = asyncio.get_running_loop()
     if os.getpid() != 1:
         become_subreaper()
-    sup = Supervisor(loop, MemoryStore(), StdoutLogs(), whole_env=True)
+    prepare_daemon()  # core dumps off, as under the daemon
+    cgroups, _ = Cgroups.detect(f"run-{os.getpid()}")
+    sup = Supervisor(loop, MemoryStore(), StdoutLogs(), whole_env=True, tracker=Tracker(new_run_id(), cgroups))
     sup.bus.listen(tell)
     sup.install_signal_handlers()
     run_dir = tempfile.mkdtemp(prefix="corral-run-")
@@ -57,8 +61,8 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
         else:
             for app in sup.apps.values():
                 for slot in app.slots:
-                    if slot.pgid is not None and slot.status is lc.Status.STOPPING:
-                        signal_group(slot.pgid, "SIGKILL")
+                    if slot.tree is not None and slot.status is lc.Status.STOPPING:
+                        sup.tracker.signal(slot.tree, "SIGKILL")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
@@ -70,6 +74,8 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
         lambda: all(s.status in lc.RESTING for a in sup.apps.values() for s in a.slots), FOREVER
     )
     sup.close()
+    if cgroups is not None:
+        cgroups.close()
     os.rmdir(run_dir)
     errored = [f"{a.name}[{s.index}]" for a in sup.apps.values() for s in a.slots if s.status is lc.Status.ERRORED]
     if errored:

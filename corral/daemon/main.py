@@ -14,7 +14,10 @@ from corral.daemon.logthrottle import install as install_throttle
 from corral.lifecycle import instance as lc
 from corral.daemon.ops.apps import Context
 from corral.logs.sinks import FileLogs
+from corral.process.cgroups import Cgroups
+from corral.process.limits import prepare_daemon
 from corral.process.reaper import become_subreaper
+from corral.process.tracking import Tracker, new_run_id
 from corral.daemon.recovery import recover
 from corral.daemon.server import ControlServer
 from corral.process.listeners import enable_request_migration
@@ -49,6 +52,7 @@ def main() -> int:
         return 2
     if os.environ.pop("CORRAL_SUBREAPER", None) != "1":
         become_subreaper()
+    os.ftruncate(lock_fd, 0)  # a shorter pid must not leave the end of a longer one behind
     os.write(lock_fd, f"{os.getpid()}\n".encode())
     asyncio.run(serve(home))
     return 0
@@ -56,8 +60,13 @@ def main() -> int:
 
 async def serve(home: Home) -> None:
     loop = asyncio.get_running_loop()
+    found = prepare_daemon()
+    log.info("limits: nofile %s -> %s, core %s -> 0 (apps inherit them; their own: limits)",
+             found["nofile"][0], found["nofile"][1], found["core"][0])
+    cgroups, how = Cgroups.detect(home.root)
+    log.info("instances tracked by process group and CORRAL_INSTANCE_ID; cgroups: %s", how)
     store = Store(home.database)
-    sup = Supervisor(loop, store, FileLogs(home.logs))
+    sup = Supervisor(loop, store, FileLogs(home.logs), tracker=Tracker(new_run_id(), cgroups))
     sup.install_signal_handlers()
     sup.open_notify_socket(os.path.join(home.root, "notify.sock"))
     if os.geteuid() == 0:
@@ -85,6 +94,8 @@ async def serve(home: Home) -> None:
         await stop_everything(sup)
     sup.close()
     store.close()
+    if cgroups is not None:
+        cgroups.close()
     log.info("corral daemon %s exits", os.getpid())
 
 

@@ -1,21 +1,27 @@
 """Coming back after a daemon that died without stopping its apps (SIGKILL, crash, power loss).
 
-The store remembers every instance's pid, process group and start time.  Any
-of those processes still alive (same pid *and* same start time, so a reused
-pid is never touched) is stopped with its whole group before fresh copies
-start: there are never two copies of one instance.
+Before every fork the daemon writes the spawn's marker (and cgroup) to the store and commits
+it (write-ahead, ``Store.intend``), so whatever instant the old daemon died at, the store names
+every spawn whose processes may still run.  Every process of those spawns still alive (found by
+cgroup, by the ``CORRAL_INSTANCE_ID`` marker anywhere in /proc, and by the saved process group
+when its leader is the very process saved: same pid *and* start time) is stopped, gracefully
+then with SIGKILL after ``kill_timeout``, before fresh copies start: never two copies of one
+instance.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from corral.events import Note
 from corral.process import procfs
+from corral.process.tracking import Tree
 from corral.daemon.supervisor import Supervisor
 from corral.config.policies import default_policy, restart_policy
 from corral.config.spec import AppSpec
+from corral.lifecycle.policy import Policy
 
 log = logging.getLogger("corral.daemon")
 
@@ -24,20 +30,7 @@ async def recover(sup: Supervisor) -> list[str]:
     """Stop leftovers of the previous daemon, then bring back the apps that should run."""
     stored = _stored_apps(sup)
     policies = {name: restart_policy(spec) for name, _, _, spec, _ in stored}
-    leftovers = []
-    for app, _, pid, pgid, ticks, _ in sup.store.instances():
-        if pid and procfs.is_same_process(pid, ticks):
-            leftovers.append((app, pid, pgid or pid))
-    waits = []
-    for app, pid, pgid in leftovers:
-        policy = policies.get(app) or default_policy()
-        log.info("stopping pid %s of %s, left by the previous daemon", pid, app)
-        # the store keys live processes by slot uid, not by instance number: no instance here
-        sup.publish(Note(app=app, kind="recovered", message=f"stopped pid {pid} left running by the previous daemon"))
-        sup.terminate(pgid, policy.stop_signal, policy.kill_timeout, app, None, until_gone=True)
-        waits.append(sup.groups.wait_gone(pgid))
-    if waits:
-        await asyncio.gather(*waits)
+    await end_leftovers(sup, policies)
     sup.store.clear_slots()
     names = []
     for name, app_id, base_env, spec, desired in stored:
@@ -46,6 +39,49 @@ async def recover(sup: Supervisor) -> list[str]:
             sup.start(restored)
             names.append(name)
     return names
+
+
+def _leftover_trees(sup: Supervisor) -> list[tuple[str, Tree]]:
+    """(app, tree) of every spawn the store names: its write-ahead record, or (a state.db of an
+    older corral) an instance row whose pid is still the same process."""
+    trees = []
+    for marker, app, _, cgroup, pid, ticks in sup.store.trees():
+        same = pid is not None and procfs.is_same_process(pid, ticks)
+        trees.append((app, sup.tracker.adopt(marker, cgroup, pid, group_ok=same)))
+    recorded = {t.cgroup for _, t in trees}
+    for cgroup in sup.tracker.cgroups.children() if sup.tracker.cgroups else []:
+        if cgroup not in recorded:  # a cgroup of this home the store does not name: whatever is in it
+            trees.append(("?", sup.tracker.adopt(os.path.basename(cgroup), cgroup, None, group_ok=False)))
+    groups = {t.pgid for _, t in trees}
+    for app, uid, pid, pgid, ticks, _ in sup.store.instances():
+        if pid and pid not in groups and procfs.is_same_process(pid, ticks):
+            trees.append((app, sup.tracker.adopt(f"slot-{app}-{uid}", None, pgid or pid, group_ok=True)))
+    return trees
+
+
+async def end_leftovers(sup: Supervisor, policies: dict[str, Policy]) -> None:
+    trees = _leftover_trees(sup)
+    if not trees:
+        return
+    members = sup.tracker.members([tree for _, tree in trees])  # one pass over /proc
+    waits = []
+    for app, tree in trees:
+        left = members.get(tree.marker)
+        if not left:
+            continue
+        policy = policies.get(app) or default_policy()
+        pids = ", ".join(str(p.pid) for p in left[:10]) + (" ..." if len(left) > 10 else "")
+        log.info("stopping %d process(es) of %s left by the previous daemon: %s", len(left), app, pids)
+        if app in policies:  # the store keys spawns by slot uid, not by instance number: no instance here
+            sup.publish(Note(app=app, kind="recovered",
+                             message=f"stopped {len(left)} process(es) left running by the previous daemon (pid {pids})"))
+        sup.terminate(tree, policy.stop_signal, policy.kill_timeout, app, None, until_gone=True, members=left)
+        waits.append(sup.groups.wait_gone(tree))
+    if waits:
+        await asyncio.gather(*waits)
+    for _, tree in trees:
+        sup.tracker.release(tree)
+        sup.store.tree_gone(tree.marker)
 
 
 def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpec, str]]:

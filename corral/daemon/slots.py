@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from corral.daemon.timers import Handle
     from corral.logs.pipe import PipeReader
     from corral.process.spawner import Child
+    from corral.process.tracking import Tree
 
 Status = lc.Status
 
@@ -43,6 +44,8 @@ class Slot:
         self.state = lc.Instance()
         self.child: Child | None = None
         self.pgid: int | None = None
+        self.tree: Tree | None = None  # the latest spawn's processes, wherever they go
+        self.spawns = 0
         self.start_ticks: int | None = None
         self.started_wall: float | None = None
         self.timers: dict[str, Handle] = {}

@@ -36,6 +36,14 @@ CREATE TABLE IF NOT EXISTS slots (
     restarts INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (app, idx)
 );
+CREATE TABLE IF NOT EXISTS trees (
+    marker TEXT PRIMARY KEY,
+    app TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    cgroup TEXT,
+    pid INTEGER,
+    start_ticks INTEGER
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
@@ -140,6 +148,27 @@ class Store:
     def instances(self) -> list[tuple[str, int, int | None, int | None, int | None, int]]:
         rows = self._db.execute("SELECT app, idx, pid, pgid, start_ticks, restarts FROM slots")
         return list(rows)
+
+    # -- trees: every spawn whose processes may still exist (write-ahead) ------------------
+    def intend(self, marker: str, app: str, slot: int, cgroup: str | None) -> None:
+        """Record a spawn *before* the fork, committed at once (inside a batch too): a daemon
+        killed at any instant after this leaves a row that names the marker of every copy."""
+        self._db.execute("INSERT OR REPLACE INTO trees (marker, app, slot, cgroup) VALUES (?, ?, ?, ?)",
+                         (marker, app, slot, cgroup))
+        if self._depth:
+            self._db.execute("COMMIT")
+            self._db.execute("BEGIN")
+
+    def tree_started(self, marker: str, pid: int, start_ticks: int | None, cgroup: str | None) -> None:
+        self._db.execute("UPDATE trees SET pid = ?, start_ticks = ?, cgroup = ? WHERE marker = ?",
+                         (pid, start_ticks, cgroup, marker))
+
+    def tree_gone(self, marker: str) -> None:
+        self._db.execute("DELETE FROM trees WHERE marker = ?", (marker,))
+
+    def trees(self) -> list[tuple[str, str, int, str | None, int | None, int | None]]:
+        """(marker, app, slot, cgroup, pid, start_ticks) of every spawn not known to be over."""
+        return list(self._db.execute("SELECT marker, app, slot, cgroup, pid, start_ticks FROM trees"))
 
     # -- events ----------------------------------------------------------------------
     def record(self, event: Event) -> None:

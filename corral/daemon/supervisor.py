@@ -34,7 +34,10 @@ from corral.process.listenwatch import ListenWatcher
 from corral.process.listeners import BindError, SocketRegistry
 from corral.process.identity import IdentityError
 from corral.process.identity import resolve as resolve_identity
-from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
+from corral.process.spawner import Child, SpawnError, build_env, socket_env
+from corral.process.limits import for_spawn as limits_for_spawn
+from corral.process.tracking import Proc, Tracker, Tree, new_run_id
+from corral.daemon import spawns
 from corral.daemon.store import Store
 from corral.process.usage import UsageSampler
 from corral.config.spec import AppSpec
@@ -55,6 +58,7 @@ class Supervisor:
         python: str = sys.executable,
         core: DaemonCore | None = None,
         whole_env: bool = False,
+        tracker: Tracker | None = None,
     ) -> None:
         self.loop = loop
         self.store = store
@@ -69,7 +73,9 @@ class Supervisor:
         self.bus.listen(store.record, stored_only=True)  # the store: the one writer of the history
         self.apps: dict[str, App] = {}
         self.reaper = Reaper()
-        self.groups = GroupWatcher(self.timers)
+        self.tracker = tracker or Tracker(new_run_id())
+        self.tracker.defer = loop.call_soon  # one /proc scan per turn of the loop, shared
+        self.groups = GroupWatcher(self.timers, self.tracker)
         self.sockets = SocketRegistry()
         self.notify_path: str | None = None
         self._pending: deque[tuple[Slot, lc.Event]] = deque()
@@ -99,6 +105,7 @@ class Supervisor:
         self.on_sigchld()
 
     def on_sigchld(self) -> None:
+        self.tracker.forget()  # scan again: these exits are news
         self.reaper.reap()
         self.groups.poke()
 
@@ -142,22 +149,22 @@ class Supervisor:
                 if slot.pgid is not None:
                     signal_group(slot.pgid, sig)
             case lc.Terminate(signal=sig, kill_timeout=timeout):
-                if slot.pgid is not None:
+                if slot.tree is not None:
                     self._cancel_timer(slot, KILL)
-                    slot.timers[KILL] = self.terminate(slot.pgid, sig, timeout, slot.app.name, slot.index)
+                    slot.timers[KILL] = self.terminate(slot.tree, sig, timeout, slot.app.name, slot.index)
             case lc.ArmTimer(name=name, delay=delay):
                 self._cancel_timer(slot, name)
                 slot.timers[name] = self.timers.after(delay, partial(self.dispatch, slot, lc.TimerFired(name)))
             case lc.CancelTimer(name=name):
                 self._cancel_timer(slot, name)
-            case lc.KillLeftovers():  # the group outlived its main process; the slot moves on
-                if slot.pgid is not None:
+            case lc.KillLeftovers():  # the tree outlived its main process; the slot moves on
+                if slot.tree is not None:
                     policy = slot.app.policy
-                    self.terminate(slot.pgid, policy.stop_signal, policy.kill_timeout, slot.app.name, slot.index,
+                    self.terminate(slot.tree, policy.stop_signal, policy.kill_timeout, slot.app.name, slot.index,
                                    until_gone=True)
             case lc.WatchGroup():
-                if slot.pgid is not None:
-                    self.groups.watch(slot.pgid, partial(self.dispatch, slot, lc.GroupGone()))
+                if slot.tree is not None:
+                    self.groups.watch(slot.tree, partial(self.dispatch, slot, lc.GroupGone()))
             case lc.Removed():
                 self._remove(slot)
             case lc.StartProbe():
@@ -167,14 +174,14 @@ class Supervisor:
             case lc.Record(kind=kind, message=message, data=data):
                 self.publish(ev.from_record(slot.app.name, slot.index, kind, message, data))
 
-    def terminate(self, pgid: int, sig: str, kill_timeout: float, app: str, index: int | None,
-                  until_gone: bool = False) -> Handle:
-        """End a group (``procgroups.terminate``, recorded as ``kill`` if it escalates); the escalation
-        is cancelled when the lifecycle leaves STOPPING or, ``until_gone``, when the group is empty."""
+    def terminate(self, tree: Tree, sig: str, kill_timeout: float, app: str, index: int | None,
+                  until_gone: bool = False, members: list[Proc] | None = None) -> Handle:
+        """End a tree (``procgroups.terminate``, recorded as ``kill`` if it escalates); the escalation
+        is cancelled when the lifecycle leaves STOPPING or, ``until_gone``, when the tree is empty."""
         kill = ev.Note(app=app, instance=index, kind="kill", message="kill_timeout passed: SIGKILL to the process group")
-        handle = terminate(self.timers, pgid, sig, kill_timeout, partial(self.publish, kill))
+        handle = terminate(self.timers, self.tracker, tree, sig, kill_timeout, partial(self.publish, kill), members)
         if until_gone and not handle.cancelled:
-            self.groups.watch(pgid, handle.cancel)
+            self.groups.watch(tree, handle.cancel)
         return handle
 
     @staticmethod
@@ -196,12 +203,15 @@ class Supervisor:
             if self.notify_path:
                 env["NOTIFY_SOCKET"] = self._notify_sockets.path_for(owner)
             fds: list[int] = []
+            shim = limits_for_spawn(app.spec.limits)
             if app.spec.listen:
                 fds = self.sockets.fds(app.name, app.spec.listen, slot.index)
                 env.update(socket_env(app.name, len(fds)))
-                argv = [self.python, "-I", "-S", EXEC_SHIM, ",".join(map(str, fds)), *argv]
+                shim += ["--fds", ",".join(map(str, fds))]
+            if shim:  # set in the child itself, before the program runs
+                argv = [self.python, "-I", "-S", EXEC_SHIM, *shim, "--", *argv]
             logs = self.logs.open(app.spec, slot.index, owner)  # before the fork: a refused file leaves no process
-            child = spawn(argv, env, app.spec, pass_fds=fds, who=who)
+            child, tree = spawns.fork(self, slot, argv, env, fds, who)  # write-ahead: recorded before the fork
         except (SpawnError, BindError, IdentityError, LogFileError) as exc:
             if logs is not None:
                 logs.close()
@@ -214,9 +224,11 @@ class Supervisor:
         slot.pgid = child.pid
         slot.start_ticks = procfs.start_ticks(child.pid)
         slot.started_wall = self.clock.now()
+        slot.tree = tree
+        self.store.tree_started(tree.marker, child.pid, slot.start_ticks, tree.cgroup)
         self._attach_logs(slot, child, logs)
         slot.log_paths = self.logs.paths(app.spec, slot.index)
-        self.reaper.watch(child.pid, partial(self._on_exit, slot, child))
+        self.reaper.watch(child.pid, partial(self._on_exit, slot, child, tree))
         self._save_instance(slot)
         self.dispatch(slot, lc.Spawned(child.pid))
 
@@ -244,13 +256,17 @@ class Supervisor:
         child.readers = (out, err)
         slot.stderr = err
 
-    def _on_exit(self, slot: Slot, child: Child, pid: int, code: int | None, sig: str | None) -> None:
+    def _on_exit(self, slot: Slot, child: Child, tree: Tree, pid: int, code: int | None, sig: str | None) -> None:
         child.popen.returncode = code if code is not None else -1
         for reader in child.readers:
             reader.drain()
         if slot.child is child:
             self._report_exit(slot, child, code, sig)
-        alive = procfs.group_alive(pid)
+        alive = self.tracker.alive(tree)  # its group, and whatever left the group
+        if alive:
+            self.groups.watch(tree, partial(spawns.over, self, tree))
+        else:
+            spawns.over(self, tree)
         slot.last_exit = {"code": code, "signal": sig, "at": self.clock.now(), "pid": pid}
         if slot.child is child:
             slot.child = None

@@ -1,24 +1,27 @@
-"""The exec shim for socket activation: fds to 3, 4, ..., LISTEN_PID = own pid, then exec.
+"""The exec shim: what must happen in the child itself, after fork and before the program runs.
 
-usage: python -I -S exec_shim.py FD[,FD...] PROGRAM [ARGS...]
+usage: python -I -S exec_shim.py [--fds FD[,FD...]] [--rlimit NAME=SOFT:HARD]... -- PROGRAM [ARGS...]
 
-systemd's protocol wants the sockets at fd 3 upward and ``LISTEN_PID`` equal
-to the pid of the program that reads them, which only the child itself can
-know; ``subprocess`` keeps passed fds at their numbers.  This file runs with
-the standard library only and without site imports, so it costs one short
-interpreter start.  The daemon sets ``LISTEN_FDS`` and ``LISTEN_FDNAMES``.
+* ``--fds``: socket activation.  systemd's protocol wants the sockets at fd 3 upward and
+  ``LISTEN_PID`` equal to the pid of the program that reads them, which only the child itself
+  can know; ``subprocess`` keeps passed fds at their numbers.  The daemon sets ``LISTEN_FDS``
+  and ``LISTEN_FDNAMES``.
+* ``--rlimit``: an app's resource limits (``limits``), set before the program runs (-1: unlimited).
+
+This file runs with the standard library only and without site imports, so it costs one short
+interpreter start, and only for apps that need it.  Then it execs the program in the same
+process (same pid, same process group, same cgroup).
 """
 
 import fcntl
 import os
+import resource
 import sys
 
 FIRST_FD = 3
 
 
-def main() -> None:
-    sources = [int(fd) for fd in sys.argv[1].split(",") if fd]
-    argv = sys.argv[2:]
+def move_fds(sources):
     moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in sources]
     for fd in sources:
         os.close(fd)
@@ -26,6 +29,35 @@ def main() -> None:
         os.dup2(fd, FIRST_FD + i, inheritable=True)
         os.close(fd)
     os.environ["LISTEN_PID"] = str(os.getpid())
+
+
+def set_limit(spec):
+    name, _, values = spec.partition("=")
+    soft, hard = (int(v) for v in values.split(":"))
+    infinity = resource.RLIM_INFINITY
+    resource.setrlimit(getattr(resource, "RLIMIT_" + name.upper()),
+                       (infinity if soft < 0 else soft, infinity if hard < 0 else hard))
+
+
+def main():
+    args = sys.argv[1:]
+    fds = None
+    limits = []
+    while args and args[0] != "--":
+        option, value, args = args[0], args[1], args[2:]
+        if option == "--fds":
+            fds = [int(fd) for fd in value.split(",") if fd]
+        elif option == "--rlimit":
+            limits.append(value)
+    argv = args[1:]
+    try:
+        for spec in limits:
+            set_limit(spec)
+    except (ValueError, OSError) as exc:
+        sys.stderr.write(f"corral: cannot set the limit {spec}: {exc}\n")
+        os._exit(127)
+    if fds is not None:
+        move_fds(fds)
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:

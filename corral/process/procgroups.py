@@ -1,7 +1,8 @@
-"""Process groups: signal a whole group, notice when it is empty.
+"""Ending an instance: signal its whole tree, notice when it is empty.
 
-Every instance runs in its own process group, so stopping an instance means
-stopping every process in that group, grandchildren included.
+Every instance runs in its own process group, so stopping an instance means stopping every
+process in that group, grandchildren included, and every process that left the group
+(:mod:`corral.process.tracking` finds them by cgroup or marker).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import os
 import signal
 from typing import TYPE_CHECKING, Callable
 
-from corral.process import procfs
 
 if TYPE_CHECKING:  # types only: each typing object costs the daemon memory
+    from corral.process.tracking import Proc, Tracker, Tree
     from typing import Protocol, TypeVar
 
     class _Cancellable(Protocol):
@@ -41,43 +42,54 @@ def signal_group(pgid: int, sig: str | int) -> bool:
     return True
 
 
-def terminate(timers: Timers[H], pgid: int, sig: str, kill_timeout: float, on_kill: Callable[[], None]) -> H:
-    """The one kill escalation: SIG to the group now, SIGKILL (then ``on_kill()``) after
-    ``kill_timeout`` unless the returned timer is cancelled first."""
+def terminate(timers: Timers[H], tracker: Tracker, tree: Tree, sig: str, kill_timeout: float,
+              on_kill: Callable[[], None], members: list[Proc] | None = None) -> H:
+    """The one kill escalation: SIG to every process of the tree now (its group and whatever left
+    the group), SIGKILL (then ``on_kill()``) after ``kill_timeout`` unless the returned timer is
+    cancelled first.  ``members``: the tree's processes, when the caller has just looked."""
 
     def escalate() -> None:
-        if signal_group(pgid, "SIGKILL"):
+        tree.killing = True
+        if tracker.signal(tree, "SIGKILL"):
             on_kill()
 
     handle = timers.after(kill_timeout, escalate)
-    if not signal_group(pgid, sig):
+    if not tracker.signal(tree, sig, members):
         handle.cancel()  # nothing left to end
     return handle
 
 
 class GroupWatcher:
-    """Calls back once a process group has no live member left.
+    """Calls back once a tree (an instance's process group, and whatever left it) has no live
+    member left.
 
-    Checked on every child exit (``poke``) and, while any group is watched, on a
-    short timer (of the daemon's timer service) for members that are not our children.
+    Checked on every child exit (``poke``) and, while any tree is watched, on a short timer (of
+    the daemon's timer service) for members that are not our children.  A member that shows up
+    after the tree was sent SIGKILL (a fork in flight, a late ``setsid``) gets SIGKILL too.
     """
 
-    def __init__(self, timers: Timers[_Cancellable]) -> None:
+    def __init__(self, timers: Timers[_Cancellable], tracker: Tracker) -> None:
         self._timers = timers
-        self._watched: dict[int, list[Callable[[], None]]] = {}
+        self.tracker = tracker
+        self._watched: dict[str, tuple[Tree, list[Callable[[], None]]]] = {}
         self._timer: _Cancellable | None = None
 
-    def watch(self, pgid: int, callback: Callable[[], None]) -> None:
-        self._watched.setdefault(pgid, []).append(callback)
+    def watch(self, tree: Tree, callback: Callable[[], None]) -> None:
+        self._watched.setdefault(tree.marker, (tree, []))[1].append(callback)
         self._arm()
 
     def poke(self) -> None:
         if not self._watched:
             return
-        alive = procfs.live_groups(set(self._watched))
-        for pgid in [p for p in self._watched if p not in alive]:
-            for callback in self._watched.pop(pgid):
-                callback()
+        members = self.tracker.members([tree for tree, _ in self._watched.values()])
+        for marker, (tree, callbacks) in list(self._watched.items()):
+            left = members.get(marker)
+            if not left:
+                del self._watched[marker]
+                for callback in callbacks:
+                    callback()
+            elif tree.killing:
+                self.tracker.signal(tree, "SIGKILL", left)
         self._arm()
 
     def _arm(self) -> None:
@@ -91,12 +103,12 @@ class GroupWatcher:
     def watching(self) -> int:
         return len(self._watched)
 
-    async def wait_gone(self, pgid: int) -> None:
+    async def wait_gone(self, tree: Tree) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def gone() -> None:
             if not future.done():
                 future.set_result(None)
 
-        self.watch(pgid, gone)
+        self.watch(tree, gone)
         await future

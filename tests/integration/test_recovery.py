@@ -94,3 +94,12 @@ def test_sigterm_stops_apps_and_the_next_daemon_brings_them_back(corral: Corral)
     corral.run("ping")
     row = corral.wait_status("svc", "online")
     assert row["pid"] != pid
+
+
+def test_the_lock_file_names_only_the_daemon_that_holds_it(corral: Corral) -> None:
+    """A daemon with a 5-digit pid killed, then one with a 3-digit pid: the file said "372\\n1\\n"."""
+    Path(corral.home).mkdir(parents=True, exist_ok=True)
+    lock = Path(corral.home) / "daemon.lock"
+    lock.write_text("3276899999\n")  # an earlier daemon's, longer than any pid
+    corral.run("ping")
+    assert lock.read_text().split() == [str(corral.daemon_pid())]

@@ -15,6 +15,7 @@ from corral.daemon.supervisor import Supervisor
 from corral.daemon.timers import manual_timers
 from corral.events import AppAdded, Event, Note
 from corral.logs.sinks import StdoutLogs
+from corral.process.tracking import Tree
 
 STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
 
@@ -22,6 +23,11 @@ STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); 
 def supervisor(loop: asyncio.AbstractEventLoop, clock: ManualClock) -> Supervisor:
     core = DaemonCore(loop, clock=clock, timers=manual_timers(clock))
     return Supervisor(loop, MemoryStore(), StdoutLogs(), core=core)
+
+
+def group_of(child: subprocess.Popen[bytes]) -> Tree:
+    """The child's process group as a tree of ours (it leads its group)."""
+    return Tree("test-marker", pgid=child.pid, group_ok=True)
 
 
 def run(body: Any) -> Any:
@@ -45,7 +51,7 @@ def test_the_kill_escalation_sends_sigkill_when_the_clock_passes_kill_timeout() 
             sup = supervisor(asyncio.get_running_loop(), clock)
             kills: list[Event] = []
             sup.bus.listen(kills.append, Note)
-            sup.terminate(child.pid, "SIGTERM", 5.0, "api", 0)
+            sup.terminate(group_of(child), "SIGTERM", 5.0, "api", 0)
             clock.advance(4.9)
             assert child.poll() is None and kills == []
             clock.advance(0.2)
@@ -68,7 +74,7 @@ def test_a_cancelled_escalation_never_kills() -> None:
         async def body() -> None:
             clock = ManualClock()
             sup = supervisor(asyncio.get_running_loop(), clock)
-            sup.terminate(child.pid, "SIGTERM", 5.0, "api", 0).cancel()
+            sup.terminate(group_of(child), "SIGTERM", 5.0, "api", 0).cancel()
             clock.advance(60)
 
         run(body)

@@ -84,3 +84,15 @@ def test_the_ceiling_follows_the_daemons_setting(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CORRAL_MAX_INSTANCES", "2000")
     assert problem(instances=2000) is None
     assert problem(instances=2001) == "instances: 2001 is not a number of instances (at most 2000 (CORRAL_MAX_INSTANCES))"
+
+
+def test_limits_are_checked_as_the_normalizer_writes_them() -> None:
+    from corral.config.speccheck import CHECKS
+
+    check = CHECKS["limits"]
+    assert check({"nofile": [1024, 4096], "core": [None, None]}) is None
+    assert check({"nofile": [4096, 1024]}) == "nofile: has a soft limit above its hard limit"
+    assert check({"files": [1, 1]}) == "'files' is not a limit corral knows"
+    assert check({"nofile": [-1, 1]}) == "nofile: is not a limit (a number or unlimited)"
+    assert check({"nofile": 5}) == "nofile: is not a [soft, hard] pair"
+    assert check([1]) == "is not a table of limits"

@@ -134,8 +134,9 @@ def mask_args(args: list[str]) -> list[str]:
 # -- operations ---------------------------------------------------------------------------
 @command("ping")
 async def ping(ctx: Context, args: dict[str, Any]) -> Any:
-    return {"pid": os.getpid(), "version": __version__, "apps": len(ctx.supervisor.apps),
-            "bus": ctx.supervisor.bus.stats()}
+    sup = ctx.supervisor
+    return {"pid": os.getpid(), "version": __version__, "apps": len(sup.apps), "bus": sup.bus.stats(),
+            "tracking": "cgroup" if sup.tracker.cgroups is not None else "marker"}
 
 
 @command("ls")
