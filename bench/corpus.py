@@ -38,6 +38,7 @@ from corpus_text import node_stack, python_traceback
 KINDS = ("seq", "access", "json", "pylog", "traceback", "node", "secrets")
 SEED = 20261129
 SECRET_SHARE = 0.05
+DISTINCT = 20_000  #: line templates per kind (lines repeat them, with their own numbers)
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,11 @@ def secret_line(rng: random.Random, i: int) -> Template:
     from corpus_text import secret_line as make
 
     line = make(rng, i)
-    return jsonl(json.loads(line)) if line.startswith("{") else text(line)
+    if line.startswith("{"):
+        return jsonl(json.loads(line))
+    if line.startswith("Cookie:"):  # the rule redacts a cookie to the end of the line: number first
+        return Template(b"seq=", (" " + line + "\n").encode())
+    return text(line)
 
 
 def templates(kind: str, count: int, seed: int = SEED) -> list[Template]:
@@ -209,7 +214,7 @@ def templates(kind: str, count: int, seed: int = SEED) -> list[Template]:
     return out[:count]
 
 
-def lines(kind: str, count: int, start: int = 0, seed: int = SEED, distinct: int = 20_000) -> list[bytes]:
+def lines(kind: str, count: int, start: int = 0, seed: int = SEED, distinct: int = DISTINCT) -> list[bytes]:
     """``count`` lines of ``kind`` numbered from ``start`` (templates repeat every ``distinct``)."""
     tpl = templates(kind, distinct, seed)
     return [tpl[(start + k) % len(tpl)].line(start + k) for k in range(count)]

@@ -20,7 +20,7 @@ _PY_FRAMES = [
     ("/srv/app/.venv/lib/python3.11/site-packages/sqlalchemy/engine/base.py", "_execute_context",
      "return self._exec_single_context(dialect, context, statement, parameters)"),
     ("/srv/app/.venv/lib/python3.11/site-packages/httpx/_client.py", "send",
-     "response = await self._send_handling_auth(request, auth=auth, follow_redirects=follow_redirects)"),
+     "response = await self._send_single_request(request)"),
     ("/srv/app/shop/workers/receipts.py", "run", "user = payload[\"user\"]"),
     ("/usr/lib/python3.11/json/decoder.py", "raw_decode", "raise JSONDecodeError(\"Expecting value\", s, err.value) from None"),
 ]

@@ -10,16 +10,16 @@ code whose cost does not depend on how many digits, JSON keys or ``key=value`` p
    of a secret key (:func:`key_pattern`: a trie, so each ``=`` costs one or two failed character
    tests; whole key names, so ``order_id``, ``prompt_tokens``, ``metadata`` or ``cache_key`` do
    not match, while ``db_password``, ``x-api-key`` or ``stripeKey`` do);
-3. cards: three ``rfind`` calls for the shapes the first 9 digits of a card number can take
+3. cards: three ``find`` calls for the shapes the first 9 digits of a card number can take
    (``0`` * 13, ``0000 0000``, ``00000000 0``): an id of 8 digits, a date, a 10-digit epoch
-   never match;
+   never match; a run that does is checked where it starts (the card rule: a first digit from
+   2 to 6 after a non-digit, 13-19 digits, Luhn), so a 13-digit epoch in milliseconds costs a
+   ``find`` and a few byte tests, not a parse;
 4. ``bearer`` / ``basic`` followed by a blank: one regex search;
 5. one search per extra pattern.
 
 Only when one of them hits are hits located (the same patterns with ``finditer``) and their
-lines handed to the rules.  A card-shaped run of digits is first checked where it starts (a
-digit from 2 to 6, not preceded by a digit), so a 13-digit epoch in milliseconds costs a
-``find``, not a parse.
+lines handed to the rules.
 
 The filter is a superset of the rules: every line the rules would change is flagged (the unit
 tests and ``bench/redact_corpus.py`` check it).  Known gap, as before: JSON keys written with
@@ -41,6 +41,8 @@ _CARD_SHAPES = (b"0" * 13, b"0000 0000", b"00000000 0")
 _AUTH = re.compile(rb"b(?:earer|asic) ")
 _KELVIN = "\u212a".encode()  # lower-cases to "k": the one non-ASCII letter that can spell a key
 _DIGITS = frozenset(b"0123456789")
+# the card rule (corral.app.redact._CARD_RE) from a run's first digit, on bytes
+_CARD_AT = re.compile(rb"[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9](?:[ -]?[0-9]){4,10}(?![0-9])")
 _CARD_FIRST = frozenset(b"23456")
 
 
@@ -106,8 +108,9 @@ def _line_start(data: bytes, pos: int) -> int:
 
 
 def card_starts(data: bytes, folded: bytes) -> list[int]:
-    """Offsets of digit runs shaped like a card's first digits that start like one (2-6, after a
-    non-digit): only these can be card numbers."""
+    """Offsets where the card rule would match and redact: a run of digits shaped like a card
+    (one of :data:`_CARD_SHAPES` in the folded text) that starts with 2-6 after a non-digit and
+    passes the rule's regex, length and Luhn tests at that offset (mirrors ``_card_sub``)."""
     out = []
     for shape in _CARD_SHAPES:
         pos = folded.find(shape)
@@ -115,10 +118,29 @@ def card_starts(data: bytes, folded: bytes) -> list[int]:
             start = pos
             while start > 0 and data[start - 1] in _DIGITS:  # where this run of digits starts
                 start -= 1
-            if data[start] in _CARD_FIRST:
+            if data[start] in _CARD_FIRST and _is_card_at(data, start):
                 out.append(start)
             pos = folded.find(shape, pos + 1)
     return out
+
+
+def _is_card_at(data: bytes, start: int) -> bool:
+    m = _CARD_AT.match(data, start)
+    if m is None:
+        return False
+    digits = m.group().replace(b" ", b"").replace(b"-", b"")
+    return 13 <= len(digits) <= 19 and luhn_ok(digits.decode("ascii"))
+
+
+def luhn_ok(digits: str) -> bool:
+    """True when the digit string passes the Luhn checksum."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
 
 
 class Prefilter:
@@ -142,7 +164,7 @@ class Prefilter:
     def _clean(self, data: bytes, folded: bytes, rev: bytearray) -> bool:
         if self._keys.search(rev) is not None or _AUTH.search(folded) is not None:
             return False
-        if any(folded.rfind(shape) >= 0 for shape in _CARD_SHAPES) and card_starts(data, folded):
+        if card_starts(data, folded):
             return False
         if not data.isascii() and _KELVIN in data:
             return False
@@ -163,6 +185,12 @@ class Prefilter:
         if self._extras:
             starts.update(_extra_line_starts(data, self._extras))
         return starts
+
+    def key_separators(self, data: bytes) -> list[int]:
+        """Offsets of the ``:`` / ``=`` that follow what may be a secret name (ascending)."""
+        _, rev = self._folded(data)
+        top = len(data) - 1
+        return [top - m.start() for m in self._keys.finditer(rev)][::-1]
 
     def line_may_need_work(self, line: str) -> bool:
         """The same test for one line of text."""

@@ -51,10 +51,10 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from corral.app._prefilter import Prefilter
+from corral.app._prefilter import Prefilter, luhn_ok
 from corral.app._secretnames import (
     DEFAULT_NAMES, NOT_SECRET_KEYS, PAYLOAD_KEYS, PROVIDER_KEYS, SECRET_WORDS, SENSITIVE_KEYS, STRONG_SUFFIXES,
     SecretNames, is_secret_name, norm,
@@ -78,17 +78,9 @@ _BEARER_RE = re.compile(r"\b(bearer[ \t]+)[A-Za-z0-9\-._~+/]{8,}=*", _CI)
 _BASIC_RE = re.compile(r"\b(basic[ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])", _CI)
 _CARD_RE = re.compile(r"(?<![0-9])[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9](?:[ -]?[0-9]){4,10}(?![0-9])")
 _CARD_HINT = re.compile(r"[0-9]{4}[ -]?[0-9]{4}")  # every card has this: a cheap test before _CARD_RE
-
-
-def luhn_ok(digits: str) -> bool:
-    """True when the digit string passes the Luhn checksum."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+_SEPARATOR_RE = re.compile(r"[:=]")
+# what a string needs for a pattern rule to change it: a separator, a scheme word, 8 digits
+_TEXT_HINT = re.compile(r"[:=]|bearer|basic|[0-9]{4}[ -]?[0-9]{4}", _CI)
 
 
 class Redactor:
@@ -178,7 +170,7 @@ class Redactor:
         new = text
         lower = text.lower()
         if reference or "=" in text or ":" in text:
-            new = self._redact_pairs(new)
+            new = self._redact_pairs(new, reference)
         if reference or "bearer" in lower:
             new = _BEARER_RE.sub(_bearer_sub, new)
         if reference or "basic" in lower:
@@ -189,11 +181,11 @@ class Redactor:
             new = pattern.sub(_extra_sub, new)
         return text if new == text else new
 
-    def _redact_pairs(self, text: str) -> str:
+    def _redact_pairs(self, text: str, reference: bool = False) -> str:
         """``key=value`` / ``key: value`` pairs with a sensitive key: the value becomes REDACTED."""
         pieces: list[str] = []
         last = 0
-        for m in _PAIR_RE.finditer(text):
+        for m in _PAIR_RE.finditer(text) if reference else self._pairs_near_secret_names(text):
             if m.start() < last or not self._is_text_key(m["key"]):
                 continue
             cookie = norm(m["key"]).replace("_", "").endswith("cookie")
@@ -208,9 +200,35 @@ class Redactor:
         pieces.append(text[last:])
         return "".join(pieces)
 
+    def _pairs_near_secret_names(self, text: str) -> Iterator[re.Match[str]]:
+        """The matches of ``_PAIR_RE.finditer(text)`` whose key may be secret, found from the
+        separators instead of trying the regex at every word (the same matches: a pair is a
+        whole run of ``[\\w.-]`` directly followed by a separator)."""
+        if text.isascii():
+            seps = self._prefilter.key_separators(text.encode("ascii"))
+        else:
+            seps = [m.start() for m in _SEPARATOR_RE.finditer(text)]
+        for sep in seps:
+            end = sep
+            while end > 0 and text[end - 1] in " \t":
+                end -= 1
+            if end > 0 and text[end - 1] in "\"'":
+                end -= 1
+            if end > 0 and text[end - 1] == "\\":
+                end -= 1
+            start = end
+            while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+                start -= 1
+            if start < end:
+                m = _PAIR_RE.match(text, start)
+                if m is not None and m.end("key") == end:
+                    yield m
+
     def _walk(self, obj: Any, depth: int, reference: bool) -> Any:
         if isinstance(obj, str):
-            return self._redact_text_slow(obj, True) if reference else self.redact_text(obj)
+            if reference or self._extras or _TEXT_HINT.search(obj) is not None:
+                return self._redact_text_slow(obj, reference)
+            return obj
         if type(obj) is dict or isinstance(obj, Mapping):
             if depth >= _MAX_DEPTH:
                 return REDACTED
