@@ -10,7 +10,7 @@ code whose cost does not depend on how many digits, JSON keys or ``key=value`` p
    of a secret key (:func:`key_pattern`: a trie, so each ``=`` costs one or two failed character
    tests; whole key names, so ``order_id``, ``prompt_tokens``, ``metadata`` or ``cache_key`` do
    not match, while ``db_password``, ``x-api-key`` or ``stripeKey`` do);
-3. cards: three ``find`` calls for the shapes the first 9 digits of a card number can take
+3. cards: three ``rfind`` calls for the shapes the first 9 digits of a card number can take
    (``0`` * 13, ``0000 0000``, ``00000000 0``): an id of 8 digits, a date, a 10-digit epoch
    never match; a run that does is checked where it starts (the card rule: a first digit from
    2 to 6 after a non-digit, 13-19 digits, Luhn), so a 13-digit epoch in milliseconds costs a
@@ -94,9 +94,9 @@ def key_pattern(keys: Iterable[str]) -> str:
     # fold, so "cachekey" is left out too; a blank may be a dash, so "cache key" is kept in
     not_id = "(?![_.]?(?:" + "|".join(map(re.escape, firsts)) + ")(?![a-z0-9]))"
     words: dict[str, str] = {w[::-1]: (not_id if w == "key" else "") for w in endings}
-    for key in keys:
+    for key in keys:  # a name the endings cover needs no entry, unless an exclusion could hide it
         for form in _forms(key):
-            if not any(form.endswith(e) for e in endings):
+            if not any(form.endswith(e) for e in endings if e != "key") and form != "key":
                 words.setdefault(form[::-1], boundary)
     trie = _trie(words)
     quoted = '"' + _group(['"' + _group(trie), *trie])
@@ -112,15 +112,17 @@ def card_starts(data: bytes, folded: bytes) -> list[int]:
     (one of :data:`_CARD_SHAPES` in the folded text) that starts with 2-6 after a non-digit and
     passes the rule's regex, length and Luhn tests at that offset (mirrors ``_card_sub``)."""
     out = []
-    for shape in _CARD_SHAPES:
-        pos = folded.find(shape)
+    for shape in _CARD_SHAPES:  # rfind: several times faster than find on text full of digits
+        end = len(folded)
+        pos = folded.rfind(shape, 0, end)
         while pos >= 0:
             start = pos
             while start > 0 and data[start - 1] in _DIGITS:  # where this run of digits starts
                 start -= 1
             if data[start] in _CARD_FIRST and _is_card_at(data, start):
                 out.append(start)
-            pos = folded.find(shape, pos + 1)
+            end = pos + len(shape) - 1
+            pos = folded.rfind(shape, 0, end)
     return out
 
 
