@@ -161,26 +161,27 @@ class Prefilter:
     def chunk_is_clean(self, data: bytes) -> bool:
         """True when no line of ``data`` can need redaction (the whole-chunk test)."""
         folded, rev = self._folded(data)
-        return self._clean(data, folded, rev)
+        return (self._keys.search(rev) is None and _AUTH.search(folded) is None and not card_starts(data, folded)
+                and not self._odd(data))
 
-    def _clean(self, data: bytes, folded: bytes, rev: bytearray) -> bool:
-        if self._keys.search(rev) is not None or _AUTH.search(folded) is not None:
-            return False
-        if card_starts(data, folded):
-            return False
+    def _odd(self, data: bytes) -> bool:
+        """A Kelvin sign (a "k" once lower-cased) or an extra pattern somewhere in ``data``."""
         if not data.isascii() and _KELVIN in data:
-            return False
-        return not any(p.search(data.decode("utf-8", "surrogateescape")) for p in self._extras)
+            return True
+        return any(p.search(data.decode("utf-8", "surrogateescape")) for p in self._extras)
 
     def dirty_line_starts(self, data: bytes) -> set[int]:
-        """Byte offsets of the starts of the lines that may need redaction (empty when clean)."""
+        """Byte offsets of the starts of the lines that may need redaction (empty when clean).
+        Each test runs once; a hit is followed up from where it was found."""
         folded, rev = self._folded(data)
-        if self._clean(data, folded, rev):
-            return set()
         top = len(data) - 1
-        hits = [top - m.start() for m in self._keys.finditer(rev)]
-        hits += [m.start() for m in _AUTH.finditer(folded)]
-        hits += card_starts(data, folded)
+        hits = card_starts(data, folded)
+        first = self._keys.search(rev)
+        if first is not None:
+            hits += [top - m.start() for m in self._keys.finditer(rev, first.start())]
+        first = _AUTH.search(folded)
+        if first is not None:
+            hits += [m.start() for m in _AUTH.finditer(folded, first.start())]
         if not data.isascii():
             hits += [m.start() for m in re.finditer(re.escape(_KELVIN), data)]
         starts = {_line_start(data, pos) for pos in hits}
