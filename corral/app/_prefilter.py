@@ -93,7 +93,7 @@ def key_pattern(keys: Iterable[str]) -> str:
     firsts = sorted({_fold_word(k.rsplit("_", 1)[0])[::-1] for k in NOT_SECRET_KEYS})
     # "<word>_key" identifiers (cache_key, cacheKey) are not secrets: camelCase is lost to the
     # fold, so "cachekey" is left out too; a blank may be a dash, so "cache key" is kept in
-    not_id = "(?![_.]?(?:" + "|".join(map(re.escape, firsts)) + ")(?![a-z0-9]))"
+    not_id = "(?![_.]?(?:" + "|".join(map(re.escape, firsts)) + ")(?![a-z0-9\\x80-\\xff]))"  # é: a letter too
     words: dict[str, str] = {w[::-1]: (not_id if w == "key" else "") for w in endings}
     for key in keys:  # a name the endings cover needs no entry, unless an exclusion could hide it
         for form in _forms(key):
@@ -102,8 +102,11 @@ def key_pattern(keys: Iterable[str]) -> str:
     # Alternatives are tried in order, and skipped fast only when they start with a literal:
     # quotes first (every JSON key), then the last letters that end most names in logs
     trie = sorted(_trie(words), key=lambda alt: _ENDING_ORDER.find(alt[0]) % 64)
-    quoted = '"' + _group(['"' + _group(trie), *trie])
-    return "=" + _group([quoted, *trie, "  *" + _group([quoted, *trie])])
+    # the last-word rule ignores trailing separators: "key_", "cookie.", "api-key-" are secret
+    last = "[_. ]+" + _group(_trie({w[::-1]: (not_id if w == "key" else "") for w in SECRET_WORDS}))
+    names = [*trie, last]
+    quoted = '"' + _group(['"' + _group(names), *names])
+    return "=" + _group([quoted, *names, "  *" + _group([quoted, *names])])
 
 
 def _line_start(data: bytes, pos: int) -> int:

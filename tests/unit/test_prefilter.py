@@ -103,3 +103,21 @@ def test_clean_chunks_come_back_as_the_same_object() -> None:
 ])
 def test_card_candidates_are_checked_where_the_digits_start(text: bytes, starts: list[int]) -> None:
     assert sorted(set(card_starts(text, text.translate(FOLD)))) == starts
+
+
+FUZZ = ["password", "token", "key", "cache_key", "api-key", "Secret", "db", "ca", "x", "1", "=", ":", "=>", " ",
+        "\t", '"', "'", "\\", "&", ";", ",", ".", "-", "_", "Bearer ", "Basic ", "cookie", "é", "\u212a", "{", "]",
+        "4111 1111 1111 1111", "1764460318123"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fuzzed_strings_match_the_reference(seed: int) -> None:
+    """Short strings of names, separators, quotes and punctuation (this found names with trailing
+    separators, "key_" or "cookie.", and "écache_key", which are secret)."""
+    rng = random.Random(seed)
+    r = Redactor(extra_keys=["sort_key"])
+    lines = ["".join(rng.choice(FUZZ) for _ in range(rng.randrange(1, 14))) for _ in range(4000)]
+    expected = [_reference(r, line) for line in lines]
+    assert [r.redact_line(line) for line in lines] == expected
+    chunk = "".join(line + "\n" for line in lines).encode()
+    assert r.redact_bytes(chunk).decode().split("\n")[:-1] == expected
