@@ -4,7 +4,7 @@ Most chunks hold none, so the question is first asked of the whole chunk, with a
 code whose cost does not depend on how many digits, JSON keys or ``key=value`` pairs the chunk has:
 
 1. one ``bytes.translate`` (:data:`FOLD`): ASCII lower-case, ``:`` to ``=``, every digit to ``0``,
-   blanks and dashes to a blank, quotes and backslashes to ``"``.  Positions are kept, so a hit
+   tabs, dashes, quotes and backslashes to a blank.  Positions are kept, so a hit
    is a byte offset of the chunk;
 2. keys: the folded chunk reversed, and one regex search for ``=`` followed by the reversed name
    of a secret key (:func:`key_pattern`: a trie, so each ``=`` costs one or two failed character
@@ -36,7 +36,7 @@ from corral.app._secretnames import NOT_SECRET_KEYS, SECRET_WORDS, STRONG_SUFFIX
 
 _UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #: The pre-filter's view of a chunk (see the module docstring); positions are kept.
-FOLD = bytes.maketrans(_UPPER + b":0123456789 \t-'\\", _UPPER.lower() + b"=0000000000   \"\"")
+FOLD = bytes.maketrans(_UPPER + b":0123456789\t-\"'\\", _UPPER.lower() + b"=0000000000     ")
 _CARD_SHAPES = (b"0" * 13, b"0000 0000", b"00000000 0")
 _AUTH = re.compile(rb"b(?:earer|asic) ")
 _KELVIN = "\u212a".encode()  # lower-cases to "k": the one non-ASCII letter that can spell a key
@@ -100,13 +100,12 @@ def key_pattern(keys: Iterable[str]) -> str:
             if not any(form.endswith(e) for e in endings if e != "key") and form != "key":
                 words.setdefault(form[::-1], boundary)
     # Alternatives are tried in order, and skipped fast only when they start with a literal:
-    # quotes first (every JSON key), then the last letters that end most names in logs
+    # a blank first (every JSON key: its quote), then the last letters that end most names
     trie = sorted(_trie(words), key=lambda alt: _ENDING_ORDER.find(alt[0]) % 64)
     # the last-word rule ignores trailing separators: "key_", "cookie.", "api-key-" are secret
     last = "[_. ]+" + _group(_trie({w[::-1]: (not_id if w == "key" else "") for w in SECRET_WORDS}))
     names = [*trie, last]
-    quoted = '"' + _group(['"' + _group(names), *names])
-    return "=" + _group([quoted, *names, "  *" + _group([quoted, *names])])
+    return "=" + _group(["  *" + _group(names), *names])  # a blank: a JSON key's quote, or a blank
 
 
 def _line_start(data: bytes, pos: int) -> int:
