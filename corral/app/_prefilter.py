@@ -94,7 +94,7 @@ def key_pattern(keys: Iterable[str]) -> str:
     firsts = sorted({_fold_word(k.rsplit("_", 1)[0])[::-1] for k in NOT_SECRET_KEYS})
     # "<word>_key" identifiers (cache_key, cacheKey) are not secrets: camelCase is lost to the
     # fold, so "cachekey" is left out too; a blank may be a dash, so "cache key" is kept in
-    not_id = "(?![_.]?(?:" + "|".join(map(re.escape, firsts)) + ")(?![a-z0-9\\x80-\\xff]))"  # é: a letter too
+    not_id = "(?![_.]?" + _group(_trie(dict.fromkeys(firsts, "(?![a-z0-9\\x80-\\xff])"))) + ")"  # é: a letter too
     words: dict[str, str] = {w[::-1]: (not_id if w == "key" else "") for w in endings}
     for key in keys:  # a name the endings cover needs no entry, unless an exclusion could hide it
         for form in _forms(key):
