@@ -60,11 +60,14 @@ def expectation(kind: str) -> Callable[[int, bytes], bool]:
     return expect
 
 
-def contenders_for(kind: str, tmp: Path, env: dict[str, str], raw: bool) -> list[logs.Contender]:
+def contenders_for(kind: str, tmp: Path, env: dict[str, str], raw: bool, base: str | None) -> list[logs.Contender]:
     chosen: list[logs.Contender] = [
         logs.Bare(tmp, env),
         logs.Corral(tmp, env, "corral", "corral: timestamps + redaction, rotation at 10 MB (the defaults)", ""),
     ]
+    if base:  # another corral tree (e.g. main, unpacked by git archive) run the same way, for a before/after
+        chosen.append(logs.Corral(tmp / "base", {**env, "PYTHONPATH": base}, "corral-base",
+                                  f"corral from {base}, the defaults", ""))
     if raw:
         chosen.append(logs.Corral(tmp, env, "corral-noredact", "corral: timestamps, no redaction", "redact = false"))
         chosen.append(logs.Corral(tmp, env, "corral-raw", "corral: no timestamps, no redaction",
@@ -74,14 +77,15 @@ def contenders_for(kind: str, tmp: Path, env: dict[str, str], raw: bool) -> list
     for c in chosen:
         c.kind = kind
         c.last = lambda i: tpl[i % len(tpl)].line(i).rstrip(b"\n")[-40:]
-        c.check = {"seq": seq, "expect": expectation(kind)} if c.key == "corral" else {"seq": seq}
+        c.check = {"seq": seq, "expect": expectation(kind)} if c.key.startswith("corral") and "raw" not in c.key \
+            and "noredact" not in c.key else {"seq": seq}
     return chosen
 
 
 def run_kind(kind: str, args: argparse.Namespace, tmp: Path, env: dict[str, str],
              log: Callable[[str], None]) -> dict[str, Any]:
-    chosen = contenders_for(kind, tmp / kind, env, args.raw)
-    (tmp / kind).mkdir()
+    chosen = contenders_for(kind, tmp / kind, env, args.raw, args.base)
+    (tmp / kind / "base").mkdir(parents=True)
     for c in chosen:
         c.setup()
     runs: dict[str, list[dict[str, Any]]] = {c.key: [] for c in chosen}
@@ -104,12 +108,14 @@ def run_kind(kind: str, args: argparse.Namespace, tmp: Path, env: dict[str, str]
 
 def markdown(results: dict[str, Any], meta: dict[str, Any]) -> str:
     raw = any("corral-raw" in r for r in results.values())
+    base = any("corral-base" in r for r in results.values())
     out = [f"{meta['lines']:,} lines per kind; median of {meta['rounds']} round(s), interleaved. Goal: corral's "
            f"app write time ≤ {GOAL}× the bare pipe's with its defaults (timestamps, redaction, rotation "
            "at 10 MB), 0 lines lost, 0 wrong.", "",
            "| kind | bytes/line | bare pipe | corral (defaults) | × bare | each round |"
-           + (" no redaction / neither: × bare |" if raw else "") + " lost | dup | wrong |",
-           "|---|---|---|---|---|---|" + ("---|" if raw else "") + "---|---|---|"]
+           + (" no redaction / neither: × bare |" if raw else "") + (" before (--base): × bare |" if base else "")
+           + " lost | dup | wrong |",
+           "|---|---|---|---|---|---|" + ("---|" if raw else "") + ("---|" if base else "") + "---|---|---|"]
     for kind, r in results.items():
         bare, cor = r["bare"], r["corral"]
         ratio = cor["app_write_s"] / bare["app_write_s"]
@@ -119,6 +125,8 @@ def markdown(results: dict[str, Any], meta: dict[str, Any]) -> str:
         if raw:
             cells.append(f"{r['corral-noredact']['app_write_s'] / bare['app_write_s']:.2f}× / "
                          f"{r['corral-raw']['app_write_s'] / bare['app_write_s']:.2f}×")
+        if base:
+            cells.append(f"{r['corral-base']['app_write_s'] / bare['app_write_s']:.2f}×")
         cells += [f"{cor['lost']:,}", f"{cor['duplicated']:,}", f"{cor['wrong']:,}"]
         out.append("| " + " | ".join(cells) + " |")
     out += ["", f"Machine: {meta['cpus']} CPU(s), Python {meta['python']}; corral {meta['git']}. Load average "
@@ -133,6 +141,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--kinds", default=",".join(corpus.KINDS))
     ap.add_argument("--raw", action="store_true", help="also corral without timestamps and redaction")
+    ap.add_argument("--base", help="also run corral from this tree (PYTHONPATH), e.g. main from git archive")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
     started = time.monotonic()
