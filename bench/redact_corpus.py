@@ -81,6 +81,18 @@ def speed(redactor: Redactor, chunks: list[bytes], rounds: int) -> float:
     return best
 
 
+def base_redactor(tree: str) -> Any:
+    """The default redactor of another corral tree's ``corral/app/redact.py`` (e.g. main, from
+    ``git archive``), for a before/after on the same chunks (its other imports come from here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("base_redact", Path(tree) / "corral" / "app" / "redact.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.default_redactor()
+
+
 def run_kind(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     redactor = default_redactor()
     lines = corpus.lines(kind, args.lines)
@@ -92,6 +104,10 @@ def run_kind(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     clean_chunks = chunks_of(clean, args.chunk)
     clean_bytes = sum(map(len, clean))
     clean_s = speed(redactor, clean_chunks, args.rounds) if clean else float("nan")
+    if args.base:
+        before = base_redactor(args.base)
+        checked["before_mb_s"] = total / speed(before, chunks, args.rounds) / 1e6
+        checked["before_clean_mb_s"] = clean_bytes / speed(before, clean_chunks, args.rounds) / 1e6
     return {"kind": kind, "lines": len(lines), "bytes": total, "line_bytes": total / len(lines), **checked,
             "mb_s": total / all_s / 1e6, "lines_s": len(lines) / all_s,
             "clean_lines": len(clean), "clean_mb_s": clean_bytes / clean_s / 1e6}
@@ -100,11 +116,13 @@ def run_kind(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out = [f"Redactor (`redact_bytes`, chunks of {meta['chunk']:,} bytes), {meta['lines']:,} lines per kind, "
            f"best of {meta['rounds']} passes. Goal: ≥ {GOAL_MB_S:.0f} MB/s on clean lines, 0 missed.", "",
-           "| kind | bytes/line | lines with secrets | missed | MB/s, clean lines | MB/s, all lines | lines/s, all |",
-           "|---|---|---|---|---|---|---|"]
+           "| kind | bytes/line | lines with secrets | missed | MB/s, clean lines | MB/s, all lines | lines/s, all |"
+           + (" before (--base): MB/s clean / all |" if meta.get("base") else ""),
+           "|---|---|---|---|---|---|---|" + ("---|" if meta.get("base") else "")]
     for r in rows:
+        before = f" {r['before_clean_mb_s']:,.0f} / {r['before_mb_s']:,.0f} |" if meta.get("base") else ""
         out.append(f"| {r['kind']} | {r['line_bytes']:.0f} | {r['secret_lines']:,} | {r['missed']} "
-                   f"| {r['clean_mb_s']:,.0f} | {r['mb_s']:,.0f} | {r['lines_s'] / 1e6:.2f} M |")
+                   f"| {r['clean_mb_s']:,.0f} | {r['mb_s']:,.0f} | {r['lines_s'] / 1e6:.2f} M |{before}")
     out += ["", f"Machine: {meta['cpus']} CPU(s), Python {meta['python']}; load average {meta['load'][0]:.2f} "
             f"before; corral {meta['git']} ({meta['date']})."]
     return "\n".join(out) + "\n"
@@ -116,6 +134,7 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=1 << 20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--kinds", default=",".join(corpus.KINDS))
+    ap.add_argument("--base", help="also time another corral tree's redactor (e.g. main from git archive)")
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     args = ap.parse_args()
     load = os.getloadavg()
@@ -129,7 +148,7 @@ def main() -> int:
             print("  MISSED:", *example, sep="\n    ", file=sys.stderr)
     from logs import _git_head  # noqa: PLC0415 - the log benchmark's helper
 
-    meta = {"lines": args.lines, "chunk": args.chunk, "rounds": args.rounds, "cpus": os.cpu_count(),
+    meta = {"lines": args.lines, "chunk": args.chunk, "rounds": args.rounds, "cpus": os.cpu_count(), "base": args.base,
             "python": platform.python_version(), "load": load, "git": _git_head(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
     md = markdown(rows, meta)
