@@ -147,6 +147,7 @@ def main() -> int:
     started = time.monotonic()
     tag = f"logs-corpus-{os.getpid()}-{random.randrange(10**9)}"
     tmp = Path(tempfile.mkdtemp(prefix="corral-bench-logs-corpus-"))
+    os.chdir(tmp)  # `python -m corral.daemon` puts the working directory first on sys.path (--base)
     env = {k: v for k, v in os.environ.items() if k not in ("CORRAL_HOME", "PM2_HOME", "PYTHONUNBUFFERED")}
     env[logs.TAG_VAR] = tag
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
