@@ -38,9 +38,9 @@ they start: a 13-digit epoch or an 8-digit id costs a find, not a parse), one se
 ``bearer`` / ``basic`` (plus one search per extra pattern). Only the lines it flags are parsed or
 rewritten; clean lines and chunks are returned unchanged (the same object). Its cost does not
 depend on what a line holds but on how many ``=`` / ``:`` the chunk has (each is one trie test,
-about 40 ns): on a shared 2-core VM 150-300 MB/s on the clean lines of ``bench/corpus.py`` (access
-logs, JSON logs, Python logging, tracebacks; ``bench/redact_corpus.py``), against 6-50 MB/s for
-the pre-filter it replaced. Use ``redact_bytes`` on the hot path. The pre-filter is a superset of
+40-120 ns): on a shared 2-core VM 120-280 MB/s on the clean lines of ``bench/corpus.py`` (JSON and
+access logs 120-140, Python logging 170, tracebacks and Node stacks 200-220, ``bench/redact_corpus.py``),
+against 7-20 MB/s on the same JSON, access and logging lines for the pre-filter it replaced. Use ``redact_bytes`` on the hot path. The pre-filter is a superset of
 the rules: the tests and the benchmark compare it, line by line, with the rules applied without
 any shortcut (``_redact_line_slow(line, reference=True)``); known gap, as before: JSON keys
 written with ``\\u`` escapes.
