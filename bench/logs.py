@@ -83,14 +83,16 @@ def read_file(path: Path) -> bytes:
     return data
 
 
-def count_lines(files: list[Path], expected: int) -> dict[str, int]:
+def count_lines(files: list[Path], expected: int, seq: re.Pattern[bytes] = SEQ,
+                expect: Callable[[int, bytes], bool] | None = None) -> dict[str, int]:
     """How many of the ``expected`` sequence numbers are in the files: found, lost, duplicated,
-    and lines that are not the app's (broken lines)."""
+    and lines that are not the app's (broken lines); with ``expect(number, line)``, also the
+    lines whose text is not the expected one (``wrong``: a secret not redacted, or more)."""
     seen = bytearray(expected)
-    dup = foreign = 0
+    dup = foreign = wrong = 0
     for path in files:
         for line in read_file(path).splitlines():
-            m = SEQ.search(line)
+            m = seq.search(line)
             if m is None:
                 foreign += 1
                 continue
@@ -99,8 +101,11 @@ def count_lines(files: list[Path], expected: int) -> dict[str, int]:
                 dup += 1
             elif i < expected:
                 seen[i] = 1
+            if expect is not None and not expect(i, line):
+                wrong += 1
     found = sum(seen)
-    return {"found": found, "lost": expected - found, "duplicated": dup, "foreign": foreign}
+    out = {"found": found, "lost": expected - found, "duplicated": dup, "foreign": foreign}
+    return out if expect is None else {**out, "wrong": wrong}
 
 
 def last_line_seen(files: list[Path], last: bytes) -> bool:
@@ -119,10 +124,11 @@ def last_line_seen(files: list[Path], last: bytes) -> bool:
     return False
 
 
-def wait_on_disk(files: Callable[[], list[Path]], count: int, result: Path, timeout: float) -> tuple[dict[str, Any], float]:
-    """Wait for the app to finish and its last line to be in the files; returns the app's
-    result and the wall time the last line was seen."""
-    last = b"seq=%07d " % (count - 1)
+def wait_on_disk(files: Callable[[], list[Path]], count: int, result: Path, timeout: float,
+                 last: bytes | None = None) -> tuple[dict[str, Any], float]:
+    """Wait for the app to finish and its last line (``last``) to be in the files; returns the
+    app's result and the wall time the last line was seen."""
+    last = last or b"seq=%07d " % (count - 1)
     deadline = time.monotonic() + timeout
     app: dict[str, Any] | None = None
     while time.monotonic() < deadline:
@@ -140,12 +146,12 @@ def wait_on_disk(files: Callable[[], list[Path]], count: int, result: Path, time
     raise BenchError(f"the last line did not reach the files within {timeout:.0f} s (app result: {app})")
 
 
-def settle(files: Callable[[], list[Path]], count: int, timeout: float) -> dict[str, int]:
+def settle(files: Callable[[], list[Path]], count: int, timeout: float, **check: Any) -> dict[str, int]:
     """Count; if lines are missing, give the tool a little longer before calling them lost."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            counted = count_lines(files(), count)
+            counted = count_lines(files(), count, **check)
         except FileNotFoundError:  # a rotated file was just compressed: count again
             continue
         if counted["lost"] == 0 or time.monotonic() > deadline:
@@ -159,11 +165,17 @@ class Contender:
 
     key = ""
     label = ""
+    kind: str | None = None  # a kind of line of bench/corpus.py (None: log_app.py's own line)
+    check: dict[str, Any] = {}  # count_lines() arguments for that kind
+    last: Callable[[int], bytes] | None = None  # the last line's number as it is written
 
     def __init__(self, tmp: Path, env: dict[str, str]) -> None:
         self.tmp = tmp
         self.env = env
         self.runs = 0
+
+    def app(self, count: int, result: Path) -> list[str]:
+        return [str(APP), str(count), str(result), *([self.kind] if self.kind else [])]
 
     def setup(self) -> None:
         pass
@@ -180,8 +192,8 @@ class Contender:
         return name, self.tmp / f"{name}.result"
 
     def _measure(self, count: int, files: Callable[[], list[Path]], result: Path, timeout: float) -> dict[str, Any]:
-        app, seen_at = wait_on_disk(files, count, result, timeout)
-        counted = settle(files, count, 10.0)
+        app, seen_at = wait_on_disk(files, count, result, timeout, self.last(count - 1) if self.last else None)
+        counted = settle(files, count, 10.0, **self.check)
         paths = files()
         return {"app_write_s": app["write_s"], "on_disk_s": seen_at - app["start"], **counted,
                 "files": len(paths), "bytes": sum(p.stat().st_size for p in paths)}
@@ -194,7 +206,7 @@ class Bare(Contender):
 
     def once(self, count: int) -> dict[str, Any]:
         _, result = self._names()
-        app = subprocess.Popen([PY, str(APP), str(count), str(result)], stdout=subprocess.PIPE, env=self.env,
+        app = subprocess.Popen([PY, *self.app(count, result)], stdout=subprocess.PIPE, env=self.env,
                                stdin=subprocess.DEVNULL)
         reader = subprocess.Popen([PY, "-c", self.READER], stdin=app.stdout, stdout=subprocess.PIPE, env=self.env)
         assert app.stdout is not None
@@ -223,7 +235,7 @@ class Corral(Contender):
     def once(self, count: int) -> dict[str, Any]:
         name, result = self._names()
         cfg = self.tmp / f"{name}.toml"
-        cfg.write_text(f'[[apps]]\nname = "{name}"\nscript = "{APP}"\nargs = ["{count}", "{result}"]\n'
+        cfg.write_text(f'[[apps]]\nname = "{name}"\nscript = "{APP}"\nargs = {json.dumps(self.app(count, result)[1:])}\n'
                        f'interpreter = "{PY}"\nautorestart = false\nlog_retain = "all"\n{self.settings}\n')
         run([*corral_cli(), "start", str(cfg)], self.env)
         try:

@@ -34,20 +34,20 @@ identifiers of :data:`NOT_SECRET_KEYS` such as ``cache_key``). ``pass_word`` doe
 Public API: the names in ``__all__`` (the rules' lists are public so an app can see, and test,
 what is hidden); everything else here is internal.
 
-Speed. Most lines need nothing, so every line first goes through a pre-filter on a folded copy
-(``bytes.translate``: ASCII lower-case, ``:`` to ``=``, digits to ``0``; for chunks a blank becomes
-``-``; for single lines blanks, quotes and backslashes are deleted): one regex search of the
-*reversed* copy for ``=`` followed by the reversed last word of any sensitive key (a trie, so the
-search has a literal prefix), two ``rfind`` calls for a card's first 8 digits (``00000000``,
-``0000-0000``; ``rfind`` is several times faster than ``find`` or a regex on digit-heavy text),
-and one search for ``bearer``/``basic`` (plus one search per extra pattern). A single combined case-insensitive regex of all the keys has no literal prefix,
-so CPython's ``re`` tries every position: it measured at best 0.2 M lines/s. On a shared 2-core
-VM, clean ~100-byte lines run at 0.5-0.8 M lines/s through :meth:`Redactor.redact_line` and
-1-2.6 M lines/s through :meth:`Redactor.redact_bytes` on 64 KiB chunks; dirty ones at 60-85 k/s
-(bench/redact_speed.py). Use ``redact_bytes`` on the hot path. Only the lines the pre-filter
-flags are parsed or rewritten; clean lines and chunks are returned unchanged (the same object).
-The pre-filter is a superset of the rules (tests check it), except for JSON keys written with
-``\\u`` escapes, which are not recognised.
+Speed. Most lines need nothing, so a chunk of lines first goes through a pre-filter
+(:mod:`corral.app._prefilter`): one ``bytes.translate`` of the chunk, its reversal, one regex
+search for ``=`` / ``:`` followed by a whole secret name (``order_id``, ``prompt_tokens`` or
+``cache_key`` do not stop it), three ``rfind`` calls for card-shaped runs of digits (checked where
+they start: a 13-digit epoch or an 8-digit id costs a find, not a parse), one search for
+``bearer`` / ``basic`` (plus one search per extra pattern). Only the lines it flags are parsed or
+rewritten; clean lines and chunks are returned unchanged (the same object). Its cost does not
+depend on what a line holds but on how many ``=`` / ``:`` the chunk has (each is one trie test,
+40-120 ns): on a shared 2-core VM 120-280 MB/s on the clean lines of ``bench/corpus.py`` (JSON and
+access logs 120-140, Python logging 170, tracebacks and Node stacks 200-220, ``bench/redact_corpus.py``),
+against 7-20 MB/s on the same JSON, access and logging lines for the pre-filter it replaced. Use ``redact_bytes`` on the hot path. The pre-filter is a superset of
+the rules: the tests and the benchmark compare it, line by line, with the rules applied without
+any shortcut (``_redact_line_slow(line, reference=True)``); known gap, as before: JSON keys
+written with ``\\u`` escapes.
 """
 
 from __future__ import annotations
@@ -55,9 +55,10 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from corral.app._prefilter import Prefilter, luhn_ok
 from corral.app._secretnames import (
     DEFAULT_NAMES, NOT_SECRET_KEYS, PAYLOAD_KEYS, PROVIDER_KEYS, SECRET_WORDS, SENSITIVE_KEYS, STRONG_SUFFIXES,
     SecretNames, is_secret_name, norm,
@@ -74,54 +75,16 @@ REDACTED = "REDACTED"
 _MAX_DEPTH = 64
 _CI = re.IGNORECASE | re.ASCII  # ASCII: no Unicode case folding (e.g. "ſ" ~ "s") the pre-filter would miss
 _AUTH_SCHEMES = r"(?:bearer|basic|token|digest|negotiate|apikey|api-key)"
-# Pre-filter transform: ASCII lower-case, ':' -> '=', every digit -> '0'. For a single line the
-# blanks, quotes and backslashes that may sit between a key and its separator are also deleted,
-# so the key test is "'=' then a reversed key word" with no repetition in between.
-_FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789",
-                        b"abcdefghijklmnopqrstuvwxyz=0000000000")
-_FOLD_DELETE = b" \t\"'\\"
-_CARD_GATE = re.compile(rb"0000-?0000-?0")  # chunks (_CHUNK_FOLD: positions kept, blanks are "-")
-_card_gate_line = re.compile(rb"0000-?0000-?0").search  # lines (blanks deleted)
-# Chunks: _FOLD, and a blank is "-" too, so a card's first 8 digits are "00000000" or "0000-0000"
-_CHUNK_FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789 ",
-                              b"abcdefghijklmnopqrstuvwxyz=0000000000-")
-_AUTH_GATE = re.compile(rb"b(?:earer|asic)")  # one pass for both words
 _PAIR_RE = re.compile(r"(?<![\w.-])(?P<key>[\w.-]+)(?P<sep>\\?[\"']?[ \t]*(?:[:=]>?)[ \t]*\\?[\"']?)")
 _VALUE_RE = re.compile(rf"(?P<scheme>{_AUTH_SCHEMES}[ \t]+)?(?![{{\[])[^\s&;,\"'\\]+", _CI)
 _COOKIE_VALUE_RE = re.compile(r"[^\"'\r\n]*[^\"'\s\\]")
 _BEARER_RE = re.compile(r"\b(bearer[ \t]+)[A-Za-z0-9\-._~+/]{8,}=*", _CI)
 _BASIC_RE = re.compile(r"\b(basic[ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])", _CI)
 _CARD_RE = re.compile(r"(?<![0-9])[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9](?:[ -]?[0-9]){4,10}(?![0-9])")
-
-
-def _trie(words: Iterable[str]) -> str:
-    """A regex alternation factored as a trie, so each branch starts with one literal."""
-    root: dict[str, Any] = {}
-    for word in words:
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def emit(node: dict[str, Any]) -> str:
-        parts = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
-        if not parts:
-            return ""
-        body = parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
-        return "(?:" + body + ")?" if "" in node else body
-
-    return emit(root)
-
-
-def luhn_ok(digits: str) -> bool:
-    """True when the digit string passes the Luhn checksum."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+_CARD_HINT = re.compile(r"[0-9]{4}[ -]?[0-9]{4}")  # every card has this: a cheap test before _CARD_RE
+_SEPARATOR_RE = re.compile(r"[:=]")
+# what a string needs for a pattern rule to change it: a separator, a scheme word, 8 digits
+_TEXT_HINT = re.compile(r"[:=]|bearer|basic|[0-9]{4}[ -]?[0-9]{4}", _CI)
 
 
 class Redactor:
@@ -135,27 +98,17 @@ class Redactor:
         text_keys = (set(base) - PAYLOAD_KEYS) | set(extra)
         self._is_key = SecretNames(all_keys) if keys is not None or extra else DEFAULT_NAMES
         self._is_text_key = SecretNames(text_keys)
-        last_words = {norm(k).rsplit("_", 1)[-1] for k in all_keys | set(STRONG_SUFFIXES) | SECRET_WORDS}
-        gate_words = {w.encode("utf-8").translate(_FOLD)[::-1].decode("latin-1") for w in last_words if w}
-        trie = _trie(gate_words).encode("latin-1")
-        self._kv_gate_re = re.compile(b"=[-\t\"'\\\\]*" + trie)  # chunks (_CHUNK_FOLD: blanks are "-")
-        self._kv_gate_line = re.compile(b"=" + trie).search  # lines (blanks deleted)
         self._extras = [p if isinstance(p, re.Pattern) else re.compile(p) for p in extra_patterns]
+        self._prefilter = Prefilter(all_keys, self._extras)
 
-    # -- pre-filter and public API ----------------------------------------------------------------
+    # -- public API -------------------------------------------------------------------------------
     def needs_work(self, line: str) -> bool:
         """The pre-filter: False means :meth:`redact_line` would return ``line`` unchanged."""
-        folded = line.encode("utf-8", "surrogatepass").translate(_FOLD, _FOLD_DELETE)
-        return (self._kv_gate_line(folded[::-1]) is not None or _card_gate_line(folded) is not None
-                or folded.find(b"bearer") >= 0 or folded.find(b"basic") >= 0
-                or any(p.search(line) for p in self._extras) or _has_url_credentials(line))
+        return self._prefilter.line_may_need_work(line) or _has_url_credentials(line)
 
     def redact_line(self, line: str) -> str:
         """Redact one line (JSON or plain). Returns ``line`` itself when nothing was redacted."""
-        folded = line.encode("utf-8", "surrogatepass").translate(_FOLD, _FOLD_DELETE)  # needs_work, inlined
-        if (self._kv_gate_line(folded[::-1]) is None and _card_gate_line(folded) is None
-                and folded.find(b"bearer") < 0 and folded.find(b"basic") < 0
-                and not any(p.search(line) for p in self._extras) and not _has_url_credentials(line)):
+        if not self._prefilter.line_may_need_work(line) and not _has_url_credentials(line):
             return line
         return self._redact_line_slow(line)
 
@@ -163,7 +116,10 @@ class Redactor:
         """Redact a chunk of ``\\n``-terminated lines; returns ``data`` itself when nothing changed."""
         if not data:
             return data
-        starts = self._dirty_line_starts(data)
+        starts = self._prefilter.dirty_line_starts(data)
+        hits = _url_credential_hits(data)
+        if hits:
+            starts = set(starts) | {data.rfind(b"\n", 0, pos) + 1 for pos in hits}
         if not starts:
             return data
         out: list[bytes] = []
@@ -184,7 +140,7 @@ class Redactor:
 
     def redact_obj(self, obj: Any) -> Any:
         """Redact structured data; returns a redacted copy, or ``obj`` itself when it is clean."""
-        return self._walk(obj, 0)
+        return self._walk(obj, 0, False)
 
     def is_sensitive_key(self, key: str) -> bool:
         """True when the value under ``key`` is replaced in structured data (with the default
@@ -197,44 +153,10 @@ class Redactor:
             return text
         return self._redact_text_slow(text)
 
-    # -- internals --------------------------------------------------------------------------------
-    def _dirty_line_starts(self, data: bytes) -> set[int]:
-        """Byte offsets of the starts of the lines the pre-filter flags."""
-        folded = data.translate(_CHUNK_FOLD)
-        hits: list[int] = []
-        rev = folded[::-1]
-        if self._kv_gate_re.search(rev) is not None:
-            top = len(data) - 1
-            hits.extend(top - m.start() for m in self._kv_gate_re.finditer(rev))
-        # a card starts with 4 digits, maybe a blank or a dash, 4 digits: two rfind()s (much faster
-        # than find() or a regex on text full of digits) before the regex that finds the lines
-        if folded.rfind(b"00000000") >= 0 or folded.rfind(b"0000-0000") >= 0:
-            hits.extend(m.start() for m in _CARD_GATE.finditer(folded))
-        if _AUTH_GATE.search(folded) is not None:
-            hits.extend(m.start() for m in _AUTH_GATE.finditer(folded))
-        hits.extend(_url_credential_hits(data))
-        starts = {data.rfind(b"\n", 0, pos) + 1 for pos in hits}
-        if self._extras:
-            starts.update(self._extra_line_starts(data))
-        return starts
-
-    def _extra_line_starts(self, data: bytes) -> set[int]:
-        """Line starts (byte offsets) of the lines where an extra pattern matches."""
-        text = data.decode("utf-8", "surrogateescape")
-        line_numbers = {text.count("\n", 0, m.start()) for p in self._extras for m in p.finditer(text)}
-        if not line_numbers:
-            return set()
-        starts, pos, number = set(), 0, 0
-        while number <= max(line_numbers):
-            if number in line_numbers:
-                starts.add(pos)
-            pos = data.find(b"\n", pos) + 1
-            if pos == 0:
-                break
-            number += 1
-        return starts
-
-    def _redact_line_slow(self, line: str) -> str:
+    # -- the rules, after the pre-filter ----------------------------------------------------------
+    def _redact_line_slow(self, line: str, reference: bool = False) -> str:
+        """The rules applied to one line.  ``reference``: without a single shortcut (the slow,
+        plain version the fast path is checked against: tests, bench/redact_corpus.py)."""
         body = line.strip()
         if body[:1] in ("{", "["):
             try:
@@ -242,35 +164,36 @@ class Redactor:
             except ValueError:
                 pass
             else:
-                new = self._walk(obj, 0)
+                new = self._walk(obj, 0, reference)
                 if new is obj:
                     return line
                 lead = line[: len(line) - len(line.lstrip())]
                 trail = line[len(line.rstrip()):]
                 return lead + json.dumps(new, ensure_ascii=False, separators=(",", ":")) + trail
-        return self._redact_text_slow(line)
+        return self._redact_text_slow(line, reference)
 
-    def _redact_text_slow(self, text: str) -> str:
-        folded = text.encode("utf-8", "surrogatepass").translate(_FOLD, _FOLD_DELETE)
+    def _redact_text_slow(self, text: str, reference: bool = False) -> str:
+        """The pattern rules; each skipped when ``text`` lacks what it needs (unless ``reference``)."""
         new = text
-        if self._kv_gate_line(folded[::-1]) is not None:
-            new = self._redact_pairs(new)
-        if folded.find(b"bearer") >= 0:
+        lower = text.lower()
+        if reference or "=" in text or ":" in text:
+            new = self._redact_pairs(new, reference)
+        if reference or "bearer" in lower:
             new = _BEARER_RE.sub(_bearer_sub, new)
-        if folded.find(b"basic") >= 0:
+        if reference or "basic" in lower:
             new = _BASIC_RE.sub(_basic_sub, new)
-        if _card_gate_line(folded) is not None:
+        if reference or _CARD_HINT.search(new) is not None:
             new = _CARD_RE.sub(_card_sub, new)
         for pattern in self._extras:
             new = pattern.sub(_extra_sub, new)
         new = redact_url_credentials(new)
         return text if new == text else new
 
-    def _redact_pairs(self, text: str) -> str:
+    def _redact_pairs(self, text: str, reference: bool = False) -> str:
         """``key=value`` / ``key: value`` pairs with a sensitive key: the value becomes REDACTED."""
         pieces: list[str] = []
         last = 0
-        for m in _PAIR_RE.finditer(text):
+        for m in _PAIR_RE.finditer(text) if reference else self._pairs_near_secret_names(text):
             if m.start() < last or not self._is_text_key(m["key"]):
                 continue
             cookie = norm(m["key"]).replace("_", "").endswith("cookie")
@@ -285,9 +208,35 @@ class Redactor:
         pieces.append(text[last:])
         return "".join(pieces)
 
-    def _walk(self, obj: Any, depth: int) -> Any:
+    def _pairs_near_secret_names(self, text: str) -> Iterator[re.Match[str]]:
+        """The matches of ``_PAIR_RE.finditer(text)`` whose key may be secret, found from the
+        separators instead of trying the regex at every word (the same matches: a pair is a
+        whole run of ``[\\w.-]`` directly followed by a separator)."""
+        if text.isascii():
+            seps = self._prefilter.key_separators(text.encode("ascii"))
+        else:
+            seps = [m.start() for m in _SEPARATOR_RE.finditer(text)]
+        for sep in seps:
+            end = sep
+            while end > 0 and text[end - 1] in " \t":
+                end -= 1
+            if end > 0 and text[end - 1] in "\"'":
+                end -= 1
+            if end > 0 and text[end - 1] == "\\":
+                end -= 1
+            start = end
+            while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+                start -= 1
+            if start < end:
+                m = _PAIR_RE.match(text, start)
+                if m is not None and m.end("key") == end:
+                    yield m
+
+    def _walk(self, obj: Any, depth: int, reference: bool) -> Any:
         if isinstance(obj, str):
-            return self.redact_text(obj)
+            if reference or self._extras or _TEXT_HINT.search(obj) is not None:
+                return self._redact_text_slow(obj, reference)
+            return obj
         if type(obj) is dict or isinstance(obj, Mapping):
             if depth >= _MAX_DEPTH:
                 return REDACTED
@@ -296,7 +245,7 @@ class Redactor:
                 if isinstance(key, str) and self.is_sensitive_key(key):
                     new = value if isinstance(value, str) and value == REDACTED else REDACTED
                 else:
-                    new = self._walk(value, depth + 1)
+                    new = self._walk(value, depth + 1, reference)
                 if new is not value:
                     if out is None:
                         out = dict(obj)
@@ -305,7 +254,7 @@ class Redactor:
         if isinstance(obj, (list, tuple)):
             if depth >= _MAX_DEPTH:
                 return REDACTED
-            items = [self._walk(item, depth + 1) for item in obj]
+            items = [self._walk(item, depth + 1, reference) for item in obj]
             if all(a is b for a, b in zip(items, obj, strict=True)):
                 return obj
             return items if isinstance(obj, list) else tuple(items)

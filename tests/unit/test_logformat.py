@@ -115,3 +115,9 @@ def test_stamp_regex_used_by_the_crash_parser_matches() -> None:
 
     assert TIMESTAMP_PREFIX.match(iso_local(T) + " Traceback")
     assert re.match(r"^\d{4}", iso_local(T))
+
+
+def test_the_default_clock_reads_the_calendar_once_per_second_and_agrees_with_iso_local() -> None:
+    clock = make_clock(None)
+    for now in [T, T + 0.0005, T + 0.999, T + 1, T + 1.001, T - 0.5, T + 86_400.25, 0.0, 1.9999]:
+        assert clock(now) == iso_local(now)

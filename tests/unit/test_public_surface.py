@@ -72,5 +72,5 @@ def test_the_app_library_is_standalone() -> None:
     code = ("import sys; import corral.app, corral.app.logging, corral.app.redact, corral.errors; "
             "print(sorted(m for m in sys.modules if m.startswith('corral')))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert eval(out) == ["corral", "corral.app", "corral.app._secretnames", "corral.app.errors",  # noqa: S307
-                         "corral.app.logging", "corral.app.redact", "corral.errors"]
+    assert eval(out) == ["corral", "corral.app", "corral.app._prefilter", "corral.app._secretnames",  # noqa: S307
+                         "corral.app.errors", "corral.app.logging", "corral.app.redact", "corral.errors"]

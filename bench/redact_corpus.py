@@ -1,0 +1,163 @@
+"""The redactor on the corpus (bench/corpus.py): MB/s per kind of line, and 0 secrets missed.
+
+Run: .venv/bin/python bench/redact_corpus.py [--lines 40000] [--chunk 1048576] [--rounds 5]
+                                               [--kinds json,access] [--out bench/results]
+
+For each kind: ``--lines`` lines cut into chunks of whole lines of at most ``--chunk`` bytes
+(the daemon reads up to 1 MiB from a pipe), then
+
+* **check**: every line through the fast path (``Redactor.redact_bytes`` on the chunks) and
+  through the reference (the same rules applied to each line with no pre-filter and no shortcut,
+  ``_redact_line_slow(line, reference=True)``); ``secret lines`` = lines the reference changes,
+  ``missed`` = lines where the two differ (must be 0);
+* **speed**: the best of ``--rounds`` passes of ``redact_bytes`` over all the chunks (MB/s, lines
+  per second), and the same over the kind's clean lines only (the lines the reference leaves
+  as they are), which is what the goal (at least 500 MB/s) is about.
+
+Results: ``--out``/redact-latest.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+import corpus  # noqa: E402
+from corral.app.redact import Redactor, default_redactor  # noqa: E402
+
+GOAL_MB_S = 500.0
+
+
+def chunks_of(lines: list[bytes], size: int) -> list[bytes]:
+    out, cur, used = [], [], 0
+    for line in lines:
+        if cur and used + len(line) > size:
+            out.append(b"".join(cur))
+            cur, used = [], 0
+        cur.append(line)
+        used += len(line)
+    if cur:
+        out.append(b"".join(cur))
+    return out
+
+
+def reference(redactor: Redactor, line: bytes) -> bytes:
+    text = line.decode("utf-8", "surrogateescape")
+    return redactor._redact_line_slow(text, reference=True).encode("utf-8", "surrogateescape")  # noqa: SLF001
+
+
+def check(redactor: Redactor, lines: list[bytes], chunks: list[bytes]) -> dict[str, Any]:
+    fast = b"".join(redactor.redact_bytes(c) for c in chunks).splitlines(keepends=True)
+    ref = [reference(redactor, line) for line in lines]
+    secret = [i for i, (a, b) in enumerate(zip(lines, ref)) if a != b]
+    missed = [i for i, (a, b) in enumerate(zip(fast, ref)) if a != b]
+    if len(fast) != len(ref):
+        missed.append(-1)
+    return {"secret_lines": len(secret), "missed": len(missed),
+            "missed_examples": [(lines[i].decode(errors="replace"), fast[i].decode(errors="replace"),
+                                 ref[i].decode(errors="replace")) for i in missed[:3] if i >= 0],
+            "clean": [line for line, r in zip(lines, ref) if line == r]}
+
+
+def speed(redactor: Redactor, chunks: list[bytes], rounds: int) -> float:
+    """Best seconds for one pass of redact_bytes over ``chunks``."""
+    best = float("inf")
+    redact = redactor.redact_bytes
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for c in chunks:
+            redact(c)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def base_redactor(tree: str) -> Any:
+    """The default redactor of another corral tree's ``corral/app/redact.py`` (e.g. main, from
+    ``git archive``), for a before/after on the same chunks (its other imports come from here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("base_redact", Path(tree) / "corral" / "app" / "redact.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.default_redactor()
+
+
+def run_kind(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    redactor = default_redactor()
+    lines = corpus.lines(kind, args.lines)
+    chunks = chunks_of(lines, args.chunk)
+    checked = check(redactor, lines, chunks)
+    clean = checked.pop("clean")
+    total = sum(map(len, lines))
+    all_s = speed(redactor, chunks, args.rounds)
+    clean_chunks = chunks_of(clean, args.chunk)
+    clean_bytes = sum(map(len, clean))
+    clean_s = speed(redactor, clean_chunks, args.rounds) if clean else float("nan")
+    if args.base:
+        before = base_redactor(args.base)
+        checked["before_mb_s"] = total / speed(before, chunks, args.rounds) / 1e6
+        checked["before_clean_mb_s"] = clean_bytes / speed(before, clean_chunks, args.rounds) / 1e6
+    return {"kind": kind, "lines": len(lines), "bytes": total, "line_bytes": total / len(lines), **checked,
+            "mb_s": total / all_s / 1e6, "lines_s": len(lines) / all_s,
+            "clean_lines": len(clean), "clean_mb_s": clean_bytes / clean_s / 1e6}
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    out = [f"Redactor (`redact_bytes`, chunks of {meta['chunk']:,} bytes), {meta['lines']:,} lines per kind, "
+           f"best of {meta['rounds']} passes. Goal: ≥ {GOAL_MB_S:.0f} MB/s on clean lines, 0 missed.", "",
+           "| kind | bytes/line | lines with secrets | missed | MB/s, clean lines | MB/s, all lines | lines/s, all |"
+           + (" before (--base): MB/s clean / all |" if meta.get("base") else ""),
+           "|---|---|---|---|---|---|---|" + ("---|" if meta.get("base") else "")]
+    for r in rows:
+        before = f" {r['before_clean_mb_s']:,.0f} / {r['before_mb_s']:,.0f} |" if meta.get("base") else ""
+        out.append(f"| {r['kind']} | {r['line_bytes']:.0f} | {r['secret_lines']:,} | {r['missed']} "
+                   f"| {r['clean_mb_s']:,.0f} | {r['mb_s']:,.0f} | {r['lines_s'] / 1e6:.2f} M |{before}")
+    out += ["", f"Machine: {meta['cpus']} CPU(s), Python {meta['python']}; load average {meta['load'][0]:.2f} "
+            f"before; corral {meta['git']} ({meta['date']})."]
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=40_000)
+    ap.add_argument("--chunk", type=int, default=1 << 20)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--kinds", default=",".join(corpus.KINDS))
+    ap.add_argument("--base", help="also time another corral tree's redactor (e.g. main from git archive)")
+    ap.add_argument("--out", type=Path, default=BENCH / "results")
+    args = ap.parse_args()
+    load = os.getloadavg()
+    rows = []
+    for kind in args.kinds.split(","):
+        row = run_kind(kind, args)
+        rows.append(row)
+        print(f"{kind:10s} {row['clean_mb_s']:8.0f} MB/s clean {row['mb_s']:8.0f} MB/s all "
+              f"secret lines {row['secret_lines']:6d} missed {row['missed']}", file=sys.stderr, flush=True)
+        for example in row["missed_examples"]:
+            print("  MISSED:", *example, sep="\n    ", file=sys.stderr)
+    from logs import _git_head  # noqa: PLC0415 - the log benchmark's helper
+
+    meta = {"lines": args.lines, "chunk": args.chunk, "rounds": args.rounds, "cpus": os.cpu_count(), "base": args.base,
+            "python": platform.python_version(), "load": load, "git": _git_head(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    md = markdown(rows, meta)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "redact-latest.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    (args.out / "redact-latest.md").write_text(md)
+    print(md)
+    return 1 if any(r["missed"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""The redaction pre-filter: which lines of a chunk might hold a secret (internal to corral.app.redact).
+
+Most chunks hold none, so the question is first asked of the whole chunk, with a few passes of C
+code (the standard library's ``bytes`` methods and ``re``), never a loop over lines in Python:
+
+1. one ``bytes.translate`` (:data:`FOLD`): ASCII lower-case, ``:`` to ``=``, every digit to ``0``,
+   tabs, dashes, quotes and backslashes to a blank.  Positions are kept, so a hit is a byte
+   offset of the chunk;
+2. keys: the folded chunk reversed, and one regex search for ``=`` followed by the reversed name
+   of a secret key (:func:`key_pattern`: a trie of whole names, so ``order_id``,
+   ``prompt_tokens``, ``metadata`` or ``cache_key`` do not match while ``db_password``,
+   ``x-api-key``, ``stripeKey`` or ``key_`` do).  Every ``:`` and ``=`` of the chunk costs one
+   walk of the trie's first branch, about 40 ns: the main cost on JSON and ``key=value`` logs;
+3. cards: three ``rfind`` calls for the shapes the first 9 digits of a card number can take
+   (``0`` * 13, ``0000 0000``, ``00000000 0``): an id of 8 digits, a date, a 10-digit epoch
+   never match; a run that does is checked where it starts (the card rule: a first digit from
+   2 to 6 after a non-digit, 13-19 digits, Luhn), so a 13-digit epoch in milliseconds costs a
+   ``find`` and a few byte tests, not a parse;
+4. ``bearer`` / ``basic`` followed by a blank: one regex search;
+5. one search per extra pattern.
+
+Only when one of them hits are hits located (the same patterns with ``finditer``) and their
+lines handed to the rules.
+
+The filter is a superset of the rules: every line the rules would change is flagged (the unit
+tests and ``bench/redact_corpus.py`` check it).  Known gap, as before: JSON keys written with
+``\\u`` escapes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from corral.app._secretnames import NOT_SECRET_KEYS, SECRET_WORDS, STRONG_SUFFIXES, norm
+
+_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: The pre-filter's view of a chunk (see the module docstring); positions are kept.
+FOLD = bytes.maketrans(_UPPER + b":0123456789\t-\"'\\", _UPPER.lower() + b"=0000000000     ")
+_CARD_SHAPES = (b"0" * 13, b"0000 0000", b"00000000 0")
+_AUTH = re.compile(rb"b(?:earer|asic) ")
+_KELVIN = "\u212a".encode()  # lower-cases to "k": the one non-ASCII letter that can spell a key
+_DIGITS = frozenset(b"0123456789")
+_ENDING_ORDER = "edstnlyahmbw"  # the last letters of names in logs, the most frequent first
+# the card rule (corral.app.redact._CARD_RE) from a run's first digit, on bytes
+_CARD_AT = re.compile(rb"[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9](?:[ -]?[0-9]){4,10}(?![0-9])")
+_CARD_FIRST = frozenset(b"23456")
+
+
+def _fold_word(word: str) -> str:
+    return word.encode("utf-8").translate(FOLD).decode("latin-1")
+
+
+def _forms(name: str) -> set[str]:
+    """How a normalised name may be written in folded text: ``_`` or a blank (``-``) or nothing
+    between its words."""
+    n = norm(name)
+    return {_fold_word(v) for v in (n, n.replace("_", " "), n.replace("_", ""))}
+
+
+def _trie(words: dict[str, str]) -> list[str]:
+    """Top-level alternatives of a regex trie of ``words`` (word -> what must follow its end)."""
+    root: dict[str, Any] = {}
+    for word, after in words.items():
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = after
+
+    def emit(node: dict[str, Any]) -> list[str]:
+        alts = [re.escape(ch) + _group(emit(sub)) for ch, sub in sorted(node.items()) if ch]
+        if "" in node:
+            alts.append(node[""])
+        return alts
+
+    return emit(root)
+
+
+def _group(alts: list[str]) -> str:
+    if len(alts) == 1:
+        return alts[0]
+    return "(?:" + "|".join(alts) + ")"
+
+
+def key_pattern(keys: Iterable[str]) -> str:
+    """The regex that finds ``=`` followed by a secret name in the reversed folded text.
+
+    ``keys`` are the exact names (any depth of JSON, any ``key=value``); the strong suffixes
+    and secret words of :mod:`corral.app._secretnames` are matched as endings."""
+    boundary = "(?![a-z0-9_.])"
+    endings = {w for s in STRONG_SUFFIXES for w in _forms(s)} | {_fold_word(w) for w in SECRET_WORDS}
+    endings = {w for w in endings if not any(w != e and w.endswith(e) for e in endings)}
+    firsts = sorted({_fold_word(k.rsplit("_", 1)[0])[::-1] for k in NOT_SECRET_KEYS})
+    # "<word>_key" identifiers (cache_key, cacheKey) are not secrets: camelCase is lost to the
+    # fold, so "cachekey" is left out too; a blank may be a dash, so "cache key" is kept in
+    not_id = "(?![_.]?" + _group(_trie(dict.fromkeys(firsts, "(?![a-z0-9\\x80-\\xff])"))) + ")"  # é: a letter too
+    words: dict[str, str] = {w[::-1]: (not_id if w == "key" else "") for w in endings}
+    for key in keys:  # a name the endings cover needs no entry, unless an exclusion could hide it
+        for form in _forms(key):
+            if not any(form.endswith(e) for e in endings if e != "key") and form != "key":
+                words.setdefault(form[::-1], boundary)
+    # Alternatives are tried in order, and skipped fast only when they start with a literal:
+    # a blank first (every JSON key: its quote), then the last letters that end most names
+    trie = sorted(_trie(words), key=lambda alt: _ENDING_ORDER.find(alt[0]) % 64)
+    # the last-word rule ignores trailing separators: "key_", "cookie.", "api-key-" are secret
+    last = "[_. ]+" + _group(_trie({w[::-1]: (not_id if w == "key" else "") for w in SECRET_WORDS}))
+    names = [*trie, last]
+    return "=" + _group(["  *" + _group(names), *names])  # a blank: a JSON key's quote, or a blank
+
+
+def _line_start(data: bytes, pos: int) -> int:
+    return data.rfind(b"\n", 0, pos) + 1
+
+
+def card_starts(data: bytes, folded: bytes) -> list[int]:
+    """Offsets where the card rule would match and redact: a run of digits shaped like a card
+    (one of :data:`_CARD_SHAPES` in the folded text) that starts with 2-6 after a non-digit and
+    passes the rule's regex, length and Luhn tests at that offset (mirrors ``_card_sub``)."""
+    out = []
+    for shape in _CARD_SHAPES:  # rfind: several times faster than find on text full of digits
+        end = len(folded)
+        pos = folded.rfind(shape, 0, end)
+        while pos >= 0:
+            start = pos
+            while start > 0 and data[start - 1] in _DIGITS:  # where this run of digits starts
+                start -= 1
+            if data[start] in _CARD_FIRST and _is_card_at(data, start):
+                out.append(start)
+            end = pos + len(shape) - 1
+            pos = folded.rfind(shape, 0, end)
+    return out
+
+
+def _is_card_at(data: bytes, start: int) -> bool:
+    m = _CARD_AT.match(data, start)
+    if m is None:
+        return False
+    digits = m.group().replace(b" ", b"").replace(b"-", b"")
+    return 13 <= len(digits) <= 19 and luhn_ok(digits.decode("ascii"))
+
+
+def luhn_ok(digits: str) -> bool:
+    """True when the digit string passes the Luhn checksum."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+class Prefilter:
+    """The pre-filter for one set of secret names and extra patterns."""
+
+    def __init__(self, keys: Iterable[str], extras: list[re.Pattern[str]]) -> None:
+        self._keys = re.compile(key_pattern(keys).encode("latin-1"))
+        self._extras = extras
+
+    def _folded(self, data: bytes) -> tuple[bytes, bytearray]:
+        folded = data.translate(FOLD)
+        rev = bytearray(folded)
+        rev.reverse()
+        return folded, rev
+
+    def chunk_is_clean(self, data: bytes) -> bool:
+        """True when no line of ``data`` can need redaction (the whole-chunk test)."""
+        folded, rev = self._folded(data)
+        return (self._keys.search(rev) is None and _AUTH.search(folded) is None and not card_starts(data, folded)
+                and not self._odd(data))
+
+    def _odd(self, data: bytes) -> bool:
+        """A Kelvin sign (a "k" once lower-cased) or an extra pattern somewhere in ``data``."""
+        if not data.isascii() and _KELVIN in data:
+            return True
+        return any(p.search(data.decode("utf-8", "surrogateescape")) for p in self._extras)
+
+    def dirty_line_starts(self, data: bytes) -> set[int]:
+        """Byte offsets of the starts of the lines that may need redaction (empty when clean).
+        Each test runs once; a hit is followed up from where it was found."""
+        folded, rev = self._folded(data)
+        top = len(data) - 1
+        hits = card_starts(data, folded)
+        first = self._keys.search(rev)
+        if first is not None:
+            hits += [top - m.start() for m in self._keys.finditer(rev, first.start())]
+        first = _AUTH.search(folded)
+        if first is not None:
+            hits += [m.start() for m in _AUTH.finditer(folded, first.start())]
+        if not data.isascii():
+            hits += [m.start() for m in re.finditer(re.escape(_KELVIN), data)]
+        starts = {_line_start(data, pos) for pos in hits}
+        if self._extras:
+            starts.update(_extra_line_starts(data, self._extras))
+        return starts
+
+    def key_separators(self, data: bytes) -> list[int]:
+        """Offsets of the ``:`` / ``=`` that follow what may be a secret name (ascending)."""
+        _, rev = self._folded(data)
+        top = len(data) - 1
+        return [top - m.start() for m in self._keys.finditer(rev)][::-1]
+
+    def line_may_need_work(self, line: str) -> bool:
+        """The same test for one line of text."""
+        data = line.encode("utf-8", "surrogatepass")
+        return not self.chunk_is_clean(data)
+
+
+def _extra_line_starts(data: bytes, extras: list[re.Pattern[str]]) -> set[int]:
+    """Line starts (byte offsets) of the lines where an extra pattern matches."""
+    text = data.decode("utf-8", "surrogateescape")
+    line_numbers = {text.count("\n", 0, m.start()) for p in extras for m in p.finditer(text)}
+    if not line_numbers:
+        return set()
+    starts, pos, number = set(), 0, 0
+    while number <= max(line_numbers):
+        if number in line_numbers:
+            starts.add(pos)
+        pos = data.find(b"\n", pos) + 1
+        if pos == 0:
+            break
+        number += 1
+    return starts
