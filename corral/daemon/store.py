@@ -10,7 +10,7 @@ and by nothing else: every event the daemon publishes whose ``stored`` is true.
 from __future__ import annotations
 
 import json
-import sqlite3
+import _sqlite3 as sqlite3  # the C module alone: the sqlite3 package also loads datetime (~0.4 MB)
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager

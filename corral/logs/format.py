@@ -21,7 +21,6 @@ import re
 import time
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Callable
-from datetime import UTC
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -101,7 +100,7 @@ def make_clock(date_format: str | None, utc: bool = False) -> Clock:
     """``unix seconds -> timestamp text`` for ``log_date_format`` (None: ISO 8601, see above)."""
     if not date_format and not utc:
         return iso_local
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     tz = UTC if utc else None
 
