@@ -52,7 +52,6 @@ The pre-filter is a superset of the rules (tests check it), except for JSON keys
 
 from __future__ import annotations
 
-import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -370,6 +369,8 @@ def _encode(text: str) -> bytes:
 def _is_basic_credential(token: str) -> bool:
     if len(token) % 4:
         return False
+    import binascii  # here, not at the top: it maps libz into the daemon (~0.1 MB) for a rare case
+
     try:
         raw = binascii.a2b_base64(token, strict_mode=True)
     except (binascii.Error, ValueError):
