@@ -54,3 +54,43 @@ def test_core_call_decodes_an_encoded_result() -> None:
 
     called, stored = asyncio.run(body())
     assert type(called) is list and called == stored and len(called) == 5
+
+
+PRECOMPILED_DAEMON = """
+import sys
+sys.modules["ssl"] = None
+from corral.daemon import precompile
+count = precompile.precompile()
+import importlib
+for name in precompile.DAEMON_MODULES:  # as the daemon does: its start, then its first app
+    importlib.import_module(name)
+loaders = {type(sys.modules[name].__loader__).__name__ for name in precompile.DAEMON_MODULES}
+print(count, len(precompile.DAEMON_MODULES), sorted(loaders), precompile._Finder in sys.meta_path,
+      len(precompile._codes))
+"""
+
+
+def test_without_bytecode_caching_the_daemon_modules_are_compiled_first_and_handed_to_the_imports() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-B", "-OO", "-c", PRECOMPILED_DAEMON], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [out[1], out[1], "['_Loader']", "False", "0"]  # every one compiled, then imported; finder gone
+
+
+def test_a_module_is_compiled_first_only_when_its_import_would_compile_it(tmp_path: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import py_compile
+    import sys
+
+    from corral.daemon.precompile import _compiled_at_import
+
+    source = tmp_path / "mod.py"
+    source.write_text("x = 1\n")
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    assert not _compiled_at_import(str(source))  # the import writes the .pyc: the next daemons load it
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    assert _compiled_at_import(str(source))
+    py_compile.compile(str(source), optimize=sys.flags.optimize)
+    assert not _compiled_at_import(str(source))  # a fresh .pyc: the import loads it
