@@ -18,11 +18,12 @@ from corral.daemon.precompile import DAEMON_MODULES
 from corral.paths import Home
 from tests.conftest import PYTHON, Corral, wait_until
 
-#: Standard library modules the daemon does without (each measured at 0.1-7 MB of resident memory).
-UNWANTED = {"datetime", "_datetime", "sqlite3", "binascii", "zlib", "ctypes", "_ctypes", "graphlib",
+#: Standard library modules the daemon does without (each cost it 0.05-0.4 MB of resident memory).
+UNWANTED = {"datetime", "_datetime", "sqlite3", "binascii", "zlib", "ctypes", "_ctypes", "graphlib", "queue", "struct",
             "random", "email", "http", "urllib", "argparse", "tomllib", "yaml", "difflib"}
 #: Shared libraries that must not be mapped into the daemon (OpenSSL is ~7 MB).
-UNWANTED_LIBRARIES = ("libssl", "libcrypto", "_ssl.", "_datetime.", "binascii.", "libz.", "_ctypes.", "libffi")
+UNWANTED_LIBRARIES = ("libssl", "libcrypto", "_ssl.", "_datetime.", "binascii.", "libz.", "_ctypes.", "libffi", "_struct.",
+                      "_queue.")
 
 #: Imported too, compiled as usual: the daemon's entry, and the redactor's private helper (corral's
 #: own modules name only the public corral.app.redact; it is small).
