@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
     from types import CodeType
 
-#: Every module a daemon running apps with default settings imports (besides ``corral``,
-#: ``corral.daemon`` and this one), the ones loaded at the first start included.
+#: Every module a daemon running apps with default settings imports, the ones loaded at the first
+#: start included; not ``corral``, ``corral.daemon`` and this one (loaded already), nor the
+#: redactor's private helper (corral names only the public ``corral.app.redact``; it is small).
 DAEMON_MODULES = (
     "corral.app", "corral.app.redact", "corral.clock", "corral.config",
     "corral.config.addresses", "corral.config.command", "corral.config.environ", "corral.config.plan",

@@ -166,7 +166,7 @@ class Store:
     def events_json(self, app: str | None = None, limit: int = 50) -> str:
         """``events()`` as JSON text (compact, as the control protocol writes it), encoded one event
         at a time: 1000 events as dicts plus one ``json.dumps`` of them peak at ~1.6 MB, a peak the
-        daemon's heap then keeps; this way ~0.4 MB."""
+        daemon's heap then keeps; this way, the text and one small dict at a time (~0.13 MB)."""
         parts = [_compact(event) for event in self._newest_events(app, limit)]
         parts.reverse()
         return "[" + ",".join(parts) + "]"
