@@ -4,6 +4,8 @@
 #   bench/run.sh [core.py options]             e.g. bench/run.sh --rounds 5
 #   bench/run.sh reload [reload.py options]    reload under load + 1 -> 2 instance scaling (wrk),
 #                                              corral vs PM2 cluster mode vs gunicorn
+#   bench/run.sh rss [rss.py options]          the daemon's memory budget alone (~15 s, no PM2):
+#                                              exit status 1 above it
 #
 # Env: CORRAL_PYTHON (default: the repo's .venv/bin/python), BENCH_SKIP_INSTALL=1 to reuse
 # bench/node_modules as it is.  Results: bench/results/core-latest.{md,json}
@@ -19,11 +21,19 @@ if [ "${1:-}" = reload ]; then
     shift
     script="$here/reload.py"
     state="$here/.work/reload-state.json"
+elif [ "${1:-}" = rss ]; then
+    shift
+    script="$here/rss.py"
+    state="$here/.work/rss-state.json"
 fi
 
 [ -x "$py" ] || { echo "run.sh: no python at $py (make the venv, or set CORRAL_PYTHON)" >&2; exit 2; }
-command -v node >/dev/null || { echo "run.sh: node is not installed" >&2; exit 2; }
-command -v npm >/dev/null || { echo "run.sh: npm is not installed" >&2; exit 2; }
+needs_pm2=1
+[ "$script" = "$here/rss.py" ] && needs_pm2=0
+if [ "$needs_pm2" = 1 ]; then
+    command -v node >/dev/null || { echo "run.sh: node is not installed" >&2; exit 2; }
+    command -v npm >/dev/null || { echo "run.sh: npm is not installed" >&2; exit 2; }
+fi
 
 cleanup() {
     # core.py cleans up after itself; this catches a core.py that was itself killed
@@ -42,14 +52,16 @@ if [ -f "$state" ]; then
 fi
 
 # PM2, pinned by package-lock.json, into bench/node_modules (never global, never ~/.pm2).
-installed=$(node -p 'try { require(process.argv[1]).version } catch (e) { "" }' \
-    "$here/node_modules/pm2/package.json" 2>/dev/null || true)
-pinned=$(node -p 'require(process.argv[1]).packages["node_modules/pm2"].version' "$here/package-lock.json")
-if [ "${BENCH_SKIP_INSTALL:-0}" = 1 ] && [ -n "$installed" ]; then
-    :
-elif [ "$installed" != "$pinned" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
-    echo "run.sh: installing pm2@$pinned into bench/node_modules (npm ci)" >&2
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+if [ "$needs_pm2" = 1 ]; then
+    installed=$(node -p 'try { require(process.argv[1]).version } catch (e) { "" }' \
+        "$here/node_modules/pm2/package.json" 2>/dev/null || true)
+    pinned=$(node -p 'require(process.argv[1]).packages["node_modules/pm2"].version' "$here/package-lock.json")
+    if [ "${BENCH_SKIP_INSTALL:-0}" = 1 ] && [ -n "$installed" ]; then
+        :
+    elif [ "$installed" != "$pinned" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+        echo "run.sh: installing pm2@$pinned into bench/node_modules (npm ci)" >&2
+        (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
 fi
 
 start=$(date +%s)

@@ -52,7 +52,6 @@ written with ``\\u`` escapes.
 
 from __future__ import annotations
 
-import binascii
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -319,6 +318,8 @@ def _encode(text: str) -> bytes:
 def _is_basic_credential(token: str) -> bool:
     if len(token) % 4:
         return False
+    import binascii  # here, not at the top: it maps libz into the daemon (~0.1 MB) for a rare case
+
     try:
         raw = binascii.a2b_base64(token, strict_mode=True)
     except (binascii.Error, ValueError):

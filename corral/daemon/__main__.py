@@ -7,6 +7,12 @@ import sys
 # HTTPS webhook) must run in a subprocess or remove this entry first.
 sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
 
+# Before anything else: where Python cannot cache bytecode, compile the daemon's modules while
+# the process is small (see the module).
+from corral.daemon.precompile import precompile  # noqa: E402
+
+precompile()
+
 from corral.daemon.main import main  # noqa: E402
 
 raise SystemExit(main())

@@ -12,6 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
 from corral.clock import Clock, SystemClock
+from corral.control.protocol import Encoded
 from corral.daemon.bus import DEFAULT_MAXSIZE, Bus, Subscription
 from corral.daemon.timers import Handle, Timers, loop_timers
 from corral.events import Event
@@ -77,7 +78,12 @@ class DaemonCore:
         if handler is None or self.context is None:
             raise LookupError(f"no operation {op!r}" if handler is None else "no control context attached")
         check_request(op, args)  # BadArgs (a UserMistake), as the socket would refuse them
-        return await handler(self.context, args)
+        result = await handler(self.context, args)
+        if isinstance(result, Encoded):  # already JSON for the socket: callers here get objects
+            import json
+
+            return json.loads(result)
+        return result
 
     def view(self) -> Snapshot:
         from corral.daemon.view import snapshot

@@ -8,7 +8,7 @@ record goes when every process of the spawn is gone.  ``daemon.recovery`` reads 
 
 from __future__ import annotations
 
-import sqlite3
+import _sqlite3 as sqlite3  # the C module alone, as the store (the package loads datetime)
 from typing import TYPE_CHECKING
 
 from corral.process.spawner import Child, SpawnError, spawn

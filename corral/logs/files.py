@@ -32,6 +32,8 @@ from corral.logs.safeopen import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import queue
+
     from corral.config.spec import AppSpec
 
 log = logging.getLogger("corral.daemon")
@@ -181,26 +183,28 @@ class Compressor:
     (the app deleted) before the thread gets to it."""
 
     def __init__(self) -> None:
-        import queue  # compression is opt-in: its modules load only when it is used
-
-        self._queue: queue.SimpleQueue[tuple[int, str, str]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, str, str]] | None = None
         self._thread: threading.Thread | None = None
         self.pending = 0
 
     def submit(self, dir_fd: int, name: str, path: str) -> None:
+        if self._queue is None:
+            import queue  # compression is opt-in: its modules load at the first rotated file to gzip
+
+            self._queue = queue.SimpleQueue()
         self.pending += 1
         self._queue.put((os.dup(dir_fd), name, path))
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="corral-gzip", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(self._queue,), name="corral-gzip", daemon=True)
             self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, jobs: queue.SimpleQueue[tuple[int, str, str]]) -> None:
         try:  # the lowest CPU priority for this thread only: apps and the event loop come first
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         except (OSError, AttributeError):
             pass
         while True:
-            dir_fd, name, path = self._queue.get()
+            dir_fd, name, path = jobs.get()
             try:
                 gzip_at(dir_fd, name, COMPRESS_LEVEL)
             except Exception as exc:  # noqa: BLE001 - a failed compression keeps the plain file

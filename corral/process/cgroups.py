@@ -17,7 +17,6 @@ process group and the ``CORRAL_INSTANCE_ID`` marker).
 
 from __future__ import annotations
 
-import binascii
 import os
 from contextlib import contextmanager
 from typing import Iterator
@@ -44,7 +43,7 @@ def own_cgroup(proc_cgroup: str) -> str | None:
 
 def scope_name(key: str) -> str:
     """The directory of one daemon's cgroups: stable for a CORRAL_HOME, distinct between homes."""
-    return f"corral-{binascii.crc32(key.encode()):08x}"  # binascii, not hashlib: no OpenSSL in the daemon
+    return f"corral-{_fnv1a(key.encode()):08x}"  # not hashlib (OpenSSL) nor binascii (libz): a tiny stable hash
 
 
 def _read(path: str) -> str:
@@ -181,3 +180,11 @@ class Cgroups:
         except OSError:
             pass
         remove(self.scope)
+
+
+def _fnv1a(data: bytes) -> int:
+    """32-bit FNV-1a: stable across runs and versions (a home always names the same folder)."""
+    h = 0x811C9DC5
+    for byte in data:
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h

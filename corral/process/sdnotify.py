@@ -18,11 +18,11 @@ import asyncio
 import os
 import socket
 import stat
-import struct
+import sys
 from typing import Callable
 
 Handler = Callable[[int, dict[str, str]], None]
-CREDENTIALS = struct.Struct("iII")  # pid, uid, gid
+CREDENTIALS_SIZE = 12  # struct ucred: pid, uid, gid; 32 bits each, native order (no struct module: ~0.1 MB)
 MAX_DATAGRAM = 4096
 
 
@@ -62,7 +62,7 @@ class NotifyListener:
     def _read(self) -> None:
         while True:
             try:
-                data, ancillary, _, _ = self._sock.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(CREDENTIALS.size))
+                data, ancillary, _, _ = self._sock.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(CREDENTIALS_SIZE))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -70,7 +70,8 @@ class NotifyListener:
             pid = uid = None
             for level, kind, payload in ancillary:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                    pid, uid, _gid = CREDENTIALS.unpack(payload[: CREDENTIALS.size])
+                    pid = int.from_bytes(payload[0:4], sys.byteorder, signed=True)
+                    uid = int.from_bytes(payload[4:8], sys.byteorder)
             if pid and (self._uid is None or uid == self._uid):
                 self._handler(pid, parse(data))
 

@@ -16,6 +16,7 @@ from corral.config.speccheck import log_paths_problem
 from corral.exceptions import OperationFailed, UserMistake
 from corral.lifecycle import instance as lc
 from corral.config.plan import Change, plan
+from corral.control.protocol import Encoded
 from corral.daemon.ops.mutation import holding
 from corral.daemon.supervisor import App, Status, Supervisor
 
@@ -325,7 +326,10 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
 
 @command("events")
 async def events(ctx: Context, args: dict[str, Any]) -> Any:
-    return history(ctx.supervisor, args.get("target"), int(args.get("limit") or 50))
+    target, limit = args.get("target"), int(args.get("limit") or 50)
+    if not target or target == "all":  # encoded as read: a long history never exists as dicts
+        return Encoded(ctx.supervisor.store.events_json(None, limit))
+    return history(ctx.supervisor, target, limit)
 
 
 def history(sup: Supervisor, target: Any, limit: int) -> list[dict[str, Any]]:
