@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 #: Every module a daemon running apps with default settings imports, the ones loaded at the first
 #: start included; not ``corral``, ``corral.daemon`` and this one (loaded already), nor the
-#: redactor's private name list (corral names only the public ``corral.app.redact``; it is small).
+#: redactor's private helpers (corral names only the public ``corral.app.redact``; they are small).
 DAEMON_MODULES = (
     "corral.app", "corral.app.redact", "corral.clock", "corral.config",
     "corral.config.addresses", "corral.config.command", "corral.config.environ", "corral.config.plan",
@@ -46,7 +46,7 @@ DAEMON_MODULES = (
     "corral.process.procgroups", "corral.process.reaper", "corral.process.sdnotify",
     "corral.process.spawner", "corral.process.usage",
     # hardening (issue 8) and the redaction pre-filter (issue 10)
-    "corral.app._prefilter", "corral.config.limits", "corral.config.readfile", "corral.config.speccheck",
+    "corral.config.limits", "corral.config.readfile", "corral.config.speccheck",
     "corral.control.ops", "corral.daemon.logthrottle", "corral.daemon.spawns", "corral.process.cgroups",
     "corral.process.limits", "corral.process.tracking",
 )

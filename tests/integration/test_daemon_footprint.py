@@ -25,9 +25,10 @@ UNWANTED = {"datetime", "_datetime", "sqlite3", "binascii", "zlib", "ctypes", "_
 UNWANTED_LIBRARIES = ("libssl", "libcrypto", "_ssl.", "_datetime.", "binascii.", "libz.", "_ctypes.", "libffi", "_struct.",
                       "_queue.")
 
-#: Imported too, compiled as usual: the daemon's entry, and the redactor's private helper (corral's
-#: own modules name only the public corral.app.redact; it is small).
-ALSO_IMPORTED = {"corral", "corral.daemon", "corral.daemon.precompile", "corral.app._secretnames"}
+#: Imported too, compiled as usual: the daemon's entry, and the redactor's private helpers (corral's
+#: own modules name only the public corral.app.redact; they are small).
+ALSO_IMPORTED = {"corral", "corral.daemon", "corral.daemon.precompile", "corral.app._secretnames",
+                 "corral.app._prefilter"}
 ECOSYSTEM = "".join(f'[[apps]]\nname = "idle-{i}"\nscript = "/usr/bin/sleep"\nargs = ["600.0{i}"]\n'
                     'interpreter = "none"\n\n' for i in range(3))
 
