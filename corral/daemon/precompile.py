@@ -51,13 +51,26 @@ DAEMON_MODULES = (
     "corral.process.limits", "corral.process.tracking",
 )
 
+def with_private_helpers(names: Sequence[str]) -> tuple[str, ...]:
+    """NAMES plus the private helper modules (``_*.py``) of the public app library, found by
+    listing its folder: corral's own modules never name them (only ``corral.app.redact``)."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app")
+    try:
+        helpers = sorted(f[:-3] for f in os.listdir(folder) if f.startswith("_") and f.endswith(".py")
+                         and f != "__init__.py")
+    except OSError:
+        helpers = []
+    return (*names, *(f"corral.app.{h}" for h in helpers))
+
+
 _codes: dict[str, CodeType] = {}  # source path -> its code, until the module is imported
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def precompile(names: Sequence[str] = DAEMON_MODULES) -> int:
-    """Compile the modules of ``names`` Python would compile at import; returns how many."""
-    for name in names:
+    """Compile the modules of ``names`` (and the app library's private helpers) Python would
+    compile at import; returns how many."""
+    for name in with_private_helpers(names):
         if name in sys.modules:
             continue
         path = source_path(name)

@@ -62,11 +62,11 @@ sys.modules["ssl"] = None
 from corral.daemon import precompile
 count = precompile.precompile()
 import importlib
-for name in precompile.DAEMON_MODULES:  # as the daemon does: its start, then its first app
+names = precompile.with_private_helpers(precompile.DAEMON_MODULES)
+for name in names:  # as the daemon does: its start, then its first app
     importlib.import_module(name)
-loaders = {type(sys.modules[name].__loader__).__name__ for name in precompile.DAEMON_MODULES}
-print(count, len(precompile.DAEMON_MODULES), sorted(loaders), precompile._Finder in sys.meta_path,
-      len(precompile._codes))
+loaders = {type(sys.modules[name].__loader__).__name__ for name in names}
+print(count, len(names), sorted(loaders), precompile._Finder in sys.meta_path, len(precompile._codes))
 """
 
 
