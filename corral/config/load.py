@@ -23,7 +23,8 @@ from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_KEY, FIELD_BY_NAME
 from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
 from corral.config.normalize import normalize_app
-from corral.config.readfile import MAX_CONFIG, MAX_DEPTH, READ_TIMEOUT, Unreadable, read_capped, too_deep, yaml_document
+from corral.config.readfile import MAX_CONFIG, MAX_DEPTH, READ_TIMEOUT, Unreadable, read_capped, yaml_document
+from corral.control.protocol import too_deep
 
 FORMATS_HINT = "use .toml, .yaml, .yml, .json or ecosystem.config.js"
 NODE_TIMEOUT = 15.0
@@ -183,7 +184,7 @@ def read_document(path: str) -> Any:
         doc = _evaluate_js(path, path)
     else:
         doc = _PARSERS[suffix](_read_text(path, path), path)
-    if too_deep(doc):
+    if too_deep(doc, MAX_DEPTH):
         raise ConfigError(f"{path}: {NESTED}")
     return doc
 

@@ -3,7 +3,7 @@
 * :func:`read_capped` opens without blocking (a FIFO never waits for a writer), refuses anything
   but a regular file (FIFOs, devices such as ``/dev/zero``, sockets, directories), reads at most
   a size cap, and with a ``timeout`` gives up on a file system that does not answer.
-* :func:`too_deep` and :func:`yaml_document` bound what a parsed document may hold: nesting
+* ``corral.control.protocol.too_deep`` and :func:`yaml_document` bound what a parsed document may hold: nesting
   depth, and for YAML the size once aliases are expanded ("billion laughs") and aliases that
   refer to themselves.
 
@@ -94,21 +94,6 @@ def _read(path: str, limit: int) -> bytes:
         raise Unreadable(f"cannot read ({exc.strerror})") from None
     finally:
         os.close(fd)
-
-
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when VALUE nests lists and tables more than LIMIT levels deep (no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        elif not isinstance(item, list):
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
-    return False
 
 
 def yaml_document(text: str) -> Any:

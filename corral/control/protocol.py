@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 
-from corral.config.readfile import too_deep
 from corral.exceptions import CorralError
 
 TYPE_CHECKING = False
@@ -60,6 +59,21 @@ def decode(line: bytes, max_depth: int | None = None) -> dict[str, Any]:
     if max_depth is not None and too_deep(message, max_depth):
         raise ProtocolError(f"nested too deeply (at most {max_depth} levels)")
     return message
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when VALUE nests lists and tables more than LIMIT levels deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
 
 
 def request(msg_id: int, op: str, args: dict[str, Any] | None = None) -> bytes:
