@@ -46,7 +46,7 @@ DAEMON_MODULES = (
     "corral.process.procgroups", "corral.process.reaper", "corral.process.sdnotify",
     "corral.process.spawner", "corral.process.usage",
     # hardening (issue 8) and the redaction pre-filter (issue 10)
-    "corral.config.limits", "corral.config.readfile", "corral.config.speccheck",
+    "corral.config.limits", "corral.config.speccheck",
     "corral.control.ops", "corral.daemon.logthrottle", "corral.daemon.spawns", "corral.process.cgroups",
     "corral.process.limits", "corral.process.tracking",
 )
