@@ -25,6 +25,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corral.process import procfs
+
 ACTIONS = ("start", "scale", "reload")
 
 
@@ -34,18 +36,7 @@ def new_processes(action: str, n: int) -> int:
 
 
 def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                found.update(int(c) for c in f.read().split())
-        except OSError:
-            continue
-    return found
+    return set(procfs.children(pid))
 
 
 def alive(pid: int) -> bool:
