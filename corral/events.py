@@ -1,7 +1,7 @@
 """Typed domain events: what happened to an app or an instance, frozen once published.
 
-Frozen dataclasses without generated ``__eq__`` and ``__repr__`` (events are compared by
-identity; the daemon keeps its memory small).  The supervisor publishes them on the bus (``corral.daemon.bus``); the store, ``corral
+Frozen structs (:mod:`corral.structs`: checked like dataclasses, without a generated method per
+class; events are compared by identity; the daemon keeps its memory small).  The supervisor publishes them on the bus (``corral.daemon.bus``); the store, ``corral
 events --follow``, the TUI and the web stream are subscribers.  Every event can be
 shown as the row ``corral events`` prints (``ts, app, instance, kind, message, data``);
 ``stored`` says whether the store keeps it in the history.  Kept: what ``corral
@@ -17,12 +17,13 @@ Imports only the standard library (the pure lifecycle may import it).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar
 
+from corral.structs import KwStruct
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
-class Event:
+
+class Event(KwStruct):
     """Something that happened to ``app`` (to one of its instances when ``instance`` is set)."""
 
     app: str
@@ -54,13 +55,9 @@ class Event:
         return {"ts": self.ts, "app": self.app, "instance": self.instance, "kind": self.kind,
                 "message": self.message, "data": dict(self.data)}
 
-    def __repr__(self) -> str:  # one for all: generated reprs and __eq__s cost the daemon memory
-        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__dataclass_fields__)
-        return f"{type(self).__name__}({fields})"
 
 
 # -- instances ---------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class Note(Event):
     """A line of history with no type of its own: start, stop, restart, stopped, kill,
     crash_loop, errored, not_ready, watchdog, spawn_failed, stopping, recovered, dependency, skipped."""
@@ -70,7 +67,6 @@ class Note(Event):
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class StateChanged(Event):
     """An instance moved from one status to another; ``expected`` is False when the instance
     did it on its own (it crashed, failed to start, went silent) rather than as asked."""
@@ -92,7 +88,6 @@ class StateChanged(Event):
         return {"from": self.old, "to": self.new, "expected": self.expected, "cause": self.cause}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class InstanceSpawned(Event):
     pid: int
 
@@ -107,7 +102,6 @@ class InstanceSpawned(Event):
         return {"pid": self.pid}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class InstanceExited(Event):
     """The main process of an instance ended.  Kept in the history when nobody asked for it."""
 
@@ -128,7 +122,6 @@ class InstanceExited(Event):
         return not self.expected
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class InstanceCrashed(Event):
     """An unrequested failure, with its crash report (``corral.logs.crashreport``)."""
 
@@ -142,14 +135,12 @@ class InstanceCrashed(Event):
         return self.report
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class InstanceReady(Event):
     message: str
 
     KIND: ClassVar[str] = "ready"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ProbeResult(Event):
     """One probe attempt (``probe``: http, tcp or cmd; ``purpose``: ready or live)."""
 
@@ -172,7 +163,6 @@ class ProbeResult(Event):
 
 
 # -- apps ----------------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ReloadProgress(Event):
     """A step of a reload: ``started``, ``replaced`` (one instance), ``done`` or ``failed``."""
 
@@ -186,7 +176,6 @@ class ReloadProgress(Event):
         return {"step": self.step}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class ScaleProgress(Event):
     """A scale from ``before`` to ``after`` instances: ``started`` or ``done``."""
 
@@ -206,7 +195,6 @@ class ScaleProgress(Event):
         return {"step": self.step, "before": self.before, "after": self.after}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class AppAdded(Event):
     app_id: int
     restored: bool = False  # brought back by a new daemon (not a user's start)
@@ -222,7 +210,6 @@ class AppAdded(Event):
         return {"id": self.app_id, "restored": self.restored}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class AppChanged(Event):
     """The app's configuration changed; ``keys`` names what changed (never the values)."""
 
@@ -239,7 +226,6 @@ class AppChanged(Event):
         return {"keys": list(self.keys)}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class AppRemoved(Event):
     KIND: ClassVar[str] = "app_removed"
 

@@ -84,3 +84,20 @@ def kept(environ: Mapping[str, str], patterns: Iterable[str] = (), whole: bool =
     """What the daemon keeps (and saves) of the environment an app was started from:
     :func:`inherited`, or all of it when ``whole`` (``corral run``, which saves nothing)."""
     return dict(environ) if whole else inherited(environ, patterns)
+
+
+class Shared:
+    """Equal environments kept once: 50 apps started together (or restored) from one shell
+    would hold 50 equal copies (~0.7 KiB each, more for a large environment).  The last few
+    distinct ones are remembered; nobody changes a kept environment in place."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._recent: list[dict[str, str]] = []
+        self._size = size
+
+    def __call__(self, env: dict[str, str]) -> dict[str, str]:
+        for known in self._recent:
+            if known == env:
+                return known
+        self._recent = [env, *self._recent[: self._size - 1]]
+        return env

@@ -50,6 +50,8 @@ def main() -> int:
     if problem is not None:
         print(f"corral: {problem}", file=sys.stderr)
         return 2
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):  # the client's, for us only
+        os.environ.pop(name, None)
     if os.environ.pop("CORRAL_SUBREAPER", None) != "1":
         become_subreaper()
     os.ftruncate(lock_fd, 0)  # a shorter pid must not leave the end of a longer one behind

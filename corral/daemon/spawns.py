@@ -2,7 +2,8 @@
 
 The spawn's marker (and cgroup) are recorded in the store and committed *before* the fork, so a
 daemon killed at any instant leaves a record naming every copy it may have started; the child
-carries the marker in its environment and is born in its cgroup (``process.tracking``); the
+carries the marker in its environment and is moved into its cgroup right after the fork
+(``process.tracking``, ``process.cgroups.Mover``); the
 record goes when every process of the spawn is gone.  ``daemon.recovery`` reads the records.
 """
 

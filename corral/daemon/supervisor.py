@@ -16,7 +16,7 @@ from functools import partial
 from typing import Callable
 
 from corral import events as ev
-from corral.config.environ import kept as kept_env
+from corral.config.environ import Shared, kept as kept_env
 from corral.config.plan import changed_keys
 from corral.daemon.core import DaemonCore
 from corral.daemon.slots import App, Slot
@@ -65,6 +65,7 @@ class Supervisor:
         self.logs = logs
         self.python = python
         self.whole_env = whole_env  # corral run: nothing is saved, apps keep every variable
+        self.shared_env = Shared()  # equal environments of many apps kept once
         self.core = core or DaemonCore(loop)
         self.core.supervisor = self
         self.clock = self.core.clock  # every time the supervisor reads comes from here
@@ -339,7 +340,7 @@ class Supervisor:
         restored = app_id is not None
         if app_id is None:
             app_id = max([a.id for a in self.apps.values()] + [self.store.next_app_id() - 1]) + 1
-        app = App(spec.name, app_id, spec, kept_env(base_env, spec.env_inherit, self.whole_env))
+        app = App(spec.name, app_id, spec, self.shared_env(kept_env(base_env, spec.env_inherit, self.whole_env)))
         self.apps[app.name] = app
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
         self.publish(ev.AppAdded(app=app.name, app_id=app.id, restored=restored))
@@ -351,7 +352,8 @@ class Supervisor:
         if changed:
             self.publish(ev.AppChanged(app=app.name, keys=tuple(sorted(changed))))
         app.set_spec(spec)
-        app.base_env = kept_env(app.base_env if base_env is None else base_env, spec.env_inherit, self.whole_env)
+        app.base_env = self.shared_env(kept_env(app.base_env if base_env is None else base_env, spec.env_inherit,
+                                                  self.whole_env))
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
 
     def set_desired(self, app: App, desired: str) -> None:

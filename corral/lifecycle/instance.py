@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from corral.lifecycle.exits import describe_exit
+from corral.structs import Struct
 from corral.lifecycle.policy import Policy
 
 
@@ -65,35 +66,29 @@ class Instance:
 
 
 # -- events ------------------------------------------------------------------------------
-# Events and effects are compared by type (``match``), never by value: no generated __eq__ or
-# __repr__ (each generated method costs the daemon memory: about 200 KB of RSS for these 20).
-@dataclass(frozen=True, repr=False, eq=False)
-class Start:
+# Events and effects are compared by type (``match``), never by value: structs (``corral.structs``),
+# not dataclasses (each generated method costs the daemon memory: about 200 KB of RSS for these 20).
+class Start(Struct):
     pass
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class Stop:
+class Stop(Struct):
     after: After = After.STOP
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class Spawned:
+class Spawned(Struct):
     pid: int
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class SpawnFailed:
+class SpawnFailed(Struct):
     reason: str
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class Ready:
+class Ready(Struct):
     pass
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class Exited:
+class Exited(Struct):
     code: int | None
     signal: str | None
     group_alive: bool = False
@@ -102,18 +97,15 @@ class Exited:
         return describe_exit(self.code, self.signal)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class GroupGone:
+class GroupGone(Struct):
     pass
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class WatchdogPing:
+class WatchdogPing(Struct):
     """The instance sent WATCHDOG=1."""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class TimerFired:
+class TimerFired(Struct):
     name: str
 
 
@@ -121,20 +113,17 @@ Event = Start | Stop | Spawned | SpawnFailed | Ready | Exited | GroupGone | Time
 
 
 # -- effects -----------------------------------------------------------------------------
-@dataclass(frozen=True, repr=False, eq=False)
-class Spawn:
+class Spawn(Struct):
     pass
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class Signal:
+class Signal(Struct):
     """Send a signal to the instance's whole process group."""
 
     signal: str
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class Terminate:
+class Terminate(Struct):
     """End the instance's whole process group: ``signal`` now, SIGKILL to whatever is left
     after ``kill_timeout`` (the daemon's one kill escalation, recorded as ``kill``)."""
 
@@ -142,45 +131,37 @@ class Terminate:
     kill_timeout: float
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class ArmTimer:
+class ArmTimer(Struct):
     name: str
     delay: float
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class CancelTimer:
+class CancelTimer(Struct):
     name: str
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class KillLeftovers:
+class KillLeftovers(Struct):
     """The main process died on its own: end what is left of its group (as ``Terminate``
     does, with the app's stop signal and kill_timeout)."""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class WatchGroup:
+class WatchGroup(Struct):
     """The main process is gone but its group is not: report GroupGone when it is."""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class Removed:
+class Removed(Struct):
     pass
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class StartProbe:
+class StartProbe(Struct):
     """Probe the launching instance until it is ready (readiness by http/tcp/cmd probe)."""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class WatchListen:
+class WatchListen(Struct):
     """Tell Ready when a process of the instance listens on a TCP socket (readiness "auto")."""
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class Record:
+class Record(Struct):
     kind: str
     message: str
     data: dict[str, object] = field(default_factory=dict)

@@ -6,10 +6,14 @@ a writable cgroup2 hierarchy, or a subtree delegated by systemd: ``Delegate=yes`
 gets its own, below the daemon's own cgroup: ``<daemon's cgroup>/corral-<home>/<marker>``.
 ``cgroup.procs`` lists its members, ``cgroup.kill`` (Linux 5.14) ends them all at once.
 
-The child is born in its cgroup: the daemon moves itself into the instance's cgroup just for the
-fork and moves back right after (two small writes), so nothing the program does before we could
-move it escapes.  No controller is enabled, so no limit applies and the "no internal processes"
-rule of cgroup v2 never bites.
+The child is moved into its cgroup right after the fork by one background thread
+(:class:`Mover`), never on the event loop: a write to ``cgroup.procs`` waits for an RCU grace
+period (7-20 ms when no migration happened lately), which made every crash-restart that much
+slower when the daemon moved itself in and out around each fork.  The processes the program
+started before the move (its descendants then) are moved with it; until the move is done the
+tree is tracked by its process group and marker, as without cgroups (``Tree.moved``).  No
+controller is enabled, so no limit applies and the "no internal processes" rule of cgroup v2
+never bites.
 
 ``CORRAL_CGROUPS=0`` in the daemon's environment turns this off (tracking falls back to the
 process group and the ``CORRAL_INSTANCE_ID`` marker).
@@ -18,8 +22,14 @@ process group and the ``CORRAL_INSTANCE_ID`` marker).
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+from corral.process import procfs
+
+if TYPE_CHECKING:
+    from corral.process.tracking import Tree
 
 
 def cgroup2_mount(mountinfo: str) -> str | None:
@@ -180,6 +190,66 @@ class Cgroups:
         except OSError:
             pass
         remove(self.scope)
+
+
+class Mover:
+    """Moves each new spawn into its cgroup on one background thread (started at the first).
+
+    ``Tree.moved`` turns true once the spawn's first process (and what it started by then) is in
+    its cgroup; a tree released meanwhile has its cgroup removed by the thread after the move."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: list[tuple[Tree, int]] = []
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, tree: Tree, pid: int) -> None:
+        with self._lock:
+            tree.pending = True
+            self._jobs.append((tree, pid))
+        self._wake.set()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="corral-cgroups", daemon=True)
+            self._thread.start()
+
+    def release(self, tree: Tree) -> bool:
+        """False while a move of ``tree`` is pending (the thread removes its cgroup after it)."""
+        with self._lock:
+            if tree.pending:
+                tree.released = True
+                return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            with self._lock:
+                jobs, self._jobs = self._jobs, []
+                self._wake.clear()
+            for tree, pid in jobs:
+                moved = move(tree.cgroup, pid) if tree.cgroup is not None else False
+                with self._lock:
+                    tree.moved, tree.pending = moved, False
+                    doomed = tree.released
+                if doomed and tree.cgroup is not None:
+                    remove(tree.cgroup)
+
+
+def move(path: str, pid: int) -> bool:
+    """Put ``pid`` and its descendants in the cgroup ``path``; False if ``pid`` could not be moved
+    (it is gone already, or the cgroup is): the tree is then tracked without it."""
+    target = os.path.join(path, "cgroup.procs")
+    try:
+        _write(target, str(pid))
+    except OSError:
+        return False
+    for stat in procfs.descendant_stats(pid):  # what it started before the move
+        try:
+            _write(target, str(stat.pid))
+        except OSError:
+            pass
+    return True
 
 
 def _fnv1a(data: bytes) -> int:

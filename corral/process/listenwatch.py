@@ -80,10 +80,13 @@ class ListenWatcher:
         self._watched = [w for w in self._watched if w.wanted()]
         if not self._watched:
             return
-        listening = listening_inodes()
         groups = procfs.live_groups({w.pgid for w in self._watched}, within=os.getpid())
-        heard = [w for w in self._watched
-                 if listening and any(socket_inodes(m.pid) & listening for m in groups.get(w.pgid, []))]
+        held = {w.pgid: set().union(*(socket_inodes(m.pid) for m in groups.get(w.pgid, [])))
+                for w in self._watched}
+        # the tables cost ~2 ms a read on some kernels (they walk the whole socket hash): read
+        # them only when a watched process holds a socket at all
+        listening = listening_inodes() if any(held.values()) else set()
+        heard = [w for w in self._watched if held[w.pgid] & listening]
         self._watched = [w for w in self._watched if w not in heard]
         for w in heard:
             w.on_listen()

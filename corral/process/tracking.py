@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from corral.process import procfs
 
 if TYPE_CHECKING:
-    from corral.process.cgroups import Cgroups
+    from corral.process.cgroups import Cgroups, Mover
 
 MARKER = "CORRAL_INSTANCE_ID"
 _FIRST = MARKER.encode() + b"="
@@ -43,9 +43,11 @@ class Tree:
 
     ``group_ok``: ``pgid`` is known to be this spawn's group (ours from the fork on; for a tree
     adopted from a previous daemon, only if its leader is the very process that daemon saved).
+    ``moved``: its processes are in ``cgroup`` (set by the cgroup mover after the fork; until
+    then the tree is found by group and marker); ``pending``/``released``: the mover's state.
     """
 
-    __slots__ = ("marker", "cgroup", "pgid", "group_ok", "adopted", "killing")
+    __slots__ = ("marker", "cgroup", "pgid", "group_ok", "adopted", "killing", "moved", "pending", "released")
 
     def __init__(self, marker: str, cgroup: str | None = None, pgid: int | None = None,
                  group_ok: bool = False, adopted: bool = False) -> None:
@@ -55,6 +57,9 @@ class Tree:
         self.group_ok = group_ok
         self.adopted = adopted
         self.killing = False  # SIGKILL sent: whatever still shows up gets SIGKILL too
+        self.moved = adopted and cgroup is not None
+        self.pending = False
+        self.released = False
 
     def __repr__(self) -> str:
         return f"Tree({self.marker!r}, pgid={self.pgid}, cgroup={self.cgroup!r})"
@@ -144,6 +149,7 @@ class Tracker:
         #: loop (a burst of exits, a stop of every app), instead of one scan per tree
         self.defer: Callable[[Callable[[], None]], object] | None = None
         self._looked: dict[int | None, list[Proc]] | None = None
+        self._mover: Mover | None = None
 
     # -- one spawn ----------------------------------------------------------------------
     def new_tree(self, name: str) -> Tree:
@@ -155,32 +161,21 @@ class Tracker:
 
     @contextmanager
     def spawning(self, tree: Tree) -> Iterator[None]:
-        """Around the fork: the child is born in the tree's cgroup (if there is one)."""
+        """Around the fork: the tree's cgroup is created (the child is moved in by ``started``)."""
         cgroups = self.cgroups
         if cgroups is None or tree.cgroup is None or not cgroups.create(tree.cgroup):
             tree.cgroup = None
-            yield
-            return
-        try:
-            cgroups.enter(tree.cgroup)
-        except OSError:
-            from corral.process.cgroups import remove
-
-            remove(tree.cgroup)
-            tree.cgroup = None
-            yield
-            return
-        try:
-            yield
-        finally:
-            try:
-                cgroups.leave()
-            except OSError:  # cannot get out again: stop using cgroups rather than be killed with an app
-                self.cgroups = None
+        yield
 
     def started(self, tree: Tree, pid: int) -> None:
         tree.pgid = pid
         tree.group_ok = True
+        if tree.cgroup is not None:
+            if self._mover is None:
+                from corral.process.cgroups import Mover
+
+                self._mover = Mover()
+            self._mover.submit(tree, pid)
         self.forget()  # a scan from before this spawn would say the new tree is empty
 
     def adopt(self, marker: str, cgroup: str | None, pgid: int | None, group_ok: bool) -> Tree:
@@ -194,7 +189,7 @@ class Tracker:
     def release(self, tree: Tree) -> None:
         """The tree is empty: forget it and remove its cgroup."""
         self._live.pop(tree.marker, None)
-        if tree.cgroup is not None:
+        if tree.cgroup is not None and (self._mover is None or self._mover.release(tree)):
             from corral.process.cgroups import remove
 
             remove(tree.cgroup)
@@ -212,7 +207,7 @@ class Tracker:
         out: dict[str, list[Proc]] = {}
         scanned: list[Tree] = []
         for tree in trees:
-            if tree.cgroup is not None:
+            if tree.cgroup is not None and tree.moved:
                 out[tree.marker] = [Proc(p, -1) for p in cgroup_procs(tree.cgroup) if p != me]
             else:
                 scanned.append(tree)
@@ -251,7 +246,7 @@ class Tracker:
         sent = group is not None and _killpg(group, number)
         if members is None:
             members = self.members([tree])[tree.marker]
-        if number == _signal.SIGKILL and tree.cgroup is not None and members and _kill_cgroup(tree.cgroup):
+        if number == _signal.SIGKILL and tree.cgroup is not None and tree.moved and members and _kill_cgroup(tree.cgroup):
             return True
         for proc in members:
             if group is not None and _pgid(proc) == group:
@@ -274,7 +269,7 @@ def _pgid(proc: Proc) -> int:
 
 
 def _kill_cgroup(path: str) -> bool:
-    """``cgroup.kill``, unless the daemon itself is in that cgroup (it only ever is during a fork)."""
+    """``cgroup.kill``, unless the daemon itself is in that cgroup (it never should be)."""
     from corral.process.cgroups import kill, procs
 
     return os.getpid() not in procs(path) and kill(path)

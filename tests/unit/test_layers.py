@@ -70,7 +70,7 @@ def violations(rule: str) -> list[str]:
             if target == layer:
                 continue
             if rule == "pure" and layer in ("app", "lifecycle"):
-                allowed = ("corral.events", "corral.clock", "corral.exceptions") if layer == "lifecycle" else ()
+                allowed = ("corral.events", "corral.clock", "corral.exceptions", "corral.structs") if layer == "lifecycle" else ()
                 if not _under(name, *allowed):
                     out.append(f"{module} imports {name}")
             if rule == "edges" and layer in ("process", "logs"):
@@ -79,7 +79,7 @@ def violations(rule: str) -> list[str]:
             if rule == "features" and layer in FEATURES:
                 allowed = ("corral.daemon.core", "corral.lifecycle", "corral.events", "corral.clock",
                            "corral.process.procfs", "corral.config", "corral.units", "corral.app",
-                           "corral.exceptions", *(f"corral.{f}" for f in FEATURES))
+                           "corral.exceptions", "corral.structs", *(f"corral.{f}" for f in FEATURES))
                 if not _under(name, *allowed):
                     out.append(f"{module} imports {name}")
             if rule == "clients" and layer in ("cli", "web", "export"):
