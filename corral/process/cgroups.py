@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import partial
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from corral.process import procfs
 
@@ -198,7 +199,9 @@ class Mover:
     ``Tree.moved`` turns true once the spawn's first process (and what it started by then) is in
     its cgroup; a tree released meanwhile has its cgroup removed by the thread after the move."""
 
-    def __init__(self) -> None:
+    def __init__(self, strays: Callable[[Tree], list[int]] = lambda tree: []) -> None:
+        #: the tree's processes the daemon adopted as orphans (a double fork before the move)
+        self._strays = strays
         self._lock = threading.Lock()
         self._jobs: list[tuple[Tree, int]] = []
         self._wake = threading.Event()
@@ -228,7 +231,7 @@ class Mover:
                 jobs, self._jobs = self._jobs, []
                 self._wake.clear()
             for tree, pid in jobs:
-                moved = move(tree.cgroup, pid) if tree.cgroup is not None else False
+                moved = tree.cgroup is not None and move(tree.cgroup, pid, partial(self._strays, tree))
                 with self._lock:
                     tree.moved, tree.pending = moved, False
                     doomed = tree.released
@@ -236,19 +239,23 @@ class Mover:
                     remove(tree.cgroup)
 
 
-def move(path: str, pid: int) -> bool:
-    """Put ``pid`` and its descendants in the cgroup ``path``; False if ``pid`` could not be moved
-    (it is gone already, or the cgroup is): the tree is then tracked without it."""
+def move(path: str, pid: int, strays: Callable[[], list[int]] = list) -> bool:
+    """Put ``pid``, its descendants and ``strays()`` (with theirs) in the cgroup ``path``; False
+    if ``pid`` could not be moved (it is gone already, or the cgroup is): the tree is then
+    tracked without its cgroup."""
     target = os.path.join(path, "cgroup.procs")
     try:
         _write(target, str(pid))
     except OSError:
         return False
-    for stat in procfs.descendant_stats(pid):  # what it started before the move
-        try:
-            _write(target, str(stat.pid))
-        except OSError:
-            pass
+    # what it started before the move: its descendants, and orphans of a double fork (now ours)
+    for other in [pid, *strays()]:
+        for each in [other] + [stat.pid for stat in procfs.descendant_stats(other)]:
+            if each != pid:
+                try:
+                    _write(target, str(each))
+                except OSError:
+                    pass
     return True
 
 

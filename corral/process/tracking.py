@@ -57,7 +57,7 @@ class Tree:
         self.group_ok = group_ok
         self.adopted = adopted
         self.killing = False  # SIGKILL sent: whatever still shows up gets SIGKILL too
-        self.moved = adopted and cgroup is not None
+        self.moved = False  # an adopted tree is found by marker and group too: see Tracker.members
         self.pending = False
         self.released = False
 
@@ -174,7 +174,7 @@ class Tracker:
             if self._mover is None:
                 from corral.process.cgroups import Mover
 
-                self._mover = Mover()
+                self._mover = Mover(_strays)
             self._mover.submit(tree, pid)
         self.forget()  # a scan from before this spawn would say the new tree is empty
 
@@ -218,6 +218,10 @@ class Tracker:
             by_pid = {p.pid: p for p in procs}
             for marker, pids in assign(procs, scanned).items():
                 out[marker] = [by_pid[pid] for pid in pids]
+            for tree in scanned:  # a previous daemon's tree: by marker and group, and its cgroup's members
+                if tree.adopted and tree.cgroup is not None:  # (it may have died before moving them)
+                    seen = {p.pid for p in out[tree.marker]}
+                    out[tree.marker] += [Proc(p, -1) for p in cgroup_procs(tree.cgroup) if p != me and p not in seen]
         return out
 
     def _scan(self, within: int | None, known: set[int]) -> list[Proc]:
@@ -246,8 +250,8 @@ class Tracker:
         sent = group is not None and _killpg(group, number)
         if members is None:
             members = self.members([tree])[tree.marker]
-        if number == _signal.SIGKILL and tree.cgroup is not None and tree.moved and members and _kill_cgroup(tree.cgroup):
-            return True
+        if number == _signal.SIGKILL and tree.cgroup is not None and (tree.moved or tree.adopted) and members:
+            sent = _kill_cgroup(tree.cgroup) or sent  # then every member outside it, below
         for proc in members:
             if group is not None and _pgid(proc) == group:
                 continue  # the group's signal reached it
@@ -259,6 +263,12 @@ class Tracker:
             except PermissionError:
                 sent = True
         return sent
+
+
+def _strays(tree: Tree) -> list[int]:
+    """The daemon's children that carry ``tree``'s marker besides its leader: orphans of a
+    double fork, re-parented to the daemon (its subreaper) before the cgroup mover ran."""
+    return [pid for pid in procfs.children(os.getpid()) if pid != tree.pgid and read_marker(pid) == tree.marker]
 
 
 def _pgid(proc: Proc) -> int:
