@@ -10,6 +10,7 @@ import signal
 import sys
 
 from corral.config.limits import ceiling_problem
+from corral.daemon import daemonlog
 from corral.daemon.logthrottle import install as install_throttle
 from corral.lifecycle import instance as lc
 from corral.daemon.ops.apps import Context
@@ -22,6 +23,7 @@ from corral.daemon.recovery import recover
 from corral.daemon.server import ControlServer
 from corral.process.listeners import enable_request_migration
 from corral.daemon.store import Store
+from corral.daemon.storefile import StoreUnusable, open_store
 from corral.daemon.supervisor import App, Supervisor
 from corral.paths import Home, HomeError
 
@@ -44,28 +46,36 @@ def main() -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
+    rotation = daemonlog.settings()  # (max size, files kept), or what is wrong with them
+    if isinstance(rotation, str) or (problem := ceiling_problem()) is not None:
+        print(f"corral: {rotation if isinstance(rotation, str) else problem}", file=sys.stderr)
+        return 2
     for handler in logging.getLogger().handlers:
         install_throttle(handler)  # repeated messages and tracebacks never flood daemon.log
-    problem = ceiling_problem()
-    if problem is not None:
-        print(f"corral: {problem}", file=sys.stderr)
-        return 2
+        daemonlog.install(home.root, handler, *rotation)  # and it rotates (when it is our stderr)
     if os.environ.pop("CORRAL_SUBREAPER", None) != "1":
         become_subreaper()
-    os.ftruncate(lock_fd, 0)  # a shorter pid must not leave the end of a longer one behind
-    os.write(lock_fd, f"{os.getpid()}\n".encode())
-    asyncio.run(serve(home))
+    try:
+        os.ftruncate(lock_fd, 0)  # a shorter pid must not leave the end of a longer one behind
+        os.write(lock_fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:  # a full disk: the lock holds all the same
+        log.warning("cannot write the pid to %s: %s", home.lock, exc.strerror)
+    try:
+        store = open_store(home.database)
+    except StoreUnusable as exc:
+        print(f"corral: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(home, store))
     return 0
 
 
-async def serve(home: Home) -> None:
+async def serve(home: Home, store: Store) -> None:
     loop = asyncio.get_running_loop()
     found = prepare_daemon()
     log.info("limits: nofile %s -> %s, core %s -> 0 (apps inherit them; their own: limits)",
              found["nofile"][0], found["nofile"][1], found["core"][0])
     cgroups, how = Cgroups.detect(home.root)
     log.info("instances tracked by process group and CORRAL_INSTANCE_ID; cgroups: %s", how)
-    store = Store(home.database)
     sup = Supervisor(loop, store, FileLogs(home.logs), tracker=Tracker(new_run_id(), cgroups))
     sup.install_signal_handlers()
     sup.open_notify_socket(os.path.join(home.root, "notify.sock"))
