@@ -60,13 +60,16 @@ def settings(environ: Mapping[str, str] | None = None) -> tuple[int, int] | str:
 
 
 class DaemonLog(logging.Filter):
-    """The filter that rotates ``daemon.log`` before a line would be written past the limit."""
+    """The filter that rotates ``daemon.log`` before a line would be written past the limit; the
+    rotating file is made at the first rotation (nothing held until then)."""
 
-    def __init__(self, file: RotatingFile, fds: list[int], max_size: int) -> None:
+    def __init__(self, root: str, max_size: int, retain: int) -> None:
         super().__init__()
-        self.file = file
-        self.fds = fds
+        self.root = root
         self.max_size = max_size
+        self.retain = retain
+        self.file: RotatingFile | None = None
+        self.fds = [2]
         self._retry_at = 0.0
         self._busy = False
 
@@ -79,7 +82,7 @@ class DaemonLog(logging.Filter):
         if self._busy:  # a line logged by the rotation itself
             return None
         try:
-            size = os.fstat(self.fds[0]).st_size
+            size = os.fstat(2).st_size
         except OSError:
             return None
         now = time.time() if now is None else now
@@ -87,42 +90,58 @@ class DaemonLog(logging.Filter):
             return None
         self._busy = True
         try:
-            for stream in (sys.stderr, sys.stdout):
-                try:
-                    stream.flush()
-                except (OSError, ValueError, AttributeError):
-                    pass
-            target = self.file.rotate(now)
-            if target is None:  # said once in the log by the rotation; again in a while
-                self._retry_at = now + RETRY_AFTER
-                return None
-            for fd in self.fds:
-                os.dup2(self.file.fd, fd)
-            return target
+            target = self._rotate(now)
         finally:
             self._busy = False
+        if target is None:  # said once in the log by the rotation; again in a while
+            self._retry_at = now + RETRY_AFTER
+        return target
+
+    def _rotate(self, now: float) -> str | None:
+        if self.file is None:
+            self.file = self._open()
+            if self.file is None:
+                return None
+        for stream in (sys.stderr, sys.stdout):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        target = self.file.rotate(now)
+        if target is not None:
+            for fd in self.fds:
+                os.dup2(self.file.fd, fd)
+        return target
+
+    def _open(self) -> RotatingFile | None:
+        """``daemon.log`` as a rotating file, when it is our stderr (else the filter stops looking)."""
+        try:
+            err = os.fstat(2)
+            dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            self.max_size = 1 << 62
+            return None
+        try:
+            st = stat_at(dir_fd, "daemon.log")
+            if st is None or not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (err.st_dev, err.st_ino):
+                raise LogFileError("stderr is not daemon.log")
+            policy = RotationPolicy(max_size=self.max_size, schedule=None, retain=self.retain, max_age=None,
+                                    compress=False)
+            file = RotatingFile(os.path.join(self.root, "daemon.log"), policy, Compressor(), dir_fd)
+        except (OSError, LogFileError):
+            os.close(dir_fd)
+            self.max_size = 1 << 62  # not ours to rotate: never again
+            return None
+        if _same(1, err):
+            self.fds.append(1)
+        return file
 
 
 def install(root: str, handler: logging.Handler, max_size: int, retain: int) -> DaemonLog | None:
-    """Rotate ``root/daemon.log`` from ``handler`` when it is this process's stderr; None otherwise."""
+    """Rotate ``root/daemon.log`` from ``handler`` (when it turns out to be this process's stderr)."""
     if not max_size:
         return None
-    try:
-        err = os.fstat(2)
-        dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = stat_at(dir_fd, "daemon.log")
-        if st is None or not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (err.st_dev, err.st_ino):
-            raise LogFileError("stderr is not daemon.log")
-        policy = RotationPolicy(max_size=max_size, schedule=None, retain=retain, max_age=None, compress=False)
-        file = RotatingFile(os.path.join(root, "daemon.log"), policy, Compressor(), dir_fd)
-    except (OSError, LogFileError):
-        os.close(dir_fd)
-        return None
-    fds = [2, 1] if _same(1, err) else [2]
-    rotation = DaemonLog(file, fds, max_size)
+    rotation = DaemonLog(root, max_size, retain)
     handler.addFilter(rotation)
     return rotation
 

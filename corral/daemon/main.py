@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
+import _sqlite3 as sqlite3
 import os
 import signal
 import sys
@@ -22,9 +23,9 @@ from corral.process.tracking import Tracker, new_run_id
 from corral.daemon.recovery import recover
 from corral.daemon.server import ControlServer
 from corral.process.listeners import enable_request_migration
-from corral.daemon.store import Store
-from corral.daemon.storefile import StoreUnusable, open_store
+from corral.daemon.store import Store, private_db
 from corral.daemon.supervisor import App, Supervisor
+from corral.exceptions import OperationFailed
 from corral.paths import Home, HomeError
 
 log = logging.getLogger("corral.daemon")
@@ -62,11 +63,48 @@ def main() -> int:
         log.warning("cannot write the pid to %s: %s", home.lock, exc.strerror)
     try:
         store = open_store(home.database)
-    except StoreUnusable as exc:
+    except OperationFailed as exc:  # storefile.StoreUnusable
         print(f"corral: {exc}", file=sys.stderr)
         return 2
     asyncio.run(serve(home, store))
     return 0
+
+
+def open_store(path: str) -> Store:
+    """``state.db``, checked first in a forked child (``storefile.damage``: neither the check's
+    memory nor its module stays in the daemon); a damaged file, or one that cannot be opened, is
+    handled by ``storefile.reopen`` (moved aside, or one line), loaded only then."""
+    problem: str | BaseException
+    try:
+        private_db(path)
+        found = _checked_apart(path)
+        if found is None:
+            return Store(path)
+        problem = found
+    except (OSError, sqlite3.Error) as exc:
+        problem = exc
+    from corral.daemon.storefile import reopen
+
+    return reopen(path, problem)
+
+
+def _checked_apart(path: str) -> str | None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: check, say, and go without running anything of the parent's
+        try:
+            os.close(read_end)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # nothing of it in daemon.log
+            from corral.daemon.storefile import damage
+
+            os.write(write_end, (damage(path) or "").encode(errors="replace")[:4000])
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with open(read_end, "rb") as f:
+        found = f.read()
+    os.waitpid(pid, 0)
+    return found.decode(errors="replace") or None
 
 
 async def serve(home: Home, store: Store) -> None:

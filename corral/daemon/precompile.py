@@ -49,7 +49,7 @@ DAEMON_MODULES = (
     "corral.config.limits", "corral.config.speccheck",
     "corral.control.ops", "corral.daemon.logthrottle", "corral.daemon.spawns", "corral.process.cgroups",
     "corral.process.limits", "corral.process.tracking",
-    "corral.daemon.daemonlog", "corral.daemon.pending", "corral.daemon.storefile", "corral.daemon.writer",
+    "corral.daemon.daemonlog",
 )
 
 def with_private_helpers(names: Sequence[str]) -> tuple[str, ...]:

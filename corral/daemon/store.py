@@ -6,9 +6,13 @@ its next start which apps should run and which old processes to replace.
 The history of events is written by one listener of the event bus, :meth:`Store.record`,
 and by nothing else: every event the daemon publishes whose ``stored`` is true.
 
-No write raises: one SQLite refuses (a full disk, an I/O error) is kept in memory and retried
-until it is saved (:mod:`corral.daemon.writer`); only a spawn's record, which must be saved
-before its fork, says so (:class:`StoreUnavailable`: the spawn waits).
+**No write raises.**  One SQLite refuses (``database or disk is full``, ``disk I/O error``, a
+read-only file) is kept in memory with every later one, and retried until it is saved
+(:mod:`corral.daemon.pending`, loaded then); :meth:`Store.status` is what ``ping`` and
+``describe`` show.  The one write that cannot wait is a spawn's record, before its fork
+(:meth:`Store.intend`): when it cannot be saved the spawn is refused (:class:`StoreUnavailable`),
+never made untracked.  A write SQLite refuses for what it is (a constraint, a misuse) would
+fail forever: it is dropped with one daemon.log line.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ import logging
 import _sqlite3 as sqlite3  # the C module alone: the sqlite3 package also loads datetime (~0.4 MB)
 import time
 from collections.abc import Iterator
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable
 
-from corral.daemon.writer import StoreUnavailable, Writer, describe
 from corral.events import Event
+from corral.exceptions import OperationFailed
 
-__all__ = ["Store", "MemoryStore", "StoreUnavailable", "Skipped", "SCHEMA"]
+if TYPE_CHECKING:
+    from corral.daemon.pending import Failing
+    from corral.daemon.timers import Timers
+
+    Params = tuple[Any, ...]
+    Op = tuple[object, str, Params]  # (key, or None for an event; sql; params)
+
 log = logging.getLogger("corral.daemon")
 
 SCHEMA = """
@@ -64,7 +75,14 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_app ON events (app, id);
 """
 EVENTS_KEPT = 20000
+#: errors that say a statement can never succeed (a constraint, a misuse): not retried
+REFUSED = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError,
+           sqlite3.NotSupportedError)
 INSERT_EVENT = "INSERT INTO events (ts, app, instance, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+class StoreUnavailable(OperationFailed):
+    """A write that had to be saved at once (a spawn's record) could not be; the message says why."""
 
 
 class Skipped:
@@ -93,43 +111,136 @@ def private_db(path: str) -> None:
             os.chmod(name, 0o600)
 
 
-class Store(Writer):
-    def __init__(self, path: str, check: Callable[[Any], None] | None = None) -> None:
-        """``check(connection)`` runs before the tables are created (``storefile.open_store``
-        checks that the file is a sound database)."""
+class Store:
+    def __init__(self, path: str) -> None:
         if path != ":memory:":
             private_db(path)
         self.path = path
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA cache_size=-128")
-            if check is not None:
-                check(db)
-            db.executescript(SCHEMA)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA cache_size=-64")  # 64 KiB: pages not held are in the OS cache
+            self.db.executescript(SCHEMA)
         except BaseException:
-            db.close()
+            self.db.close()
             raise
-        super().__init__(db)
-        self.moved_aside: str | None = None  # where an unreadable state.db went (storefile)
+        self._depth = 0
+        self._in_txn = False
+        self._txn: list[Op] = []  # the writes of the open transaction, kept again if it fails
+        self._inserts = 0  # events written: the history is trimmed every so many
+        self.failing: Failing | None = None  # the writes not saved yet (corral.daemon.pending)
+        self.events_dropped = 0  # events that could not be kept while writes were not saved
+        self.timers: Timers | None = None
+        self._on_saved: Callable[[], object] | None = None
+        self.moved_aside: str | None = None  # where an unusable state.db went (storefile)
         self.skipped: dict[str, Skipped] = {}  # name -> a stored app not run (recovery)
 
+    def retry_with(self, timers: Timers, on_saved: Callable[[], object] | None = None) -> None:
+        """Retry failed writes on ``timers``; ``on_saved()`` once they are all saved again."""
+        self.timers = timers
+        self._on_saved = on_saved
+
+    def close(self) -> None:
+        if self.failing is not None:
+            self.failing.close()
+        self.db.close()
+
     def status(self) -> dict[str, Any]:
-        out = super().status()
+        """What ``ping`` and ``describe`` show: ``ok`` false while writes are not being saved."""
+        out: dict[str, Any] = self.failing.status() if self.failing is not None else {
+            "ok": True, "pending": 0, "events_dropped": self.events_dropped}
         if self.moved_aside:
             out["moved_aside"] = self.moved_aside
         return out
+
+    def now(self) -> float:
+        return self.timers.clock.now() if self.timers is not None else time.time()
+
+    # -- writes, which never raise ---------------------------------------------------
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for many writes (a burst of spawns and events); re-entrant."""
+        self._depth += 1
+        if self._depth == 1 and self.failing is None:
+            self._begin()
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0 and self._in_txn:
+                self._commit()
+
+    def _begin(self) -> None:
+        try:
+            self.db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return
+        self._in_txn = True
+
+    def _commit(self) -> None:
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:  # SQLite rolled the transaction back: its writes are kept
+            self._fail(exc)
+            return
+        self._in_txn = False
+        self._txn = []
+
+    def _write(self, key: object, sql: str, params: Params) -> None:
+        if self.failing is not None:  # behind the writes not saved yet, never before them
+            self.failing.add(key, sql, params)
+            return
+        try:
+            self.db.execute(sql, params)
+        except REFUSED as exc:
+            refused(exc, sql)
+            return
+        except sqlite3.Error as exc:
+            self._fail(exc, (key, sql, params))
+            return
+        if self._in_txn:
+            self._txn.append((key, sql, params))
+
+    def _fail(self, exc: sqlite3.Error, op: Op | None = None) -> None:
+        from corral.daemon.pending import fail  # the first write refused: loaded now
+
+        ops, self._txn = self._txn, []
+        self._in_txn = False
+        self.rollback()
+        self.failing = fail(self, exc, [*ops, op] if op is not None else ops)
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def flush(self) -> bool:
+        """Write what waits now; True when nothing is left unsaved."""
+        return self.failing is None or self.failing.flush()
+
+    def saved_again(self, events: int, dropped: int) -> None:
+        """Called by ``pending.Failing.flush``: everything kept is saved."""
+        self.failing = None
+        self._inserts += events
+        self.events_dropped += dropped
+        if self._depth:  # inside a batch: the rest of it is one transaction again
+            self._begin()
+        if self._on_saved is not None:
+            self._on_saved()
 
     # -- apps ------------------------------------------------------------------------
     def apps(self) -> list[tuple[int, Any, Any, Any, Any]]:
         """(rowid, name, id, spec as stored, desired) of every stored app, as they are: the
         caller checks them (``daemon.recovery``)."""
-        return list(self._db.execute("SELECT rowid, name, id, spec, desired FROM apps ORDER BY id"))
+        return list(self.db.execute("SELECT rowid, name, id, spec, desired FROM apps ORDER BY id"))
 
     def next_app_id(self) -> int:
         try:
-            (current,) = self._db.execute("SELECT COALESCE(MAX(id), -1) FROM apps").fetchone()
+            (current,) = self.db.execute("SELECT COALESCE(MAX(id), -1) FROM apps").fetchone()
             return int(current) + 1
         except (sqlite3.Error, TypeError, ValueError):  # unreadable: the caller's own ids decide
             return 0
@@ -181,7 +292,7 @@ class Store(Writer):
         self._write(("slot", app, idx), "DELETE FROM slots WHERE app = ? AND idx = ?", (app, idx))
 
     def instances(self) -> list[tuple[Any, Any, Any, Any, Any, Any]]:
-        rows = self._db.execute("SELECT app, idx, pid, pgid, start_ticks, restarts FROM slots")
+        rows = self.db.execute("SELECT app, idx, pid, pgid, start_ticks, restarts FROM slots")
         return list(rows)
 
     # -- trees: every spawn whose processes may still exist (write-ahead) ------------------
@@ -192,18 +303,18 @@ class Store(Writer):
         Raises :class:`StoreUnavailable` when the record cannot be saved now: no fork then."""
         key = ("tree", marker)
         sql = "INSERT OR REPLACE INTO trees (marker, app, slot, cgroup) VALUES (?, ?, ?, ?)"
-        if self.failing_since is None:
+        if self.failing is None:
             self._write(key, sql, (marker, app, slot, cgroup))
             if self._in_txn:
                 self._commit()  # with everything before it in the batch
-                if self.failing_since is None and self._depth:
+                if self.failing is None and self._depth:
                     self._begin()
         else:  # writes are waiting: they go first, with the record
-            self.pending.add(key, sql, (marker, app, slot, cgroup))
-            self.flush()
-        if self.failing_since is not None:
-            self.pending.discard(key)  # no fork: nothing to record
-            raise StoreUnavailable(f"the state database does not take writes ({self.error}): "
+            self.failing.add(key, sql, (marker, app, slot, cgroup))
+            self.failing.flush()
+        if self.failing is not None:
+            self.failing.discard(key)  # no fork: nothing to record
+            raise StoreUnavailable(f"the state database does not take writes ({self.failing.error}): "
                                    "waiting until it does (never a copy the next daemon could not find)")
 
     def tree_started(self, marker: str, pid: int, start_ticks: int | None, cgroup: str | None) -> None:
@@ -215,7 +326,7 @@ class Store(Writer):
 
     def trees(self) -> list[tuple[Any, Any, Any, Any, Any, Any]]:
         """(marker, app, slot, cgroup, pid, start_ticks) of every spawn not known to be over."""
-        return list(self._db.execute("SELECT marker, app, slot, cgroup, pid, start_ticks FROM trees"))
+        return list(self.db.execute("SELECT marker, app, slot, cgroup, pid, start_ticks FROM trees"))
 
     # -- events ----------------------------------------------------------------------
     def record(self, event: Event) -> None:
@@ -247,7 +358,7 @@ class Store(Writer):
         """Newest first: the events not saved yet (newer than every saved one), then the saved."""
         if limit <= 0:
             return
-        for params in reversed(self.pending.event_params()):
+        for params in reversed(self.failing.event_params() if self.failing is not None else []):
             if app is None or params[1] == app:
                 yield _event_dict(*params)
                 limit -= 1
@@ -255,11 +366,11 @@ class Store(Writer):
                     return
         try:
             if app is None:
-                rows = self._db.execute(
+                rows = self.db.execute(
                     "SELECT ts, app, instance, kind, message, data FROM events ORDER BY id DESC LIMIT ?", (limit,)
                 )
             else:
-                rows = self._db.execute(
+                rows = self.db.execute(
                     "SELECT ts, app, instance, kind, message, data FROM events WHERE app = ? "
                     "ORDER BY id DESC LIMIT ?",
                     (app, limit),
@@ -269,6 +380,14 @@ class Store(Writer):
             return
         for row in rows:
             yield _event_dict(*row)
+
+
+def describe(exc: sqlite3.Error) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def refused(exc: sqlite3.Error, sql: str) -> None:
+    log.error("state.db: a write was refused and is dropped (%s): %s", describe(exc), sql.split(" (")[0])
 
 
 def _event_dict(ts: Any, app: Any, instance: Any, kind: Any, message: Any, data: Any) -> dict[str, Any]:

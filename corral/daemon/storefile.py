@@ -1,9 +1,10 @@
 """Opening ``state.db`` at the daemon's start: a damaged file never keeps the daemon down.
 
-The file is checked (``PRAGMA quick_check``: every page read once) before the daemon trusts it.
-One that is not a sound SQLite database (garbage bytes, truncated, corrupt pages) is moved aside
-to ``state.db.corrupt-<date>-<time>`` (its ``-wal`` with it) and the daemon starts with a fresh,
-empty one, as PM2 starts empty when its dump is corrupt: one ``error`` line in daemon.log says
+The file is checked (``PRAGMA quick_check``: every page read once) before the daemon trusts it,
+in a forked child (``daemon.main.open_store``), so that neither this module nor the memory the
+check takes (100 to 300 KB for a full history) stays in the daemon.  One that is not a sound SQLite database (garbage bytes, truncated,
+corrupt pages) is moved aside to ``state.db.corrupt-<date>-<time>`` (its ``-wal`` with it) and
+the daemon starts with a fresh, empty one, as PM2 starts empty when its dump is corrupt: one ``error`` line in daemon.log says
 so and where the old file went, and ``corral ping`` shows it (``store.moved_aside``) until the
 daemon exits.  ``corral resurrect`` brings back the apps of the last ``corral save``.  What the
 old file recorded is lost, the spawns of a previous daemon with it: their processes are still
@@ -19,11 +20,11 @@ import errno
 import logging
 import os
 import _sqlite3 as sqlite3
+import stat
 import time
-from typing import Any
 
 from corral.daemon.store import Store
-from corral.exceptions import CorralError, OperationFailed
+from corral.exceptions import OperationFailed
 
 log = logging.getLogger("corral.daemon")
 DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
@@ -33,42 +34,47 @@ class StoreUnusable(OperationFailed):
     """``state.db`` cannot be opened (not because it is damaged); the message says why."""
 
 
-class Damaged(CorralError):
-    """``quick_check`` found the file damaged (caught here: the file is moved aside)."""
-
-
-def sound(db: Any) -> None:
-    """Raise :class:`Damaged` unless ``quick_check`` finds the database sound."""
-    found = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
-    if found != ["ok"]:
-        raise Damaged("; ".join(str(f) for f in found) or "quick_check said nothing")
-
-
-def open_store(path: str) -> Store:
-    """The daemon's store (see the module docstring)."""
-    try:
-        return Store(path, check=sound)
-    except Damaged as exc:
-        reason = str(exc)
-    except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorname", None) not in DAMAGED:
-            raise StoreUnusable(f"cannot use the state database {path}: {exc}") from None
-        reason = str(exc)
-    except OSError as exc:
-        raise StoreUnusable(f"cannot use the state database {path}: {_why(exc)}") from None
+def reopen(path: str, problem: str | BaseException) -> Store:
+    """The store once ``problem`` was found with ``path`` (what ``damage`` said, or what opening
+    it raised): a damaged file is moved aside and a new one made; anything else is one line
+    (:class:`StoreUnusable`)."""
+    if isinstance(problem, OSError):
+        raise StoreUnusable(f"cannot use the state database {path}: {_why(problem)}")
+    if isinstance(problem, BaseException):
+        if getattr(problem, "sqlite_errorname", None) not in DAMAGED:
+            raise StoreUnusable(f"cannot use the state database {path}: {problem}")
+        problem = str(problem)
     try:
         moved = move_aside(path)
     except OSError as exc:
-        raise StoreUnusable(f"the state database {path} is not usable ({reason}) and cannot be moved "
+        raise StoreUnusable(f"the state database {path} is not usable ({problem}) and cannot be moved "
                             f"aside: {_why(exc)}") from None
     log.error("state.db: %s is not a usable database (%s): moved to %s; the daemon starts with no "
-              "apps (`corral resurrect` brings back the last `corral save`)", path, reason, moved)
+              "apps (`corral resurrect` brings back the last `corral save`)", path, problem, moved)
     try:
-        store = Store(path, check=sound)
-    except (sqlite3.Error, Damaged, OSError) as exc:
+        store = Store(path)
+    except (sqlite3.Error, OSError) as exc:
         raise StoreUnusable(f"cannot create a new state database {path}: {exc}") from None
     store.moved_aside = moved
     return store
+
+
+def damage(path: str) -> str | None:
+    """What is wrong with the database at ``path`` (run in a child process: ``daemon.main``);
+    None when it is sound, missing, or cannot be checked (opening it then says why)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            found = [str(row[0]) for row in db.execute("PRAGMA quick_check(3)")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc) if getattr(exc, "sqlite_errorname", None) in DAMAGED else None
+    except (OSError, sqlite3.Error):
+        return None
+    return None if found == ["ok"] else "; ".join(found) or "quick_check found it damaged"
 
 
 def move_aside(path: str, now: float | None = None) -> str:

@@ -23,7 +23,7 @@ from corral.events import Note
 
 
 def refuse_writes(store: Store, refuse: bool = True) -> None:
-    store._db.execute(f"PRAGMA query_only = {int(refuse)}")  # SQLite's own refusal: SQLITE_READONLY
+    store.db.execute(f"PRAGMA query_only = {int(refuse)}")  # SQLite's own refusal: SQLITE_READONLY
 
 
 def tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -122,14 +122,14 @@ def test_a_failed_transaction_is_kept_whole(store: Store, clock: ManualClock, tm
 def test_a_full_database_is_kept_and_caught_up(tmp_path: Path, clock: ManualClock) -> None:
     store = Store(str(tmp_path / "state.db"))
     store.retry_with(manual_timers(clock))
-    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
-    store._db.execute(f"PRAGMA max_page_count = {pages}")  # full: no page more
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages}")  # full: no page more
     for i in range(50):
         store.record(Note(app="a", kind="crash", message=f"crash {i} " + "x" * 2000))
     status = store.status()
     assert (status["ok"], status["error"]) == (False, "database or disk is full")
     assert len(store.events("a", 100)) == 50
-    store._db.execute("PRAGMA max_page_count = 1000000")
+    store.db.execute("PRAGMA max_page_count = 1000000")
     clock.advance(0.5)
     assert store.status()["ok"]
     assert [m.split(" x")[0] for _, _, m in tables(tmp_path / "state.db")["events"]] == [
@@ -223,7 +223,7 @@ def test_writes_kept_in_memory_end_as_the_writes_themselves_would(tmp_path: Path
     for name, args in ops[cut:]:
         getattr(direct, name)(*args)
         getattr(kept, name)(*args)
-    assert len(kept.pending) <= 3 * 3 + 3 * 3 + 4  # one per row (and per table-wide write), however many writes
+    assert kept.status()["pending"] <= 3 * 3 + 3 * 3 + 4  # one per row (and per table-wide write), however many writes
     refuse_writes(kept, False)
     assert kept.flush()
     direct.close()
