@@ -191,6 +191,24 @@ def test_daemon_log_rotates_by_size_and_keeps_a_few(corral: Corral) -> None:
     assert "round 0" not in "".join(text)  # the oldest rotated file went (kept: 2)
 
 
+def test_daemon_log_swapped_for_a_link_is_never_written_through(corral: Corral, workdir: Path) -> None:
+    corral.env.update(CORRAL_DAEMON_LOG_MAX_SIZE="4KB")
+    corral.run("ping")
+    daemon = corral.daemon_pid()
+    log, victim = Path(corral.home, "daemon.log"), workdir / "victim"
+    victim.write_text("precious\n")
+    os.rename(log, Path(corral.home, "daemon.log.moved"))
+    os.symlink(victim, log)  # someone swaps the log for a link to another file
+    with open(Path(corral.home, "daemon.log.moved"), "a") as f:
+        f.write("x" * 5000 + "\n")  # the daemon's stderr is over the limit
+    dump = Path(corral.home, "dump.json")
+    dump.write_text(json.dumps({"version": 1, "apps": [{"spec": {"name": "bad", "stop_signal": "KILL"}}]}))
+    corral.run("resurrect", check=False)  # a line: the rotation looks, and leaves a link alone
+    assert victim.read_text() == "precious\n" and log.is_symlink() and corral.daemon_pid() == daemon
+    assert "'bad': skipped" in Path(corral.home, "daemon.log.moved").read_text()
+    log.unlink()
+
+
 def test_a_bad_daemon_log_setting_is_one_line(corral: Corral) -> None:
     result = corral.run("ping", check=False, env={"CORRAL_DAEMON_LOG_MAX_SIZE": "12 parsecs"})
     assert result.returncode == 1

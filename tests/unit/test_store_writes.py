@@ -186,6 +186,19 @@ def test_events_kept_in_memory_are_bounded_and_the_loss_counted() -> None:
     assert ([p[3] for p in pending.event_params()], pending.dropped) == (["crash"], 5)  # bytes bound too
 
 
+def test_events_that_could_not_be_kept_are_counted_and_the_rest_saved(store: Store, clock: ManualClock,
+                                                                     tmp_path: Path) -> None:
+    refuse_writes(store)
+    for i in range(1005):
+        store.record(note("a", f"event {i}"))
+    assert (store.status()["events_dropped"], len(store.events("a", 2000))) == (5, 1000)
+    refuse_writes(store, False)
+    clock.advance(0.5)
+    assert store.status() == {"ok": True, "pending": 0, "events_dropped": 5}  # said until the daemon exits
+    saved = tables(tmp_path / "state.db")["events"]
+    assert (len(saved), saved[0][2], saved[-1][2]) == (1000, "event 5", "event 1004")
+
+
 def test_rows_kept_in_memory_are_one_per_row() -> None:
     pending = PendingWrites()
     for i in range(1000):
