@@ -122,7 +122,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     for error in result.get("errors", []):
         print(f"corral: {_clean(error)}", file=sys.stderr)
     show_rows(result["rows"], args.json)
-    return 1 if any(r["status"] == "errored" for r in result["rows"]) else 0
+    return 1 if result.get("errors") or any(r["status"] == "errored" for r in result["rows"]) else 0
 
 
 def _is_config_file(target: str) -> bool:
@@ -347,6 +347,12 @@ def cmd_ping(args: argparse.Namespace) -> int:
         emit_json(result)
         return 0
     print(f"pong: daemon pid {result['pid']}, corral {result['version']}, {result['apps']} app(s)")
+    store = result.get("store") or {}
+    if not store.get("ok", True) or store.get("events_dropped") or store.get("moved_aside"):
+        from corral.cli import render
+
+        for line in render.store_lines(store):
+            print(f"corral: {line}", file=sys.stderr)
     return 0
 
 

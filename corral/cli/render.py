@@ -31,7 +31,7 @@ def clean(text: str) -> str:
 
 STATUS_COLOURS = {
     "online": "32", "launching": "36", "stopping": "33", "waiting_restart": "33",
-    "stopped": "90", "errored": "31",
+    "stopped": "90", "errored": "31", "skipped": "31",
 }
 
 
@@ -72,7 +72,7 @@ def table(rows: list[dict[str, Any]], colour: bool | None = None) -> str:
     for r in rows:
         up = duration(now - r["started_at"]) if r.get("started_at") else "-"
         body.append([
-            str(r["id"]), clean(r["name"]), clean(r.get("namespace", "default")), str(r["instance"]),
+            "-" if r["id"] is None else str(r["id"]), clean(r["name"]), clean(r.get("namespace", "default")), str(r["instance"]),
             str(r["pid"]) if r["pid"] else "-", r["status"], str(r["restarts"]), up,
             f"{r['cpu_percent']:.1f}%", size(r["memory_bytes"]),
         ])
@@ -91,7 +91,26 @@ def table(rows: list[dict[str, Any]], colour: bool | None = None) -> str:
                 text = paint(text, STATUS_COLOURS.get(cell, "0"), colour)
             cells.append(text)
         out.append("  ".join(cells).rstrip())
+    for r in rows:
+        if r["status"] == "skipped":  # a stored app the daemon left out: say why, and what to do
+            name = clean(r["name"])
+            out.append(f"{name}: {clean(str(r.get('reason')))} (`corral delete {name}` removes it)")
     return "\n".join(out)
+
+
+def store_lines(store: dict[str, Any]) -> list[str]:
+    """What ``ping`` and ``describe`` say about the state database (nothing when all is well)."""
+    lines = []
+    if not store.get("ok", True):
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(store.get("since") or 0))
+        lines.append(f"the daemon's state is not being saved since {since} ({store.get('error')}): "
+                     f"{store.get('pending', 0)} change(s) kept in memory, saved as soon as the disk takes them")
+    if store.get("events_dropped"):
+        lines.append(f"{store['events_dropped']} event(s) could not be kept while the state was not saved")
+    if store.get("moved_aside"):
+        lines.append(f"state.db was not a usable database: moved to {store['moved_aside']}, "
+                     "the daemon started with no apps")
+    return [clean(line) for line in lines]
 
 
 def describe(info: dict[str, Any]) -> str:
@@ -122,6 +141,7 @@ def describe(info: dict[str, Any]) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(crash["ts"]))
         lines.append(f"  last crash: {when}, instance {crash['instance']}: {crash['summary']}")
         lines.extend(f"    {frame}" for frame in (crash.get("frames") or [])[-3:])
+    lines.extend(f"  state: {line}" for line in store_lines(info.get("store") or {}))
     dropped = (info.get("bus") or {}).get("dropped")
     if dropped:
         lines.append(f"  events dropped for slow subscribers (whole daemon): {dropped}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
+import _sqlite3 as sqlite3
 import os
 import signal
 import sys
 
 from corral.config.limits import ceiling_problem
+from corral.daemon import daemonlog
 from corral.daemon.logthrottle import install as install_throttle
 from corral.lifecycle import instance as lc
 from corral.daemon.ops.apps import Context
@@ -21,8 +23,9 @@ from corral.process.tracking import Tracker, new_run_id
 from corral.daemon.recovery import recover
 from corral.daemon.server import ControlServer
 from corral.process.listeners import enable_request_migration
-from corral.daemon.store import Store
+from corral.daemon.store import Store, private_db
 from corral.daemon.supervisor import App, Supervisor
+from corral.exceptions import OperationFailed
 from corral.paths import Home, HomeError
 
 log = logging.getLogger("corral.daemon")
@@ -44,30 +47,75 @@ def main() -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
+    rotation = daemonlog.settings()  # (max size, files kept), or what is wrong with them
+    if isinstance(rotation, str) or (problem := ceiling_problem()) is not None:
+        print(f"corral: {rotation if isinstance(rotation, str) else problem}", file=sys.stderr)
+        return 2
     for handler in logging.getLogger().handlers:
         install_throttle(handler)  # repeated messages and tracebacks never flood daemon.log
-    problem = ceiling_problem()
-    if problem is not None:
-        print(f"corral: {problem}", file=sys.stderr)
-        return 2
+        daemonlog.install(home.root, handler, *rotation)  # and it rotates (when it is our stderr)
     for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):  # the client's, for us only
         os.environ.pop(name, None)
     if os.environ.pop("CORRAL_SUBREAPER", None) != "1":
         become_subreaper()
-    os.ftruncate(lock_fd, 0)  # a shorter pid must not leave the end of a longer one behind
-    os.write(lock_fd, f"{os.getpid()}\n".encode())
-    asyncio.run(serve(home))
+    try:
+        os.ftruncate(lock_fd, 0)  # a shorter pid must not leave the end of a longer one behind
+        os.write(lock_fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:  # a full disk: the lock holds all the same
+        log.warning("cannot write the pid to %s: %s", home.lock, exc.strerror)
+    try:
+        store = open_store(home.database)
+    except OperationFailed as exc:  # storefile.StoreUnusable
+        print(f"corral: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(home, store))
     return 0
 
 
-async def serve(home: Home) -> None:
+def open_store(path: str) -> Store:
+    """``state.db``, checked first in a forked child (``storefile.damage``: neither the check's
+    memory nor its module stays in the daemon); a damaged file, or one that cannot be opened, is
+    handled by ``storefile.reopen`` (moved aside, or one line), loaded only then."""
+    problem: str | BaseException
+    try:
+        private_db(path)
+        found = _checked_apart(path)
+        if found is None:
+            return Store(path)
+        problem = found
+    except (OSError, sqlite3.Error) as exc:
+        problem = exc
+    from corral.daemon.storefile import reopen
+
+    return reopen(path, problem)
+
+
+def _checked_apart(path: str) -> str | None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: check, say, and go without running anything of the parent's
+        try:
+            os.close(read_end)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # nothing of it in daemon.log
+            from corral.daemon.storefile import damage
+
+            os.write(write_end, (damage(path) or "").encode(errors="replace")[:4000])
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with open(read_end, "rb") as f:
+        found = f.read()
+    os.waitpid(pid, 0)
+    return found.decode(errors="replace") or None
+
+
+async def serve(home: Home, store: Store) -> None:
     loop = asyncio.get_running_loop()
     found = prepare_daemon()
     log.info("limits: nofile %s -> %s, core %s -> 0 (apps inherit them; their own: limits)",
              found["nofile"][0], found["nofile"][1], found["core"][0])
     cgroups, how = Cgroups.detect(home.root)
     log.info("instances tracked by process group and CORRAL_INSTANCE_ID; cgroups: %s", how)
-    store = Store(home.database)
     sup = Supervisor(loop, store, FileLogs(home.logs), tracker=Tracker(new_run_id(), cgroups))
     sup.install_signal_handlers()
     sup.open_notify_socket(os.path.join(home.root, "notify.sock"))

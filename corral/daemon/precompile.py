@@ -49,6 +49,7 @@ DAEMON_MODULES = (
     "corral.config.limits", "corral.config.speccheck",
     "corral.control.ops", "corral.daemon.logthrottle", "corral.daemon.spawns", "corral.process.cgroups",
     "corral.process.limits", "corral.process.tracking",
+    "corral.daemon.daemonlog",
     # memory: one shared implementation of the many small frozen types
     "corral.structs",
 )

@@ -12,6 +12,7 @@ instance.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 
@@ -43,20 +44,30 @@ async def recover(sup: Supervisor) -> list[str]:
 
 def _leftover_trees(sup: Supervisor) -> list[tuple[str, Tree]]:
     """(app, tree) of every spawn the store names: its write-ahead record, or (a state.db of an
-    older corral) an instance row whose pid is still the same process."""
+    older corral) an instance row whose pid is still the same process.  A value of the wrong
+    type in a row (a damaged file) counts as unknown."""
     trees = []
     for marker, app, _, cgroup, pid, ticks in sup.store.trees():
+        if not isinstance(marker, str):
+            continue
+        pid, ticks, cgroup = _int(pid), _int(ticks), cgroup if isinstance(cgroup, str) else None
         same = pid is not None and procfs.is_same_process(pid, ticks)
-        trees.append((app, sup.tracker.adopt(marker, cgroup, pid, group_ok=same)))
+        trees.append((str(app), sup.tracker.adopt(marker, cgroup, pid, group_ok=same)))
     recorded = {t.cgroup for _, t in trees}
     for cgroup in sup.tracker.cgroups.children() if sup.tracker.cgroups else []:
         if cgroup not in recorded:  # a cgroup of this home the store does not name: whatever is in it
             trees.append(("?", sup.tracker.adopt(os.path.basename(cgroup), cgroup, None, group_ok=False)))
     groups = {t.pgid for _, t in trees}
     for app, uid, pid, pgid, ticks, _ in sup.store.instances():
-        if pid and pid not in groups and procfs.is_same_process(pid, ticks):
-            trees.append((app, sup.tracker.adopt(f"slot-{app}-{uid}", None, pgid or pid, group_ok=True)))
+        pid, pgid, ticks = _int(pid), _int(pgid), _int(ticks)
+        if pid and pid > 0 and pid not in groups and procfs.is_same_process(pid, ticks):
+            group = pgid if pgid and pgid > 0 else pid
+            trees.append((str(app), sup.tracker.adopt(f"slot-{app}-{uid}", None, group, group_ok=True)))
     return trees
+
+
+def _int(value: object) -> int | None:
+    return value if type(value) is int else None
 
 
 async def end_leftovers(sup: Supervisor, policies: dict[str, Policy]) -> None:
@@ -85,25 +96,49 @@ async def end_leftovers(sup: Supervisor, policies: dict[str, Policy]) -> None:
 
 
 def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpec, str]]:
-    """(name, id, base_env, spec, desired) of every stored app.  A spec that no longer loads (a
-    damaged row, a value out of today's bounds) is left out rather than keeping the daemon from
-    starting: one daemon.log line and one ``skipped`` event each; its row stays (``kill`` clears it)."""
+    """(name, id, base_env, spec, desired) of every stored app.  A row that no longer loads (a
+    damaged row: not JSON, not an object, an id that is not a number; a value out of today's
+    bounds) is left out rather than keeping the daemon from starting: one daemon.log line and one
+    ``skipped`` event each; its row stays, listed by ``ls`` as ``skipped`` with the reason, until
+    ``corral delete NAME`` (or ``kill``) removes it or a ``start`` of that name replaces it."""
+    stored = []
+    for rowid, name, app_id, text, desired in sup.store.apps():
+        try:
+            base_env, spec = _load_row(name, app_id, text)
+            stored.append((name, app_id, base_env, spec, desired))
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with one row, the others load
+            shown = name if isinstance(name, str) else f"#{rowid}"
+            message = f"stored spec does not load, app left out: {exc}"
+            log.error("app %s: %s", shown, message)
+            sup.store.skip(rowid, shown, app_id if type(app_id) is int else None, message)
+            sup.publish(Note(app=shown, kind="skipped", message=message))
+    return stored
+
+
+def _load_row(name: object, app_id: object, text: object) -> tuple[dict[str, str], AppSpec]:
+    """The base environment and spec of one stored row; ValueError (or any other) says what is wrong."""
     from corral.config.speccheck import log_paths_problem
     from corral.control.ops import MAX_ENV, env_problem
 
-    stored = []
-    for name, app_id, data, desired in sup.store.apps():
-        try:
-            base_env = data.pop("base_env", {})
-            if env_problem(base_env, MAX_ENV) is not None:
-                raise ValueError("base_env: not an environment")
-            spec = AppSpec.from_dict(data)
-            problem = log_paths_problem(data)
-            if problem is not None:
-                raise ValueError(problem)
-            stored.append((name, app_id, base_env, spec, desired))
-        except (ValueError, TypeError, AttributeError) as exc:
-            message = f"stored spec does not load, app left out: {exc}"
-            log.error("app %s: %s", name, message)
-            sup.publish(Note(app=str(name), kind="skipped", message=message))
-    return stored
+    if not isinstance(name, str):
+        raise ValueError(f"its name is not text ({type(name).__name__})")
+    if type(app_id) is not int:
+        raise ValueError(f"its id is not a number ({app_id!r:.40})")
+    try:
+        data = json.loads(text)  # type: ignore[arg-type]  # whatever the row holds
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a JSON object (a JSON {type(data).__name__})")
+    base_env = data.pop("base_env", {})
+    if env_problem(base_env, MAX_ENV) is not None:
+        raise ValueError("base_env: not an environment")
+    spec = AppSpec.from_dict(data)
+    problem = log_paths_problem(data)
+    if problem is not None:
+        raise ValueError(problem)
+    if spec.name != name:
+        raise ValueError(f"it is the spec of another app ({spec.name!r:.70})")
+    return base_env, spec

@@ -5,13 +5,19 @@ daemon killed at any instant leaves a record naming every copy it may have start
 carries the marker in its environment and is moved into its cgroup right after the fork
 (``process.tracking``, ``process.cgroups.Mover``); the
 record goes when every process of the spawn is gone.  ``daemon.recovery`` reads the records.
+
+When the record cannot be saved (the state database refuses writes: a full disk), there is no
+fork: :class:`NotRecorded`, and the instance waits (``waiting_restart``, with the reason) until
+the store saves again, then starts by itself.  A spawn the next daemon could not find would
+break the promise "never two copies after a daemon crash"; an instance that starts late does not.
 """
 
 from __future__ import annotations
 
-import _sqlite3 as sqlite3  # the C module alone, as the store (the package loads datetime)
 from typing import TYPE_CHECKING
 
+from corral.daemon.store import StoreUnavailable
+from corral.lifecycle import instance as lc
 from corral.process.spawner import Child, SpawnError, spawn
 from corral.process.tracking import MARKER, Tree
 
@@ -21,6 +27,13 @@ if TYPE_CHECKING:
     from corral.daemon.supervisor import Supervisor
 
 
+RETRY_AFTER = 60.0  # a spawn put off: tried again then at the latest (at once when the store saves)
+
+
+class NotRecorded(SpawnError):
+    """The spawn's record could not be saved: no fork (retry once the store saves again)."""
+
+
 def fork(sup: Supervisor, slot: Slot, argv: list[str], env: dict[str, str], fds: list[int],
          who: Identity | None = None) -> tuple[Child, Tree]:
     slot.spawns += 1
@@ -28,9 +41,9 @@ def fork(sup: Supervisor, slot: Slot, argv: list[str], env: dict[str, str], fds:
     env[MARKER] = tree.marker
     try:
         sup.store.intend(tree.marker, slot.app.name, slot.uid, tree.cgroup)
-    except sqlite3.Error as exc:  # no fork without its record: never a copy the next daemon cannot find
+    except StoreUnavailable as exc:  # no fork without its record: never a copy the next daemon cannot find
         sup.tracker.release(tree)
-        raise SpawnError(f"cannot record the spawn in the state database ({exc})") from None
+        raise NotRecorded(f"not started: {exc}") from None
     try:
         with sup.tracker.spawning(tree):
             child = spawn(argv, env, slot.app.spec, pass_fds=fds, who=who)
@@ -45,3 +58,14 @@ def over(sup: Supervisor, tree: Tree) -> None:
     """Every process of one spawn is gone: forget it (its cgroup, its write-ahead record)."""
     sup.tracker.release(tree)
     sup.store.tree_gone(tree.marker)
+
+
+def resume_put_off(sup: Supervisor) -> None:
+    """The store saves again: the instances whose spawn it could not record start now."""
+    for app in list(sup.apps.values()):
+        for slot in list(app.slots):
+            put_off = slot.timers.get(lc.RESPAWN_TIMER)
+            if put_off is not None and not put_off.cancelled and slot.status is lc.Status.WAITING_RESTART:
+                del slot.timers[lc.RESPAWN_TIMER]
+                put_off.cancel()
+                sup.dispatch(slot, lc.TimerFired(lc.RESPAWN_TIMER))

@@ -72,6 +72,7 @@ class Supervisor:
         self.timers = self.core.timers
         self.bus = self.core.bus
         self.bus.listen(store.record, stored_only=True)  # the store: the one writer of the history
+        store.retry_with(self.timers, lambda: loop.call_soon(spawns.resume_put_off, self))
         self.apps: dict[str, App] = {}
         self.reaper = Reaper()
         self.tracker = tracker or Tracker(new_run_id())
@@ -217,7 +218,8 @@ class Supervisor:
             if logs is not None:
                 logs.close()
             slot.spawn_error = str(exc)
-            self.dispatch(slot, lc.SpawnFailed(str(exc)))
+            retry = spawns.RETRY_AFTER if isinstance(exc, spawns.NotRecorded) else None
+            self.dispatch(slot, lc.SpawnFailed(str(exc), retry))
             return
         slot.env = env if app.policy.ready_mode == "probe" else {}  # only cmd probes need it
         slot.spawn_error = None

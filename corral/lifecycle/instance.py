@@ -14,6 +14,10 @@ States (the ``status`` users see):
        │                                  (or ERRORED when max_restarts is passed)
     STOPPING ◀──Stop── LAUNCHING/ONLINE
        └─ main exited and group empty ─▶ STOPPED | LAUNCHING (restart) | removed (delete)
+
+A spawn that fails is ERRORED (the program cannot be run), or WAITING_RESTART when the daemon
+put it off (``SpawnFailed.retry``: its state could not be saved); then the ``respawn`` timer, or
+the daemon as soon as it can, launches it again, not counted as a restart.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class After(StrEnum):
 RESTART_TIMER = "restart"
 READY_TIMER = "ready"
 WATCHDOG_TIMER = "watchdog"
+RESPAWN_TIMER = "respawn"  # a spawn the daemon put off (SpawnFailed with retry)
+WAITING_TIMERS = [RESTART_TIMER, RESPAWN_TIMER]
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class Spawned(Struct):
 
 class SpawnFailed(Struct):
     reason: str
+    retry: float | None = None  # seconds: the daemon could not start it *now* (its state is not
+    # being saved): try again then, or sooner when told (TimerFired(RESPAWN_TIMER)); None: never
 
 
 class Ready(Struct):
@@ -181,9 +189,13 @@ def step(inst: Instance, event: Event, now: float, policy: Policy) -> Result:
             return _stop(inst, after, policy)
         case Spawned(pid=pid) if inst.status is Status.LAUNCHING:
             return _spawned(replace(inst, pid=pid, started_at=now), policy)
-        case SpawnFailed(reason=reason) if inst.status is Status.LAUNCHING:
+        case SpawnFailed(reason=reason, retry=None) if inst.status is Status.LAUNCHING:
             # LAUNCHING -> ERRORED: a program that cannot be executed is not retried.
             return replace(inst, status=Status.ERRORED, pid=None), [Record("spawn_failed", reason)]
+        case SpawnFailed(reason=reason, retry=retry) if inst.status is Status.LAUNCHING:
+            # LAUNCHING -> WAITING_RESTART: not started for now (not the app's failure: no backoff)
+            return replace(inst, status=Status.WAITING_RESTART, pid=None), [
+                Record("spawn_failed", reason), ArmTimer(RESPAWN_TIMER, retry or 0.0)]
         case Ready() if inst.status is Status.LAUNCHING:
             # LAUNCHING -> ONLINE
             took = now - inst.started_at if inst.started_at is not None else 0.0
@@ -226,7 +238,7 @@ def _start(inst: Instance) -> Result:
         return _launch(replace(inst, fast_failures=0), [Record("start", "started")])
     if inst.status is Status.WAITING_RESTART:
         # WAITING_RESTART -> LAUNCHING: a user's start skips the backoff.
-        return _launch(replace(inst, fast_failures=0), [CancelTimer(RESTART_TIMER)])
+        return _launch(replace(inst, fast_failures=0), [CancelTimer(t) for t in WAITING_TIMERS])
     if inst.status is Status.STOPPING:
         return replace(inst, after=After.RESTART), []
     return inst, []
@@ -243,8 +255,8 @@ def _stop(inst: Instance, after: After, policy: Policy) -> Result:
         return replace(inst, status=Status.STOPPING, after=after, ready=False), effects
     if inst.status is Status.STOPPING:
         return replace(inst, after=after), []
-    effects = [CancelTimer(RESTART_TIMER)] if inst.status is Status.WAITING_RESTART else []
-    return _finish(replace(inst, after=after), effects)
+    waiting = inst.status is Status.WAITING_RESTART
+    return _finish(replace(inst, after=after), [CancelTimer(t) for t in WAITING_TIMERS] if waiting else [])
 
 
 def _finish(inst: Instance, effects: list[Effect], policy: Policy | None = None) -> Result:
@@ -325,6 +337,9 @@ def _timer(inst: Instance, name: str, policy: Policy) -> Result:
         return stopped, [Record("watchdog", f"no WATCHDOG=1 for {policy.watchdog:g}s: restarting"), *effects]
     if name == RESTART_TIMER and inst.status is Status.WAITING_RESTART:
         return _launch(replace(inst, restarts=inst.restarts + 1), [])
+    if name == RESPAWN_TIMER and inst.status is Status.WAITING_RESTART:
+        # WAITING_RESTART -> LAUNCHING: the spawn put off, tried again (not a restart: not counted)
+        return _launch(inst, [])
     return inst, []
 
 

@@ -156,16 +156,24 @@ class RotatedFile:
 
 def rotated_name(path: str, now: float, taken: set[str] | frozenset[str] = frozenset()) -> str:
     """The path ``path`` gets when rotated at ``now``; ``taken`` holds the file names (no folder)
-    already used, with or without ``.gz``."""
+    already used, with or without ``.gz``.  Within one second, the serial is one past the highest
+    taken (not the first free one: once the first files of that second are pruned, a new one
+    must still sort after those kept, or pruning would take it first)."""
     root, ext = os.path.splitext(path)
     base = os.path.basename(root)
-    stamp = time.strftime(_STAMP, time.localtime(now))
-    serial = 0
-    while True:
-        name = f"{base}__{stamp}{f'.{serial}' if serial else ''}{ext}"
-        if name not in taken and name + ".gz" not in taken:
-            return os.path.join(os.path.dirname(path), name)
-        serial += 1
+    prefix = f"{base}__{time.strftime(_STAMP, time.localtime(now))}"
+    serial = -1
+    for name in taken:
+        name = name[:-3] if name.endswith(".gz") else name
+        if not name.startswith(prefix) or not name.endswith(ext):
+            continue
+        middle = name[len(prefix): len(name) - len(ext)]
+        if middle == "":
+            serial = max(serial, 0)
+        elif middle[0] == "." and middle[1:].isdigit():
+            serial = max(serial, int(middle[1:]))
+    serial += 1
+    return os.path.join(os.path.dirname(path), f"{prefix}{f'.{serial}' if serial else ''}{ext}")
 
 
 def _pattern(path: str) -> re.Pattern[str]:

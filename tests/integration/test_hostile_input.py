@@ -108,11 +108,12 @@ def test_recovery_skips_and_reports_a_spec_that_no_longer_loads(corral: Corral) 
     _kill_daemon_and_edit_store(corral, "UPDATE apps SET spec = json_set(spec, '$.instances', 1e308) WHERE name = 'bad'")
     corral.run("ping")
     corral.wait_status("good", "online")
-    assert [r["name"] for r in corral.ls()] == ["good"]
+    reason = ("stored spec does not load, app left out: instances: 1e+308 is not a number of instances "
+              "(at most 1024; CORRAL_MAX_INSTANCES raises the ceiling)")
+    assert [(r["name"], r["status"], r.get("reason")) for r in corral.ls()] == [
+        ("good", "online", None), ("bad", "skipped", reason)]
     skipped = [e for e in corral.events() if e["kind"] == "skipped"]
-    assert [(e["app"], e["message"]) for e in skipped] == [
-        ("bad", "stored spec does not load, app left out: instances: 1e+308 is not a number of instances "
-                "(at most 1024; CORRAL_MAX_INSTANCES raises the ceiling)")]
+    assert [(e["app"], e["message"]) for e in skipped] == [("bad", reason)]
     log = Path(corral.home, "daemon.log").read_text()
     assert len([line for line in log.splitlines() if "app bad:" in line]) == 1 and "Traceback" not in log
     assert not [p for p in corral.app_processes() if "601" in Path(f"/proc/{p}/cmdline").read_bytes().decode()]
@@ -127,7 +128,7 @@ def test_recovery_skips_an_app_whose_log_file_became_a_directory(corral: Corral,
     out.mkdir()
     corral.run("ping")
     corral.wait_status("good", "online")
-    assert [r["name"] for r in corral.ls()] == ["good"]
+    assert [(r["name"], r["status"]) for r in corral.ls()] == [("good", "online"), ("logged", "skipped")]
     assert [e["message"] for e in corral.events() if e["kind"] == "skipped"] == [
         f'stored spec does not load, app left out: out_file: "{out}" cannot be a log file (it is a directory, '
         "or under a file)"]

@@ -22,7 +22,8 @@ Scenario = Callable[[str, srv.ControlServer], Awaitable[None]]
 
 def run(scenario: Scenario) -> None:
     context: Any = SimpleNamespace(shutdown_requested=False, supervisor=SimpleNamespace(
-        apps={}, bus=SimpleNamespace(stats=lambda: {}), tracker=SimpleNamespace(cgroups=None)))
+        apps={}, bus=SimpleNamespace(stats=lambda: {}), tracker=SimpleNamespace(cgroups=None),
+        store=SimpleNamespace(status=lambda: {"ok": True})))
 
     async def main() -> None:
         folder = tempfile.mkdtemp(prefix="corral-srv-", dir="/tmp")

@@ -46,7 +46,7 @@ RUNNING = at(Status.ONLINE, pid=10, started_at=100.0)
         (at(Status.STOPPED), lc.Start(), 0, Status.LAUNCHING, ["record:start", "spawn"]),
         (at(Status.ERRORED, fast_failures=7), lc.Start(), 0, Status.LAUNCHING, ["record:start", "spawn"]),
         # WAITING_RESTART -> LAUNCHING (a user's start skips the backoff)
-        (at(Status.WAITING_RESTART), lc.Start(), 0, Status.LAUNCHING, ["cancel:restart", "spawn"]),
+        (at(Status.WAITING_RESTART), lc.Start(), 0, Status.LAUNCHING, ["cancel:restart", "cancel:respawn", "spawn"]),
         # LAUNCHING/ONLINE: start is a no-op
         (RUNNING, lc.Start(), 0, Status.ONLINE, []),
         # LAUNCHING -> ONLINE at once when nothing says when it is ready ("auto"): ready later
@@ -55,6 +55,12 @@ RUNNING = at(Status.ONLINE, pid=10, started_at=100.0)
         (at(Status.LAUNCHING, pid=42, started_at=4.0), lc.Ready(), 5, Status.ONLINE, ["cancel:ready", "record:ready"]),
         # LAUNCHING -> ERRORED (cannot exec)
         (at(Status.LAUNCHING), lc.SpawnFailed("no such file"), 0, Status.ERRORED, ["record:spawn_failed"]),
+        # LAUNCHING -> WAITING_RESTART (the daemon put the spawn off: its state is not being saved)
+        (at(Status.LAUNCHING), lc.SpawnFailed("state.db is full", retry=60), 0, Status.WAITING_RESTART,
+         ["record:spawn_failed", "arm:respawn:60"]),
+        # WAITING_RESTART -> LAUNCHING when the spawn put off is tried again
+        (at(Status.WAITING_RESTART), lc.TimerFired(lc.RESPAWN_TIMER), 0, Status.LAUNCHING, ["spawn"]),
+        (RUNNING, lc.TimerFired(lc.RESPAWN_TIMER), 0, Status.ONLINE, []),
         # ONLINE -> STOPPING
         (RUNNING, lc.Stop(), 0, Status.STOPPING,
          ["cancel:ready", "cancel:watchdog", "record:stop", "terminate:SIGTERM:5"]),
@@ -74,7 +80,8 @@ RUNNING = at(Status.ONLINE, pid=10, started_at=100.0)
         (at(Status.STOPPING, pid=10, after=After.DELETE), lc.Exited(0, None), 0, Status.STOPPED,
          ["removed"]),
         # WAITING_RESTART -> STOPPED
-        (at(Status.WAITING_RESTART), lc.Stop(), 0, Status.STOPPED, ["cancel:restart", "record:stopped"]),
+        (at(Status.WAITING_RESTART), lc.Stop(), 0, Status.STOPPED,
+         ["cancel:restart", "cancel:respawn", "record:stopped"]),
         # WAITING_RESTART -> LAUNCHING when the backoff timer fires
         (at(Status.WAITING_RESTART), lc.TimerFired(lc.RESTART_TIMER), 0, Status.LAUNCHING, ["spawn"]),
         # STOPPED: stop again is harmless; restart starts; delete removes
@@ -92,6 +99,14 @@ def test_transition(before: lc.Instance, event: lc.Event, now: float, status: St
     after, out = lc.step(before, event, now, P)
     assert after.status is status
     assert kinds(out) == effects
+
+
+def test_a_spawn_put_off_is_neither_a_failure_nor_a_restart() -> None:
+    """The store refused the spawn's record: not the app's fault, so no backoff and no restart counted."""
+    inst = at(Status.LAUNCHING, restarts=3, fast_failures=2)
+    inst, _ = lc.step(inst, lc.SpawnFailed("state.db: database or disk is full", retry=60), 0, P)
+    inst, out = lc.step(inst, lc.TimerFired(lc.RESPAWN_TIMER), 60, P)
+    assert (inst.status, inst.restarts, inst.fast_failures, kinds(out)) == (Status.LAUNCHING, 3, 2, ["spawn"])
 
 
 def test_spawned_records_pid_and_start_time() -> None:

@@ -194,6 +194,18 @@ def test_rotated_names_are_unique_and_sort_in_rotation_order(tmp_path: os.PathLi
     assert rotated_name(path, now, {os.path.basename(f.path) for f in found}).endswith(".12.log")
 
 
+def test_a_name_made_after_pruning_still_sorts_last(tmp_path: os.PathLike[str]) -> None:
+    """Three rotations in one second, keeping two: the first is pruned, and the fourth must not take
+    its free name (it would sort first and be pruned at once: its lines lost)."""
+    path = os.path.join(str(tmp_path), "daemon.log")
+    now = ts("2026-11-22 05:40:00")
+    kept = {"daemon__2026-11-22_05-40-00.1.log", "daemon__2026-11-22_05-40-00.2.log.gz"}
+    name = rotated_name(path, now, kept)
+    assert os.path.basename(name) == "daemon__2026-11-22_05-40-00.3.log"
+    files = [RotatedFile(now, serial, p) for serial, p in ((1, "a"), (2, "b"), (3, name))]
+    assert [f.path for f in to_prune(files, now, retain=2, max_age=None)] == ["a"]
+
+
 def test_prune_by_count_and_age() -> None:
     files = [RotatedFile(float(t), 0, f"f{t}") for t in (100, 200, 300, 400, 500)]
     assert [f.path for f in to_prune(files, 1000.0, retain=2, max_age=None)] == ["f100", "f200", "f300"]

@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 from corral import __version__
 from corral.config.spec import AppSpec
 from corral.config.speccheck import log_paths_problem
+from corral.events import AppRemoved
 from corral.exceptions import OperationFailed, UserMistake
 from corral.lifecycle import instance as lc
 from corral.config.plan import Change, plan
@@ -62,6 +63,10 @@ def resolve(sup: Supervisor, target: Any) -> list[App]:
     in_namespace = [a for a in apps if a.namespace == target]
     if in_namespace:
         return in_namespace
+    left_out = sup.store.skipped.get(target)
+    if left_out is not None:
+        raise UserError(f'app "{target}" was left out when the daemon started ({left_out.reason}): '
+                        f'`corral delete {target}` removes it, a `corral start` of that name replaces it')
     known = ", ".join(a.name for a in apps) or "none yet"
     raise UserError(f'no app, id or namespace named "{target}" (apps: {known})')
 
@@ -137,12 +142,19 @@ def mask_args(args: list[str]) -> list[str]:
 async def ping(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
     return {"pid": os.getpid(), "version": __version__, "apps": len(sup.apps), "bus": sup.bus.stats(),
-            "tracking": "cgroup" if sup.tracker.cgroups is not None else "marker"}
+            "tracking": "cgroup" if sup.tracker.cgroups is not None else "marker", "store": sup.store.status()}
 
 
 @command("ls")
 async def ls(ctx: Context, args: dict[str, Any]) -> Any:
-    return rows(ctx.supervisor)
+    return rows(ctx.supervisor) + skipped_rows(ctx.supervisor)
+
+
+def skipped_rows(sup: Supervisor) -> list[dict[str, Any]]:
+    """The stored apps recovery left out: status ``skipped``, with the reason."""
+    return [{"name": name, "id": s.app_id, "namespace": "default", "instance": 0, "pid": None,
+             "status": "skipped", "restarts": 0, "started_at": None, "cpu_percent": 0.0, "memory_bytes": 0,
+             "reason": s.reason} for name, s in sup.store.skipped.items()]
 
 
 @command("start")
@@ -188,7 +200,7 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
         await start_ordered(sup, [a for a, _ in launches.values()], launch)
         await _await(sup, lambda: all(_settled(a) for a in apps), apps, "start")
     errors = [f"{a.name}[{s.index}]: {s.spawn_error}" for a in apps for s in a.slots
-              if s.status is Status.ERRORED and s.spawn_error]
+              if s.status in (Status.ERRORED, Status.WAITING_RESTART) and s.spawn_error]
     return {"rows": rows(sup, apps), "notes": notes, "errors": errors}
 
 
@@ -265,11 +277,17 @@ async def restart(ctx: Context, args: dict[str, Any]) -> Any:
 @command("delete")
 async def delete(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
-    apps = resolve(sup, args.get("target"))
+    target = args.get("target")
+    left_out = [n for n, s in sup.store.skipped.items()
+                if target in ("all", n) or (s.app_id is not None and target == str(s.app_id))]
+    for name in left_out:  # a stored app recovery left out: only its row to delete
+        sup.store.forget_skipped(name)
+        sup.publish(AppRemoved(app=name))
+    apps = resolve(sup, target) if target == "all" or not left_out else []
     for app in apps:
         sup.stop(app, lc.After.DELETE)
     await _await(sup, lambda: not any(a.name in sup.apps for a in apps), apps, "delete")
-    return {"deleted": [a.name for a in apps]}
+    return {"deleted": [a.name for a in apps] + left_out}
 
 
 @command("signal")
@@ -321,6 +339,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "events": sup.store.events(app.name, 20),
         "last_crash": last_crash(sup.store, app.name),
         "bus": {"dropped": sup.bus.dropped, "subscribers": len(sup.bus.subscriptions)},
+        "store": sup.store.status(),
     }
 
 

@@ -20,6 +20,7 @@ from corral.config.speccheck import log_paths_problem
 from corral.control.ops import MAX_ENV, env_problem
 from corral.daemon.ops.apps import Context, UserError, command, rows
 from corral.events import Note
+from corral.exceptions import OperationFailed
 
 log = logging.getLogger("corral.daemon")
 MAX_DUMP = 64 * 1024 * 1024
@@ -31,11 +32,17 @@ async def save(ctx: Context, args: dict[str, Any]) -> Any:
     dump = {"version": 1, "saved_at": time.time(),
             "apps": [{"spec": a.stored_spec(), "desired": a.desired} for a in apps]}
     tmp = ctx.dump_path + ".tmp"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)  # a leftover keeps its mode: the new file is created 0600, never chmodded
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "w") as f:
-        json.dump(dump, f, indent=1)
-    os.replace(tmp, ctx.dump_path)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a leftover keeps its mode: the new file is created 0600, never chmodded
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), "w") as f:
+            json.dump(dump, f, indent=1)
+        os.replace(tmp, ctx.dump_path)
+    except OSError as exc:  # a full disk: the previous dump stays as it was
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OperationFailed(f"cannot save to {ctx.dump_path}: {exc.strerror or exc} "
+                              "(the previous save is kept)") from None
     return {"path": ctx.dump_path, "apps": [a.name for a in apps]}
 
 
