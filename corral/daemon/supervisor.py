@@ -210,7 +210,7 @@ class Supervisor:
                 shim += ["--fds", ",".join(map(str, fds))]
             if shim:  # set in the child itself, before the program runs
                 argv = [self.python, "-I", "-S", EXEC_SHIM, *shim, "--", *argv]
-            logs = self.logs.open(app.spec, slot.index, owner)  # before the fork: a refused file leaves no process
+            logs = self.logs.open(app.spec, slot.index, owner, app.log_loss)  # before the fork: a refused file leaves no process
             child, tree = spawns.fork(self, slot, argv, env, fds, who)  # write-ahead: recorded before the fork
         except (SpawnError, BindError, IdentityError, LogFileError) as exc:
             if logs is not None:
@@ -340,6 +340,7 @@ class Supervisor:
         if app_id is None:
             app_id = max([a.id for a in self.apps.values()] + [self.store.next_app_id() - 1]) + 1
         app = App(spec.name, app_id, spec, kept_env(base_env, spec.env_inherit, self.whole_env))
+        app.log_loss.publish = self.publish  # LogDropped, when an app's log file takes writes again
         self.apps[app.name] = app
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
         self.publish(ev.AppAdded(app=app.name, app_id=app.id, restored=restored))

@@ -1,0 +1,332 @@
+"""From a chunk of lines to a log file: the per-instance sinks, and the lines they could not write.
+
+A sink (:func:`make_sink`) takes a chunk of complete lines from a pipe reader and does, per
+chunk: invalid UTF-8 -> U+FFFD, redaction (:meth:`corral.app.redact.Redactor.redact_chunk`), one
+timestamp for the chunk (or JSON wrapping per line), one ``write`` (a few for a chunk larger than
+a quarter of ``log_max_size``).
+
+A sink never raises and never blocks its reader, whatever happens to the file or the redactor
+(nothing is lost without being counted, and an app is never slowed by a full disk: PM2 and
+journald drop and count too):
+
+* a write that fails (``ENOSPC``, ``EDQUOT``, ``EIO`` ...) leaves whole lines in the file
+  (:meth:`corral.logs.files.RotatingFile.write`); the lines of that chunk that did not get in,
+  and those of the chunks that come while the file waits for its retry (one second), are
+  **dropped and counted** per app and stream
+  (:class:`LogLoss`).  One ``daemon.log`` line says when an instance's stream starts dropping;
+  when a write succeeds again a :class:`corral.events.LogDropped` event says how many lines and
+  bytes were lost, since when and why.
+* a line the redactor cannot redact (it raised, or the chunk's :data:`REDACT_BUDGET` ran out) is
+  written as ``[line withheld: redaction failed]`` with its timestamp, and counted.  The budget
+  bounds the built-in rules by itself (they check the time between lines); an app's own
+  ``redact_patterns`` may take minutes inside one search (``(\\w+)=secret`` on a 64 KiB line of
+  letters: 30 s), so their searches run under a timer (``SIGALRM``, which interrupts a regular
+  expression: :func:`guarded`).
+* anything else that goes wrong (a bug) drops the chunk, counted, with one traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from corral.events import LogDropped
+from corral.exceptions import CorralError
+from corral.logs.format import json_head, json_lines, make_clock, valid_utf8
+
+if TYPE_CHECKING:
+    from corral.config.spec import AppSpec
+    from corral.events import Event
+    from corral.logs.files import RotatingFile
+
+log = logging.getLogger("corral.daemon")
+Sink = Callable[[bytes], None]
+#: Seconds of redaction a chunk may take; the lines it did not reach by then are withheld.  A
+#: chunk of 1 MiB of JSON lines that each hold a password takes ~0.17 s on a shared 2-core VM.
+REDACT_BUDGET = 0.25
+
+
+class LogLoss:
+    """One app's lines that did not reach its log files as they were written, since this daemon
+    added the app: dropped (never written; lines and bytes per stream) and ``withheld`` (written
+    as ``[line withheld: redaction failed]``).  ``publish`` gets the
+    :class:`corral.events.LogDropped` of every outage that ended.  Small on purpose (one per app;
+    an :class:`Outage` exists only while a stream drops lines)."""
+
+    __slots__ = ("app", "out_lines", "out_bytes", "err_lines", "err_bytes", "withheld", "publish", "outages")
+
+    def __init__(self, app: str, publish: Callable[[Event], None] | None = None) -> None:
+        self.app = app
+        self.out_lines = self.out_bytes = self.err_lines = self.err_bytes = self.withheld = 0
+        self.publish = publish
+        self.outages: dict[tuple[int, str], Outage] | None = None  # (instance, stream) -> the one going on
+
+    def drop(self, index: int, stream: str, path: str, data: bytes, now: float,
+             exc: BaseException | None = None) -> None:
+        """Count the lines of ``data`` as dropped; the first drop of an outage says so in daemon.log.
+        An outage outlives the instance's process: the next one continues it (one line, one event)."""
+        lines, size = data.count(b"\n"), len(data)
+        if stream == "out":
+            self.out_lines += lines
+            self.out_bytes += size
+        else:
+            self.err_lines += lines
+            self.err_bytes += size
+        if self.outages is None:
+            self.outages = {}
+        outage = self.outages.get((index, stream))
+        if outage is None:
+            outage = self.outages[(index, stream)] = Outage(index, stream, path, now, _reason(exc))
+            log.warning("%s[%d]: cannot write its std%s log %s (%s): its lines are dropped and counted until "
+                        "a write succeeds (tried again every second)", self.app, index, stream, path, outage.error)
+        outage.lines += lines
+        outage.size += size
+
+    def resumed(self, index: int, stream: str) -> None:
+        """A write of this stream succeeded: the end of its outage, if one was going on (reported)."""
+        outage = self.outages.pop((index, stream), None) if self.outages is not None else None
+        if outage is None:
+            return
+        if not self.outages:
+            self.outages = None
+        log.warning("%s[%d]: writing its std%s log again; %d line(s) (%d bytes) were dropped", self.app, index,
+                    stream, outage.lines, outage.size)
+        if self.publish is not None:
+            self.publish(LogDropped(app=self.app, instance=index, stream=stream, path=outage.path,
+                                    lines=outage.lines, size=outage.size, since=outage.since, error=outage.error))
+
+    @property
+    def lines(self) -> int:
+        return self.out_lines + self.err_lines
+
+    @property
+    def size(self) -> int:
+        return self.out_bytes + self.err_bytes
+
+    def summary(self) -> dict[str, int]:
+        """What ``corral ls --json`` shows (per app)."""
+        return {"dropped_lines": self.lines, "dropped_bytes": self.size, "withheld_lines": self.withheld}
+
+    def details(self) -> dict[str, Any]:
+        """What ``corral describe --json`` shows: the summary, per stream, and the outages going on."""
+        going_on = [o.row() for _, o in sorted((self.outages or {}).items())]
+        return {**self.summary(), "streams": {"out": {"lines": self.out_lines, "bytes": self.out_bytes},
+                                              "err": {"lines": self.err_lines, "bytes": self.err_bytes}},
+                "dropping": going_on}
+
+
+class Outage:
+    """One instance stream's lines dropped since its first failed write, until one succeeds."""
+
+    __slots__ = ("index", "stream", "path", "since", "error", "lines", "size")
+
+    def __init__(self, index: int, stream: str, path: str, since: float, error: str) -> None:
+        self.index, self.stream, self.path, self.since, self.error = index, stream, path, since, error
+        self.lines = self.size = 0
+
+    def row(self) -> dict[str, Any]:
+        return {"instance": self.index, "stream": self.stream, "path": self.path, "since": self.since,
+                "lines": self.lines, "bytes": self.size, "error": self.error}
+
+
+def _reason(exc: BaseException | None) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "a write failed"
+
+
+class RedactionTimeout(CorralError):
+    """The chunk's redaction budget ran out in the middle of a search (see :func:`guarded`)."""
+
+
+_armed = [False]  # the SIGALRM handler raises only while a guarded redaction runs
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    if _armed[0]:
+        _armed[0] = False
+        raise RedactionTimeout
+
+
+def guarded(redact: Callable[[bytes, float], tuple[bytes, int]]) -> Callable[[bytes, float], tuple[bytes, int]]:
+    """``redact`` (a ``Redactor.redact_chunk``) interrupted by ``SIGALRM`` when its budget runs
+    out: the redactor turns the interruption into withheld lines, like a line whose rules raise.
+    On the main thread only (where signal handlers run); elsewhere ``redact`` runs as it is."""
+    main = threading.main_thread().ident
+
+    def run(chunk: bytes, budget: float) -> tuple[bytes, int]:
+        if threading.get_ident() != main:
+            return redact(chunk, budget)
+        if signal.getsignal(signal.SIGALRM) is not _on_alarm:
+            signal.signal(signal.SIGALRM, _on_alarm)
+        try:
+            _armed[0] = True
+            signal.setitimer(signal.ITIMER_REAL, max(budget, 1e-6))
+            try:
+                return redact(chunk, budget)
+            finally:
+                _armed[0] = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except RedactionTimeout:  # it went off between two steps of the redactor: nothing is known clean
+            whole, tail = chunk.count(b"\n"), not chunk.endswith(b"\n")
+            line = _withheld()
+            return line * whole + (line[:-1] if tail else b""), whole + tail
+
+    return run
+
+
+def _withheld() -> bytes:
+    from corral.app.redact import Redactor
+
+    return Redactor.WITHHELD.encode() + b"\n"
+
+
+def piece_limit(max_size: int) -> int:
+    """The largest piece of a chunk written at once: a quarter of ``log_max_size`` (64 KiB to
+    1 MiB), so rotation keeps files within the limit although one read may hold 1 MiB."""
+    return max(64 * 1024, min(1 << 20, max_size // 4)) if max_size else 1 << 62
+
+
+def pieces(chunk: bytes, limit: int) -> list[bytes]:
+    """``chunk`` (whole lines) cut at newlines into pieces of at most ``limit`` bytes (a single
+    longer line stays whole)."""
+    if len(chunk) <= limit:
+        return [chunk]
+    out, start, end = [], 0, len(chunk)
+    while end - start > limit:
+        cut = chunk.rfind(b"\n", start, start + limit) + 1
+        if cut <= start:  # one line longer than the limit: up to its own newline
+            cut = chunk.find(b"\n", start + limit) + 1 or end
+        out.append(chunk[start:cut])
+        start = cut
+    if start < end:
+        out.append(chunk[start:])
+    return out
+
+
+def make_redactor(spec: AppSpec) -> Any:
+    """The app's redactor, or None when ``redact = false``."""
+    if not spec.redact:
+        return None
+    keys, patterns = spec.redact_keys, spec.redact_patterns
+    from corral.app.redact import Redactor, default_redactor
+
+    return Redactor(keys, patterns) if keys or patterns else default_redactor()
+
+
+def redactor_of(spec: AppSpec) -> Callable[[bytes, float], tuple[bytes, int]] | None:
+    """The app's ``redact_chunk`` (under a timer when it has its own patterns), or None."""
+    redactor = make_redactor(spec)
+    if redactor is None:
+        return None
+    return guarded(redactor.redact_chunk) if spec.redact_patterns else redactor.redact_chunk
+
+
+def make_sink(spec: AppSpec, index: int, stream: str, f: RotatingFile, loss: LogLoss | None = None) -> Sink:
+    """The function a pipe reader calls with each chunk of complete lines of one stream; it never
+    raises (see the module docstring).  ``loss``: the app's counters (a private one without).
+    One closure per sink and nothing else: the daemon holds two per instance."""
+    redact = redactor_of(spec)
+    loss = loss if loss is not None else LogLoss(spec.name)
+    clock = make_clock(spec.log_date_format)
+    write, now_of = f.write, time.time
+
+    if spec.log_type == "json":
+        head = json_head(spec.name, index, stream)
+
+        def json_sink(chunk: bytes) -> None:
+            try:
+                if redact is not None:
+                    chunk, withheld = redact(chunk, REDACT_BUDGET)
+                    if withheld:
+                        loss.withheld += withheld
+                now = now_of()
+                ts = clock(now)
+                if f.retry_at and f.waiting():
+                    loss.drop(index, stream, f.path, chunk, now)
+                elif _write_pieces(lambda piece: write(json_lines(piece, ts, head), now), chunk, f, loss, index,
+                                   stream, now) and loss.outages is not None:
+                    loss.resumed(index, stream)
+            except Exception as exc:  # noqa: BLE001 - see _broken()
+                _broken(loss, index, stream, f, chunk, exc)
+
+        return json_sink
+    if not spec.time:
+
+        def plain_sink(chunk: bytes) -> None:
+            try:
+                if not chunk.isascii():
+                    chunk = valid_utf8(chunk)
+                if redact is not None:
+                    chunk, withheld = redact(chunk, REDACT_BUDGET)
+                    if withheld:
+                        loss.withheld += withheld
+                now = now_of()
+                if f.retry_at and f.waiting():
+                    loss.drop(index, stream, f.path, chunk, now)
+                elif _write_pieces(lambda piece: write(piece, now), chunk, f, loss, index, stream, now) \
+                        and loss.outages is not None:
+                    loss.resumed(index, stream)
+            except Exception as exc:  # noqa: BLE001 - see _broken()
+                _broken(loss, index, stream, f, chunk, exc)
+
+        return plain_sink
+
+    write_stamped = f.write_stamped
+
+    def stamped_sink(chunk: bytes) -> None:
+        try:
+            if not chunk.isascii():
+                chunk = valid_utf8(chunk)
+            if redact is not None:
+                chunk, withheld = redact(chunk, REDACT_BUDGET)
+                if withheld:
+                    loss.withheld += withheld
+            now = now_of()
+            if f.retry_at and f.waiting():
+                loss.drop(index, stream, f.path, chunk, now)
+                return
+            stamp = (clock(now) + " ").encode()
+            if len(chunk) <= piece_limit(f.policy.max_size):
+                try:
+                    write_stamped(stamp, chunk.replace(b"\n", b"\n" + stamp), now)
+                except OSError as exc:
+                    loss.drop(index, stream, f.path, unkept(chunk, f.kept), now, exc)
+                    return
+            elif not _write_pieces(lambda piece: write_stamped(stamp, piece.replace(b"\n", b"\n" + stamp), now),
+                                   chunk, f, loss, index, stream, now):  # a file never passes log_max_size by a read
+                return
+            if loss.outages is not None:
+                loss.resumed(index, stream)
+        except Exception as exc:  # noqa: BLE001 - see _broken()
+            _broken(loss, index, stream, f, chunk, exc)
+
+    return stamped_sink
+
+
+def _broken(loss: LogLoss, index: int, stream: str, f: RotatingFile, chunk: bytes, exc: Exception) -> None:
+    """A sink failed on something else than a write (a bug): one traceback, the lines counted."""
+    log.exception("%s[%d]: std%s lines dropped", loss.app, index, stream)
+    loss.drop(index, stream, f.path, chunk, time.time(), exc)
+
+
+def _write_pieces(put: Callable[[bytes], None], chunk: bytes, f: RotatingFile, loss: LogLoss, index: int,
+                  stream: str, now: float) -> bool:
+    """``put`` each piece of ``chunk``; False when a write failed (the lines it kept out dropped)."""
+    written = 0
+    try:
+        for piece in pieces(chunk, piece_limit(f.policy.max_size)):
+            put(piece)
+            written += len(piece)
+    except OSError as exc:
+        loss.drop(index, stream, f.path, unkept(chunk[written:], f.kept), now, exc)
+        return False
+    return True
+
+
+def unkept(data: bytes, kept: int) -> bytes:
+    """``data`` (whole lines) without its first ``kept`` lines: what a failed write kept out."""
+    return data.split(b"\n", kept)[-1] if kept else data
