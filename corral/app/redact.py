@@ -91,10 +91,7 @@ class _TooDeep(Exception):
     """A JSON line nested deeper than :data:`_MAX_DEPTH`: redacted as text instead."""
 
 
-#: What replaces a line the rules could not redact (:meth:`Redactor.redact_chunk`).
-_WITHHELD = "[line withheld: redaction failed]"
-_WITHHELD_BYTES = _WITHHELD.encode()
-_WITHHELD_LINE = _WITHHELD_BYTES + b"\n"
+_WITHHELD = "[line withheld: redaction failed]"  # instead of a line the rules could not redact
 
 
 class Redactor:
@@ -146,8 +143,8 @@ class Redactor:
         try:
             starts = self._dirty_starts(data)
         except Exception:  # noqa: BLE001 - no line can be told clean: every one is withheld
-            whole, tail = data.count(b"\n"), not data.endswith(b"\n")
-            return _WITHHELD_LINE * whole + (_WITHHELD_BYTES if tail else b""), whole + tail
+            whole, tail, line = data.count(b"\n"), not data.endswith(b"\n"), _WITHHELD.encode()
+            return (line + b"\n") * whole + (line if tail else b""), whole + tail
         if not starts:
             return data, 0
         return self._rewrite(data, starts, deadline)

@@ -19,7 +19,7 @@ from typing import Any
 
 from corral.events import InstanceCrashed
 from corral.logs.tracebacks import parse_crash
-from corral.logs.lines import REDACT_BUDGET, redactor_of
+from corral.logs.lines import budget, redactor_of
 from corral.app.errors import CODE_BUG
 from corral.lifecycle.exits import describe_exit
 from corral.lifecycle.instance import RUNNING
@@ -37,7 +37,8 @@ def crash_report(tail: list[str], code: int | None, sig: str | None, pid: int | 
     redact in time is withheld, as in the log file."""
     if redactor is not None and tail:
         redact = redactor if callable(redactor) else redactor.redact_chunk
-        text, _ = redact("\n".join(tail).encode("utf-8", "surrogateescape") + b"\n", REDACT_BUDGET)
+        data = "\n".join(tail).encode("utf-8", "surrogateescape") + b"\n"
+        text, _ = redact(data, budget(len(data)))
         tail = text.decode("utf-8", "surrogateescape").split("\n")[:-1]
     parsed = parse_crash(tail)
     report: dict[str, Any] = {"code": code, "signal": sig, "pid": pid, "language": None, "exc_type": None,

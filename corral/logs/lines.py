@@ -16,7 +16,7 @@ journald drop and count too):
   (:class:`LogLoss`).  One ``daemon.log`` line says when an instance's stream starts dropping;
   when a write succeeds again a :class:`corral.events.LogDropped` event says how many lines and
   bytes were lost, since when and why.
-* a line the redactor cannot redact (it raised, or the chunk's :data:`REDACT_BUDGET` ran out) is
+* a line the redactor cannot redact (it raised, or the chunk's :func:`budget` ran out) is
   written as ``[line withheld: redaction failed]`` with its timestamp, and counted.  The budget
   bounds the built-in rules by itself (they check the time between lines); an app's own
   ``redact_patterns`` may take minutes inside one search (``(\\w+)=secret`` on a 64 KiB line of
@@ -44,9 +44,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("corral.daemon")
 Sink = Callable[[bytes], None]
-#: Seconds of redaction a chunk may take; the lines it did not reach by then are withheld.  A
-#: chunk of 1 MiB of JSON lines that each hold a password takes ~0.17 s on a shared 2-core VM.
-REDACT_BUDGET = 0.25
+Redact = Callable[[bytes, float], tuple[bytes, int]]  # Redactor.redact_chunk: (chunk, seconds) -> (chunk, withheld)
+#: The time a chunk's redaction may take (:func:`budget`): REDACT_MIN seconds, plus a second per
+#: REDACT_RATE bytes.  The lines not reached by then are withheld.  The built-in rules on the
+#: worst floods (every line a secret: ``token=x1`` lines, JSON lines that each hold a password)
+#: go at 2-6 MB/s on a shared 2-core VM: a chunk slower than 1 MiB/s is something else (an
+#: app's own pattern taking seconds on one line).  The pipe reader keeps floods to small chunks.
+REDACT_MIN = 0.1
+REDACT_RATE = 1 << 20
+
+
+def budget(size: int) -> float:
+    """Seconds of redaction a chunk of ``size`` bytes may take."""
+    return REDACT_MIN + size / REDACT_RATE
 
 
 class LogLoss:
@@ -151,22 +161,22 @@ def _on_alarm(signum: int, frame: Any) -> None:
         raise RedactionTimeout
 
 
-def guarded(redact: Callable[[bytes, float], tuple[bytes, int]]) -> Callable[[bytes, float], tuple[bytes, int]]:
+def guarded(redact: Redact) -> Redact:
     """``redact`` (a ``Redactor.redact_chunk``) interrupted by ``SIGALRM`` when its budget runs
     out: the redactor turns the interruption into withheld lines, like a line whose rules raise.
     On the main thread only (where signal handlers run); elsewhere ``redact`` runs as it is."""
     main = threading.main_thread().ident
 
-    def run(chunk: bytes, budget: float) -> tuple[bytes, int]:
+    def run(chunk: bytes, seconds: float) -> tuple[bytes, int]:
         if threading.get_ident() != main:
-            return redact(chunk, budget)
+            return redact(chunk, seconds)
         if signal.getsignal(signal.SIGALRM) is not _on_alarm:
             signal.signal(signal.SIGALRM, _on_alarm)
         try:
             _armed[0] = True
-            signal.setitimer(signal.ITIMER_REAL, max(budget, 1e-6))
+            signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-6))
             try:
-                return redact(chunk, budget)
+                return redact(chunk, seconds)
             finally:
                 _armed[0] = False
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -217,7 +227,7 @@ def make_redactor(spec: AppSpec) -> Any:
     return Redactor(keys, patterns) if keys or patterns else default_redactor()
 
 
-def redactor_of(spec: AppSpec) -> Callable[[bytes, float], tuple[bytes, int]] | None:
+def redactor_of(spec: AppSpec) -> Redact | None:
     """The app's ``redact_chunk`` (under a timer when it has its own patterns), or None."""
     redactor = make_redactor(spec)
     if redactor is None:
@@ -232,57 +242,69 @@ def make_sink(spec: AppSpec, index: int, stream: str, f: RotatingFile, loss: Log
     redact = redactor_of(spec)
     loss = loss if loss is not None else LogLoss(spec.name)
     clock = make_clock(spec.log_date_format)
+    if spec.log_type == "json":
+        return _json_sink(f, loss, index, stream, redact, clock, json_head(spec.name, index, stream))
+    if not spec.time:
+        return _plain_sink(f, loss, index, stream, redact)
+    return _stamped_sink(f, loss, index, stream, redact, clock)
+
+
+def _json_sink(f: RotatingFile, loss: LogLoss, index: int, stream: str, redact: Redact | None,
+               clock: Callable[[float], str], head: str) -> Sink:
     write, now_of = f.write, time.time
 
-    if spec.log_type == "json":
-        head = json_head(spec.name, index, stream)
+    def json_sink(chunk: bytes) -> None:
+        try:
+            if redact is not None:
+                chunk, withheld = redact(chunk, budget(len(chunk)))
+                if withheld:
+                    loss.withheld += withheld
+            now = now_of()
+            ts = clock(now)
+            if f.retry_at and f.waiting():
+                loss.drop(index, stream, f.path, chunk, now)
+            elif _write_pieces(lambda piece: write(json_lines(piece, ts, head), now), chunk, f, loss, index,
+                               stream, now) and loss.outages is not None:
+                loss.resumed(index, stream)
+        except Exception as exc:  # noqa: BLE001 - see _broken()
+            _broken(loss, index, stream, f, chunk, exc)
 
-        def json_sink(chunk: bytes) -> None:
-            try:
-                if redact is not None:
-                    chunk, withheld = redact(chunk, REDACT_BUDGET)
-                    if withheld:
-                        loss.withheld += withheld
-                now = now_of()
-                ts = clock(now)
-                if f.retry_at and f.waiting():
-                    loss.drop(index, stream, f.path, chunk, now)
-                elif _write_pieces(lambda piece: write(json_lines(piece, ts, head), now), chunk, f, loss, index,
-                                   stream, now) and loss.outages is not None:
-                    loss.resumed(index, stream)
-            except Exception as exc:  # noqa: BLE001 - see _broken()
-                _broken(loss, index, stream, f, chunk, exc)
+    return json_sink
 
-        return json_sink
-    if not spec.time:
 
-        def plain_sink(chunk: bytes) -> None:
-            try:
-                if not chunk.isascii():
-                    chunk = valid_utf8(chunk)
-                if redact is not None:
-                    chunk, withheld = redact(chunk, REDACT_BUDGET)
-                    if withheld:
-                        loss.withheld += withheld
-                now = now_of()
-                if f.retry_at and f.waiting():
-                    loss.drop(index, stream, f.path, chunk, now)
-                elif _write_pieces(lambda piece: write(piece, now), chunk, f, loss, index, stream, now) \
-                        and loss.outages is not None:
-                    loss.resumed(index, stream)
-            except Exception as exc:  # noqa: BLE001 - see _broken()
-                _broken(loss, index, stream, f, chunk, exc)
+def _plain_sink(f: RotatingFile, loss: LogLoss, index: int, stream: str, redact: Redact | None) -> Sink:
+    write, now_of = f.write, time.time
 
-        return plain_sink
+    def plain_sink(chunk: bytes) -> None:
+        try:
+            if not chunk.isascii():
+                chunk = valid_utf8(chunk)
+            if redact is not None:
+                chunk, withheld = redact(chunk, budget(len(chunk)))
+                if withheld:
+                    loss.withheld += withheld
+            now = now_of()
+            if f.retry_at and f.waiting():
+                loss.drop(index, stream, f.path, chunk, now)
+            elif _write_pieces(lambda piece: write(piece, now), chunk, f, loss, index, stream, now) \
+                    and loss.outages is not None:
+                loss.resumed(index, stream)
+        except Exception as exc:  # noqa: BLE001 - see _broken()
+            _broken(loss, index, stream, f, chunk, exc)
 
-    write_stamped = f.write_stamped
+    return plain_sink
+
+
+def _stamped_sink(f: RotatingFile, loss: LogLoss, index: int, stream: str, redact: Redact | None,
+                  clock: Callable[[float], str]) -> Sink:
+    write_stamped, now_of = f.write_stamped, time.time
 
     def stamped_sink(chunk: bytes) -> None:
         try:
             if not chunk.isascii():
                 chunk = valid_utf8(chunk)
             if redact is not None:
-                chunk, withheld = redact(chunk, REDACT_BUDGET)
+                chunk, withheld = redact(chunk, budget(len(chunk)))
                 if withheld:
                     loss.withheld += withheld
             now = now_of()

@@ -15,7 +15,7 @@ from typing import Callable
 from corral.logs.pipe import MAX_LINE, Sink, write_all
 from corral.logs.files import LogWriters
 from corral.logs.format import valid_utf8
-from corral.logs.lines import REDACT_BUDGET, LogLoss, make_sink, redactor_of
+from corral.logs.lines import LogLoss, budget, make_sink, redactor_of
 from corral.logs.rotation import RotationPolicy
 
 TYPE_CHECKING = False
@@ -102,7 +102,7 @@ class StdoutLogs:
         def sink(chunk: bytes) -> None:
             chunk = valid_utf8(chunk)
             if redact is not None:
-                chunk, withheld = redact(chunk, REDACT_BUDGET)
+                chunk, withheld = redact(chunk, budget(len(chunk)))
                 if withheld and loss is not None:
                     loss.withheld += withheld
             write_all(fd, prefix + chunk[:-1].replace(b"\n", joiner) + b"\n")

@@ -128,6 +128,28 @@ def test_adding_an_app_publishes_it_and_the_view_shows_it_read_only() -> None:
     assert [r["kind"] for r in rows] == ["app_added"]
 
 
+def test_lost_log_lines_reach_the_bus_the_store_and_the_view() -> None:
+    """What a monitor needs to alert on a full disk: a LogDropped on the bus when writing resumes
+    (kept in the history), and the counts in the read-only view."""
+    from corral.events import LogDropped
+
+    async def body() -> tuple[list[Event], Any, list[dict[str, Any]]]:
+        sup = supervisor(asyncio.get_running_loop(), ManualClock(wall=3000.0))
+        dropped = sup.core.subscribe(LogDropped)
+        app = sup.add_app(AppSpec(name="api", cwd="/", cmd=["true"]), {})
+        app.log_loss.drop(0, "err", "/d/api-error.log", b"a\nbb\n", 2990.0, OSError(28, "No space left on device"))
+        app.log_loss.withheld += 1
+        app.log_loss.resumed(0, "err")
+        return dropped.take(), sup.core.view(), sup.store.events("api")
+
+    events, view, rows = run(body)
+    [event] = events
+    assert (event.app, event.instance, event.lines, event.size, event.since) == ("api", 0, 2, 5, 2990.0)  # type: ignore[attr-defined]
+    [app] = view.apps
+    assert (app.log_dropped, app.log_dropped_bytes, app.log_withheld) == (2, 5, 1)
+    assert [r["kind"] for r in rows] == ["app_added", "log_dropped"] and rows[1]["data"]["bytes"] == 5
+
+
 def test_call_runs_the_same_operations_as_the_control_socket() -> None:
     from corral.daemon.ops.apps import Context
 

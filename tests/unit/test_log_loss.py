@@ -8,10 +8,12 @@ on a full tmpfs is ``tests/integration/test_full_disk.py``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -154,7 +156,7 @@ def test_unkept_is_what_follows_the_lines_that_got_in() -> None:
 
 def test_lines_the_redactor_could_not_redact_are_withheld_with_their_timestamp_and_counted(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lines, "REDACT_BUDGET", -1.0)  # out of time before the first line
+    monkeypatch.setattr(lines, "REDACT_MIN", -1.0)  # out of time before the first line
     spec = AppSpec(name="api", cwd="/")
     f = open_file(tmp_path / "api.log", spec)
     loss = LogLoss("api")
@@ -168,7 +170,7 @@ def test_lines_the_redactor_could_not_redact_are_withheld_with_their_timestamp_a
 
 def test_an_apps_own_pattern_is_interrupted_when_the_budget_runs_out(tmp_path: Path) -> None:
     r"""``(\w+)=secret`` takes ~30 s on a 64 KiB line of letters: the sink's timer interrupts it
-    after REDACT_BUDGET; the chunk's lines are withheld and counted, the next chunk is redacted."""
+    after its budget; the chunk's lines are withheld and counted, the next chunk is redacted."""
     spec = AppSpec(name="api", cwd="/", redact_patterns=[r"(\w+)=secret"])
     f = open_file(tmp_path / "api.log", spec)
     loss = LogLoss("api")
@@ -177,7 +179,7 @@ def test_an_apps_own_pattern_is_interrupted_when_the_budget_runs_out(tmp_path: P
     sink(b"before\n" + b"a" * 65536 + b"\nafter\n")
     took = time.monotonic() - start
     sink(b"k=secret\n")
-    assert took < lines.REDACT_BUDGET + 1.0
+    assert took < lines.budget(65550) + 1.0
     assert unstamped((tmp_path / "api.log").read_text()) == [WITHHELD] * 3 + ["REDACTED=secret"]
     assert loss.withheld == 3
 
@@ -213,3 +215,43 @@ def test_ls_marks_an_app_with_lost_lines_and_describe_says_what_and_since_when()
     assert "  log lines not written: 12345 (1.4 MB; stderr 345, stdout 12000) since the daemon started" in text
     assert "    instance 0 stdout: dropping since " in text and "(No space left on device), 12000 so far" in text
     assert "  log lines withheld (redaction failed): 3" in text
+
+
+def test_a_reader_takes_smaller_reads_while_its_lines_are_costly_and_grows_back() -> None:
+    """A flood of lines that cost the sink 0.1 s a MiB is read in pieces of about SLICE of work
+    (never below MIN_READ); once lines are cheap again the reads grow back to a whole pipe.
+    Every byte arrives, in order."""
+    from corral.logs import pipe
+
+    loop = asyncio.new_event_loop()
+    read_fd, write_fd = pipe.make_pipe()
+    line = b"token=x" + b"0" * 120 + b"\n"
+    costly, cheap = line * ((4 << 20) // len(line)), line * ((16 << 20) // len(line))
+    sizes: list[tuple[bool, int]] = []
+    got = bytearray()
+    phase = {"costly": True}
+
+    def sink(chunk: bytes) -> None:
+        sizes.append((phase["costly"], len(chunk)))
+        got.extend(chunk)
+        if phase["costly"]:
+            time.sleep(len(chunk) / (10 << 20))  # the cost of redacting a flood of secrets, at 10 MiB/s
+            phase["costly"] = len(got) < len(costly)
+
+    def writer() -> None:
+        pipe.write_all(write_fd, costly + cheap)
+        os.close(write_fd)
+
+    done = loop.create_future()
+    pipe.PipeReader(loop, read_fd, sink, on_eof=lambda: done.set_result(None))
+    thread = threading.Thread(target=writer)
+    thread.start()
+    loop.run_until_complete(asyncio.wait_for(done, 60))
+    thread.join()
+    loop.close()
+    assert bytes(got) == costly + cheap
+    during = [size for was_costly, size in sizes if was_costly][2:]  # after the first slow reads
+    assert during and max(during) <= 0.02 * (10 << 20) * 1.5 + len(line)  # about SLICE of work each
+    assert min(size for _, size in sizes[:-1]) >= pipe.MIN_READ - len(line)
+    after = [size for was_costly, size in sizes if not was_costly]
+    assert max(after) >= pipe.READ_SIZE - len(line)  # grown back to a whole pipe
