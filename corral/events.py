@@ -174,8 +174,8 @@ class ProbeResult(Event):
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False, repr=False)
 class LogDropped(Event):
     """Lines of one stream of an instance that its log file never got (a full disk, a quota,
-    an I/O error), reported when a write to it succeeds again: how many, since when, and why.
-    Every one was counted meanwhile (``corral ls``, ``corral describe``)."""
+    an I/O error), reported when a write to it succeeds again (or the instance is gone): how
+    many, since when, and why.  Every one was counted meanwhile (``corral ls``, ``describe``)."""
 
     stream: str  # "out" or "err"
     path: str
@@ -192,7 +192,7 @@ class LogDropped(Event):
 
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
         return (f"{self.lines} line(s) ({self.size} bytes) of std{self.stream} not written to {self.path} "
-                f"since {when}: {self.error}; writing again")
+                f"since {when}: {self.error}")
 
     @property
     def data(self) -> Mapping[str, Any]:

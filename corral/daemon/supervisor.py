@@ -307,9 +307,11 @@ class Supervisor:
             self.apps.pop(app.name, None)
             self.store.delete_app(app.name)
             self.sockets.release_app(app.name)
+            app.log_loss.end()  # what a full disk kept out of its logs, reported before it goes
             self.publish(ev.AppRemoved(app=app.name))
         elif slot.index >= app.spec.instances and not any(s.index == slot.index for s in app.slots):
             self.sockets.release_slot(app.name, slot.index)
+            app.log_loss.end(slot.index)
 
     # -- waiting ------------------------------------------------------------------------
     def _notify(self) -> None:
@@ -373,6 +375,7 @@ class Supervisor:
             if not app.slots:
                 self.apps.pop(app.name, None)
                 self.store.delete_app(app.name)
+                app.log_loss.end()
                 self.publish(ev.AppRemoved(app=app.name))
         for slot in list(app.slots):
             self.dispatch(slot, lc.Stop(after))

@@ -98,14 +98,22 @@ class LogLoss:
     def resumed(self, index: int, stream: str) -> None:
         """A write of this stream succeeded: the end of its outage, if one was going on (reported)."""
         outage = self.outages.pop((index, stream), None) if self.outages is not None else None
-        if outage is None:
-            return
+        if outage is not None:
+            self._report(outage, "writing its std%s log again")
+
+    def end(self, index: int | None = None) -> None:
+        """The instance ``index`` (every one: None) is gone: report the outages it leaves."""
+        outages = self.outages or {}
+        for key in [k for k in outages if index is None or k[0] == index]:
+            self._report(outages.pop(key), "gone while its std%s log could not be written")
+
+    def _report(self, outage: Outage, what: str) -> None:
         if not self.outages:
             self.outages = None
-        log.warning("%s[%d]: writing its std%s log again; %d line(s) (%d bytes) were dropped", self.app, index,
-                    stream, outage.lines, outage.size)
+        log.warning("%s[%d]: " + what + "; %d line(s) (%d bytes) were dropped", self.app, outage.index,
+                    outage.stream, outage.lines, outage.size)
         if self.publish is not None:
-            self.publish(LogDropped(app=self.app, instance=index, stream=stream, path=outage.path,
+            self.publish(LogDropped(app=self.app, instance=outage.index, stream=outage.stream, path=outage.path,
                                     lines=outage.lines, size=outage.size, since=outage.since, error=outage.error))
 
     @property

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from corral.config.spec import AppSpec
+from corral.lifecycle import instance as lc
 from corral.clock import ManualClock
 from corral.daemon.core import DaemonCore
 from corral.daemon.store import MemoryStore
@@ -140,14 +141,19 @@ def test_lost_log_lines_reach_the_bus_the_store_and_the_view() -> None:
         app.log_loss.drop(0, "err", "/d/api-error.log", b"a\nbb\n", 2990.0, OSError(28, "No space left on device"))
         app.log_loss.withheld += 1
         app.log_loss.resumed(0, "err")
-        return dropped.take(), sup.core.view(), sup.store.events("api")
+        view = sup.core.view()
+        app.log_loss.drop(0, "out", "/d/api-out.log", b"c\n", 2995.0, OSError(28, "No space left on device"))
+        sup.stop(app, lc.After.DELETE)  # deleted while its stdout drops lines: reported before it goes
+        await sup.wait_for(lambda: "api" not in sup.apps, 5)
+        return dropped.take(), view, sup.store.events("api")
 
     events, view, rows = run(body)
-    [event] = events
-    assert (event.app, event.instance, event.lines, event.size, event.since) == ("api", 0, 2, 5, 2990.0)  # type: ignore[attr-defined]
+    assert [(e.app, e.instance, e.lines, e.size, e.since) for e in events] == [  # type: ignore[attr-defined]
+        ("api", 0, 2, 5, 2990.0), ("api", 0, 1, 2, 2995.0)]
     [app] = view.apps
     assert (app.log_dropped, app.log_dropped_bytes, app.log_withheld) == (2, 5, 1)
-    assert [r["kind"] for r in rows] == ["app_added", "log_dropped"] and rows[1]["data"]["bytes"] == 5
+    assert [r["kind"] for r in rows] == ["app_added", "log_dropped", "log_dropped", "app_removed"]
+    assert rows[1]["data"]["bytes"] == 5
 
 
 def test_call_runs_the_same_operations_as_the_control_socket() -> None:

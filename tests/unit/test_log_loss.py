@@ -116,6 +116,19 @@ def test_a_new_process_of_the_instance_continues_the_outage(tmp_path: Path) -> N
     assert (loss.err_lines, loss.err_bytes, loss.out_lines) == (2, 13, 0)
 
 
+def test_an_instance_gone_while_its_stream_drops_reports_what_it_lost() -> None:
+    published: list[Event] = []
+    loss = LogLoss("api", published.append)
+    loss.drop(0, "out", "/d/api-out-0.log", b"x\n", 1.0, OSError(28, "No space left on device"))
+    loss.drop(1, "err", "/d/api-error-1.log", b"y\nz\n", 2.0, OSError(5, "Input/output error"))
+    loss.end(1)  # scaled down: instance 1 is gone
+    assert [(e.instance, e.lines, e.error) for e in published] == [(1, 2, "Input/output error")]  # type: ignore[attr-defined]
+    assert list(loss.outages or {}) == [(0, "out")]
+    loss.end()  # the app is deleted
+    assert [e.instance for e in published] == [1, 0] and loss.outages is None
+    assert loss.summary() == {"dropped_lines": 3, "dropped_bytes": 6, "withheld_lines": 0}
+
+
 def test_a_failed_write_keeps_the_whole_lines_that_got_in_and_counts_the_rest(tmp_path: Path) -> None:
     """RLIMIT_FSIZE stops a write in the middle of a chunk (EFBIG): the file keeps the lines
     before the cut, whole, and the sink counts exactly the others."""
