@@ -21,26 +21,23 @@ journald drop and count too):
   bounds the built-in rules by itself (they check the time between lines); an app's own
   ``redact_patterns`` may take minutes inside one search (``(\\w+)=secret`` on a 64 KiB line of
   letters: 30 s), so their searches run under a timer (``SIGALRM``, which interrupts a regular
-  expression: :func:`guarded`).
+  expression: :mod:`corral.logs.redactguard`).
 * anything else that goes wrong (a bug) drops the chunk, counted, with one traceback.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from corral.events import LogDropped
-from corral.exceptions import CorralError
 from corral.logs.format import json_head, json_lines, make_clock, valid_utf8
 
 if TYPE_CHECKING:
     from corral.config.spec import AppSpec
     from corral.events import Event
     from corral.logs.files import RotatingFile
+    from corral.logs.outages import Outage
 
 log = logging.getLogger("corral.daemon")
 Sink = Callable[[bytes], None]
@@ -63,8 +60,9 @@ class LogLoss:
     """One app's lines that did not reach its log files as they were written, since this daemon
     added the app: dropped (never written; lines and bytes per stream) and ``withheld`` (written
     as ``[line withheld: redaction failed]``).  ``publish`` gets the
-    :class:`corral.events.LogDropped` of every outage that ended.  Small on purpose (one per app;
-    an :class:`Outage` exists only while a stream drops lines)."""
+    :class:`corral.events.LogDropped` of every outage that ended.  Small on purpose (one per app):
+    outages (:mod:`corral.logs.outages`, loaded at the first line dropped) exist only while a
+    stream drops lines."""
 
     __slots__ = ("app", "out_lines", "out_bytes", "err_lines", "err_bytes", "withheld", "publish", "outages")
 
@@ -78,43 +76,23 @@ class LogLoss:
              exc: BaseException | None = None) -> None:
         """Count the lines of ``data`` as dropped; the first drop of an outage says so in daemon.log.
         An outage outlives the instance's process: the next one continues it (one line, one event)."""
-        lines, size = data.count(b"\n"), len(data)
-        if stream == "out":
-            self.out_lines += lines
-            self.out_bytes += size
-        else:
-            self.err_lines += lines
-            self.err_bytes += size
-        if self.outages is None:
-            self.outages = {}
-        outage = self.outages.get((index, stream))
-        if outage is None:
-            outage = self.outages[(index, stream)] = Outage(index, stream, path, now, _reason(exc))
-            log.warning("%s[%d]: cannot write its std%s log %s (%s): its lines are dropped and counted until "
-                        "a write succeeds (tried again every second)", self.app, index, stream, path, outage.error)
-        outage.lines += lines
-        outage.size += size
+        from corral.logs import outages
+
+        outages.drop(self, index, stream, path, data, now, exc)
 
     def resumed(self, index: int, stream: str) -> None:
         """A write of this stream succeeded: the end of its outage, if one was going on (reported)."""
-        outage = self.outages.pop((index, stream), None) if self.outages is not None else None
-        if outage is not None:
-            self._report(outage, "writing its std%s log again")
+        if self.outages is not None and (index, stream) in self.outages:
+            from corral.logs import outages
+
+            outages.report(self, self.outages.pop((index, stream)), "writing its std%s log again")
 
     def end(self, index: int | None = None) -> None:
         """The instance ``index`` (every one: None) is gone: report the outages it leaves."""
-        outages = self.outages or {}
-        for key in [k for k in outages if index is None or k[0] == index]:
-            self._report(outages.pop(key), "gone while its std%s log could not be written")
+        if self.outages is not None:
+            from corral.logs import outages
 
-    def _report(self, outage: Outage, what: str) -> None:
-        if not self.outages:
-            self.outages = None
-        log.warning("%s[%d]: " + what + "; %d line(s) (%d bytes) were dropped", self.app, outage.index,
-                    outage.stream, outage.lines, outage.size)
-        if self.publish is not None:
-            self.publish(LogDropped(app=self.app, instance=outage.index, stream=outage.stream, path=outage.path,
-                                    lines=outage.lines, size=outage.size, since=outage.since, error=outage.error))
+            outages.end(self, index)
 
     @property
     def lines(self) -> int:
@@ -134,72 +112,6 @@ class LogLoss:
         return {**self.summary(), "streams": {"out": {"lines": self.out_lines, "bytes": self.out_bytes},
                                               "err": {"lines": self.err_lines, "bytes": self.err_bytes}},
                 "dropping": going_on}
-
-
-class Outage:
-    """One instance stream's lines dropped since its first failed write, until one succeeds."""
-
-    __slots__ = ("index", "stream", "path", "since", "error", "lines", "size")
-
-    def __init__(self, index: int, stream: str, path: str, since: float, error: str) -> None:
-        self.index, self.stream, self.path, self.since, self.error = index, stream, path, since, error
-        self.lines = self.size = 0
-
-    def row(self) -> dict[str, Any]:
-        return {"instance": self.index, "stream": self.stream, "path": self.path, "since": self.since,
-                "lines": self.lines, "bytes": self.size, "error": self.error}
-
-
-def _reason(exc: BaseException | None) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return f"{type(exc).__name__}: {exc}" if exc is not None else "a write failed"
-
-
-class RedactionTimeout(CorralError):
-    """The chunk's redaction budget ran out in the middle of a search (see :func:`guarded`)."""
-
-
-_armed = [False]  # the SIGALRM handler raises only while a guarded redaction runs
-
-
-def _on_alarm(signum: int, frame: Any) -> None:
-    if _armed[0]:
-        _armed[0] = False
-        raise RedactionTimeout
-
-
-def guarded(redact: Redact) -> Redact:
-    """``redact`` (a ``Redactor.redact_chunk``) interrupted by ``SIGALRM`` when its budget runs
-    out: the redactor turns the interruption into withheld lines, like a line whose rules raise.
-    On the main thread only (where signal handlers run); elsewhere ``redact`` runs as it is."""
-    main = threading.main_thread().ident
-
-    def run(chunk: bytes, seconds: float) -> tuple[bytes, int]:
-        if threading.get_ident() != main:
-            return redact(chunk, seconds)
-        if signal.getsignal(signal.SIGALRM) is not _on_alarm:
-            signal.signal(signal.SIGALRM, _on_alarm)
-        try:
-            _armed[0] = True
-            signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-6))
-            try:
-                return redact(chunk, seconds)
-            finally:
-                _armed[0] = False
-                signal.setitimer(signal.ITIMER_REAL, 0)
-        except RedactionTimeout:  # it went off between two steps of the redactor: nothing is known clean
-            whole, tail = chunk.count(b"\n"), not chunk.endswith(b"\n")
-            line = _withheld()
-            return line * whole + (line[:-1] if tail else b""), whole + tail
-
-    return run
-
-
-def _withheld() -> bytes:
-    from corral.app.redact import Redactor
-
-    return Redactor.WITHHELD.encode() + b"\n"
 
 
 def piece_limit(max_size: int) -> int:
@@ -240,7 +152,11 @@ def redactor_of(spec: AppSpec) -> Redact | None:
     redactor = make_redactor(spec)
     if redactor is None:
         return None
-    return guarded(redactor.redact_chunk) if spec.redact_patterns else redactor.redact_chunk
+    if not spec.redact_patterns:
+        return redactor.redact_chunk
+    from corral.logs.redactguard import guarded  # only for apps with their own patterns
+
+    return guarded(redactor.redact_chunk)
 
 
 def make_sink(spec: AppSpec, index: int, stream: str, f: RotatingFile, loss: LogLoss | None = None) -> Sink:
