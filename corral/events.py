@@ -162,6 +162,34 @@ class ProbeResult(Event):
         return {"probe": self.probe, "ok": self.ok, "detail": self.detail, "purpose": self.purpose}
 
 
+class LogDropped(Event):
+    """Lines of one stream of an instance that its log file never got (a full disk, a quota,
+    an I/O error), reported when a write to it succeeds again (or the instance is gone): how
+    many, since when, and why.  Every one was counted meanwhile (``corral ls``, ``describe``)."""
+
+    stream: str  # "out" or "err"
+    path: str
+    lines: int
+    size: int  # bytes of those lines (as they would have been written, without timestamps)
+    since: float  # wall time of the first line dropped
+    error: str
+
+    KIND: ClassVar[str] = "log_dropped"
+
+    @property
+    def message(self) -> str:
+        import time
+
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
+        return (f"{self.lines} line(s) ({self.size} bytes) of std{self.stream} not written to {self.path} "
+                f"since {when}: {self.error}")
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"stream": self.stream, "path": self.path, "lines": self.lines, "bytes": self.size,
+                "since": self.since, "error": self.error}
+
+
 # -- apps ----------------------------------------------------------------------------------
 class ReloadProgress(Event):
     """A step of a reload: ``started``, ``replaced`` (one instance), ``done`` or ``failed``."""

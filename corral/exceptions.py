@@ -13,7 +13,8 @@
     │   ├── control.client.DaemonUnavailable                      no daemon answers
     │   ├── process.spawner.SpawnError, process.listeners.BindError
     │   └── daemon.ops.reload.ReloadFailed
-    └── control.protocol.ProtocolError, RemoteError               the control protocol itself
+    ├── control.protocol.ProtocolError, RemoteError               the control protocol itself
+    └── logs.redactguard.RedactionTimeout                         internal: a redaction out of time
 
 Each class lives next to the code that raises it; this module holds only the roots, so it
 imports nothing and every layer (the pure ``lifecycle/`` included) may import it.  The app

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -86,8 +87,18 @@ _SEPARATOR_RE = re.compile(r"[:=]")
 _TEXT_HINT = re.compile(r"[:=]|bearer|basic|[0-9]{4}[ -]?[0-9]{4}", _CI)
 
 
+class _TooDeep(Exception):
+    """A JSON line nested deeper than :data:`_MAX_DEPTH`: redacted as text instead."""
+
+
+_WITHHELD = "[line withheld: redaction failed]"  # instead of a line the rules could not redact
+
+
 class Redactor:
     """Redacts secrets in lines, byte chunks and structured objects (see the module docstring)."""
+
+    #: What :meth:`redact_chunk` writes instead of a line it could not redact.
+    WITHHELD = _WITHHELD
 
     def __init__(self, extra_keys: Iterable[str] = (), extra_patterns: Iterable[str | re.Pattern[str]] = (),
                  *, keys: Iterable[str] | None = None) -> None:
@@ -115,27 +126,66 @@ class Redactor:
         """Redact a chunk of ``\\n``-terminated lines; returns ``data`` itself when nothing changed."""
         if not data:
             return data
+        starts = self._dirty_starts(data)
+        if not starts:
+            return data
+        return self._rewrite(data, starts, None)[0]
+
+    def redact_chunk(self, data: bytes, budget: float = 0.25) -> tuple[bytes, int]:
+        """:meth:`redact_bytes` that never raises and stops after ``budget`` seconds; for a log
+        writer, which must never lose a line.  A line the rules could not redact (they raised, or
+        the budget ran out before they reached it) is replaced as a whole by :attr:`WITHHELD`
+        (its newline kept); clean lines pass as they are.  Returns the chunk (``data`` itself
+        when nothing changed) and how many lines were withheld."""
+        if not data:
+            return data, 0
+        deadline = time.monotonic() + budget
+        try:
+            starts = self._dirty_starts(data)
+        except Exception:  # noqa: BLE001 - no line can be told clean: every one is withheld
+            whole, tail, line = data.count(b"\n"), not data.endswith(b"\n"), _WITHHELD.encode()
+            return (line + b"\n") * whole + (line if tail else b""), whole + tail
+        if not starts:
+            return data, 0
+        return self._rewrite(data, starts, deadline)
+
+    def _dirty_starts(self, data: bytes) -> set[int]:
+        """The offsets where the lines that may need redaction start (the pre-filter's answer)."""
         starts = self._prefilter.dirty_line_starts(data)
         hits = _url_credential_hits(data)
         if hits:
             starts = set(starts) | {data.rfind(b"\n", 0, pos) + 1 for pos in hits}
-        if not starts:
-            return data
+        return starts
+
+    def _rewrite(self, data: bytes, starts: set[int], deadline: float | None) -> tuple[bytes, int]:
+        """The rules applied to the lines starting at ``starts``; with a ``deadline``, a line whose
+        rules raise or that comes after it is withheld (see :meth:`redact_chunk`)."""
         out: list[bytes] = []
-        last = 0
+        last = withheld = 0
+        late = False
         for start in sorted(starts):
             end = data.find(b"\n", start)
             end = len(data) if end < 0 else end + 1
             line = data[start:end].decode("utf-8", "surrogateescape")
-            new = self._redact_line_slow(line)
+            if deadline is None:
+                new = self._redact_line_slow(line)
+            else:
+                late = late or time.monotonic() > deadline
+                try:
+                    new = _WITHHELD if late else self._redact_line_slow(line)
+                except Exception:  # noqa: BLE001 - this line could not be redacted: withheld, counted
+                    new = _WITHHELD
+                if new is _WITHHELD:
+                    withheld += 1
+                    new = _WITHHELD + "\n" if line.endswith("\n") else _WITHHELD
             if new != line:
                 out.append(data[last:start])
                 out.append(_encode(new))
                 last = end
         if not out:
-            return data
+            return data, withheld
         out.append(data[last:])
-        return b"".join(out)
+        return b"".join(out), withheld
 
     def redact_obj(self, obj: Any) -> Any:
         """Redact structured data; returns a redacted copy, or ``obj`` itself when it is clean."""
@@ -160,10 +210,10 @@ class Redactor:
         if body[:1] in ("{", "["):
             try:
                 obj = json.loads(body)
-            except ValueError:
+                new = self._walk(obj, 0, reference, True)
+            except (ValueError, RecursionError, _TooDeep):  # not JSON, or nested too deep: as text
                 pass
             else:
-                new = self._walk(obj, 0, reference)
                 if new is obj:
                     return line
                 lead = line[: len(line) - len(line.lstrip())]
@@ -231,20 +281,25 @@ class Redactor:
                 if m is not None and m.end("key") == end:
                     yield m
 
-    def _walk(self, obj: Any, depth: int, reference: bool) -> Any:
+    def _walk(self, obj: Any, depth: int, reference: bool, strict: bool = False) -> Any:
+        """``obj`` redacted by key and pattern.  Past :data:`_MAX_DEPTH` levels a container is
+        replaced by REDACTED, or with ``strict`` (a log line) the walk gives up (``_TooDeep``):
+        the line is redacted as text."""
         if isinstance(obj, str):
             if reference or self._extras or _TEXT_HINT.search(obj) is not None:
                 return self._redact_text_slow(obj, reference)
             return obj
         if type(obj) is dict or isinstance(obj, Mapping):
             if depth >= _MAX_DEPTH:
+                if strict:
+                    raise _TooDeep
                 return REDACTED
             out: dict[Any, Any] | None = None
             for key, value in obj.items():
                 if isinstance(key, str) and self.is_sensitive_key(key):
                     new = value if isinstance(value, str) and value == REDACTED else REDACTED
                 else:
-                    new = self._walk(value, depth + 1, reference)
+                    new = self._walk(value, depth + 1, reference, strict)
                 if new is not value:
                     if out is None:
                         out = dict(obj)
@@ -252,8 +307,10 @@ class Redactor:
             return obj if out is None else out
         if isinstance(obj, (list, tuple)):
             if depth >= _MAX_DEPTH:
+                if strict:
+                    raise _TooDeep
                 return REDACTED
-            items = [self._walk(item, depth + 1, reference) for item in obj]
+            items = [self._walk(item, depth + 1, reference, strict) for item in obj]
             if all(a is b for a, b in zip(items, obj, strict=True)):
                 return obj
             return items if isinstance(obj, list) else tuple(items)

@@ -76,6 +76,11 @@ def table(rows: list[dict[str, Any]], colour: bool | None = None) -> str:
             str(r["pid"]) if r["pid"] else "-", r["status"], str(r["restarts"]), up,
             f"{r['cpu_percent']:.1f}%", size(r["memory_bytes"]),
         ])
+    losses = [loss_cell(r.get("log_loss")) for r in rows]
+    if any(losses):  # lines the daemon could not write (a full disk) or withheld: `describe` says more
+        header.append("logs")
+        for line, loss in zip(body, losses):
+            line.append(loss or "-")
     if all(r.get("namespace", "default") == "default" for r in rows):
         header.pop(2)
         for line in body:
@@ -113,6 +118,42 @@ def store_lines(store: dict[str, Any]) -> list[str]:
     return [clean(line) for line in lines]
 
 
+def count(n: int) -> str:
+    """A count in 4 characters or so: 999, 12.3k, 4.5M."""
+    for unit, scale in (("M", 1_000_000), ("k", 1000)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(n)
+
+
+def loss_cell(loss: dict[str, int] | None) -> str:
+    """``ls``'s marker of an app's lost log lines (``log_loss``): "" when none."""
+    if not loss:
+        return ""
+    parts = [f"{count(loss[key])} {word}" for key, word in (("dropped_lines", "dropped"), ("withheld_lines", "withheld"))
+             if loss.get(key)]
+    return ", ".join(parts)
+
+
+def loss_lines(loss: dict[str, Any] | None) -> list[str]:
+    """``describe``'s lines about an app's lost log lines (none when nothing was lost)."""
+    if not loss or not (loss.get("dropped_lines") or loss.get("withheld_lines")):
+        return []
+    lines = []
+    if loss.get("dropped_lines"):
+        streams = loss.get("streams") or {}
+        per = ", ".join(f"std{s} {v['lines']}" for s, v in sorted(streams.items()) if v.get("lines"))
+        lines.append(f"  log lines not written: {loss['dropped_lines']} ({size(loss['dropped_bytes'])}; {per})"
+                     " since the daemon started")
+    for now in loss.get("dropping") or []:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now["since"]))
+        lines.append(f"    instance {now['instance']} std{now['stream']}: dropping since {when} ({now['error']}), "
+                     f"{now['lines']} so far; {now['path']}")
+    if loss.get("withheld_lines"):
+        lines.append(f"  log lines withheld (redaction failed): {loss['withheld_lines']}")
+    return lines
+
+
 def describe(info: dict[str, Any]) -> str:
     from corral.lifecycle.exits import describe_exit  # not on `ls`'s fast path
 
@@ -142,6 +183,7 @@ def describe(info: dict[str, Any]) -> str:
         lines.append(f"  last crash: {when}, instance {crash['instance']}: {crash['summary']}")
         lines.extend(f"    {frame}" for frame in (crash.get("frames") or [])[-3:])
     lines.extend(f"  state: {line}" for line in store_lines(info.get("store") or {}))
+    lines.extend(loss_lines(info.get("log_loss")))
     dropped = (info.get("bus") or {}).get("dropped")
     if dropped:
         lines.append(f"  events dropped for slow subscribers (whole daemon): {dropped}")

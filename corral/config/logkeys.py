@@ -123,7 +123,8 @@ def to_key_list(value: Any) -> list[str]:
 
 
 def to_patterns(value: Any) -> list[str]:
-    """A list of regular expressions (Python syntax); group 1, when present, is what is replaced."""
+    """A list of regular expressions (Python syntax); group 1, when present, is what is replaced.
+    One that backtracks catastrophically is refused (:mod:`corral.config.regexcheck`)."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or len(items) > limits.MAX_LIST or \
             not all(isinstance(v, str) and v and len(v) <= 4096 for v in items):
@@ -136,6 +137,11 @@ def to_patterns(value: Any) -> list[str]:
         except (RecursionError, OverflowError, ValueError):
             raise Invalid("is not a regular expression (nested too deeply or too large)", suffix=f"[{i}]",
                           value=pattern) from None
+        from corral.config.regexcheck import backtracking_problem  # only for apps with patterns
+
+        problem = backtracking_problem(pattern)
+        if problem is not None:
+            raise Invalid(problem, suffix=f"[{i}]", value=pattern)
     return list(items)
 
 

@@ -13,6 +13,7 @@ from corral.config.policies import restart_policy
 from corral.config.spec import AppSpec
 from corral.lifecycle import app as am
 from corral.lifecycle import instance as lc
+from corral.logs.lines import LogLoss
 
 if TYPE_CHECKING:
     from corral.daemon.timers import Handle
@@ -69,6 +70,7 @@ class App:
         self.policy = restart_policy(spec)
         self.state = am.AppState(instances=spec.instances)
         self.slots: list[Slot] = []
+        self.log_loss = LogLoss(name)  # lines its log files did not get (the supervisor sets where it reports)
 
     @property
     def namespace(self) -> str:

@@ -212,7 +212,7 @@ class Supervisor:
                 shim += ["--fds", ",".join(map(str, fds))]
             if shim:  # set in the child itself, before the program runs
                 argv = [self.python, "-I", "-S", EXEC_SHIM, *shim, "--", *argv]
-            logs = self.logs.open(app.spec, slot.index, owner)  # before the fork: a refused file leaves no process
+            logs = self.logs.open(app.spec, slot.index, owner, app.log_loss)  # before the fork: a refused file leaves no process
             child, tree = spawns.fork(self, slot, argv, env, fds, who)  # write-ahead: recorded before the fork
         except (SpawnError, BindError, IdentityError, LogFileError) as exc:
             if logs is not None:
@@ -310,9 +310,11 @@ class Supervisor:
             self.apps.pop(app.name, None)
             self.store.delete_app(app.name)
             self.sockets.release_app(app.name)
+            app.log_loss.end()  # what a full disk kept out of its logs, reported before it goes
             self.publish(ev.AppRemoved(app=app.name))
         elif slot.index >= app.spec.instances and not any(s.index == slot.index for s in app.slots):
             self.sockets.release_slot(app.name, slot.index)
+            app.log_loss.end(slot.index)
 
     # -- waiting ------------------------------------------------------------------------
     def _notify(self) -> None:
@@ -343,6 +345,7 @@ class Supervisor:
         if app_id is None:
             app_id = max([a.id for a in self.apps.values()] + [self.store.next_app_id() - 1]) + 1
         app = App(spec.name, app_id, spec, self.shared_env(kept_env(base_env, spec.env_inherit, self.whole_env)))
+        app.log_loss.publish = self.publish  # LogDropped, when an app's log file takes writes again
         self.apps[app.name] = app
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
         self.publish(ev.AppAdded(app=app.name, app_id=app.id, restored=restored))
@@ -376,6 +379,7 @@ class Supervisor:
             if not app.slots:
                 self.apps.pop(app.name, None)
                 self.store.delete_app(app.name)
+                app.log_loss.end()
                 self.publish(ev.AppRemoved(app=app.name))
         for slot in list(app.slots):
             self.dispatch(slot, lc.Stop(after))

@@ -29,6 +29,9 @@ class AppView:
     namespace: str
     desired: str
     instances: tuple[InstanceView, ...]
+    log_dropped: int = 0  # lines its log files never got (a full disk...), since this daemon added it
+    log_dropped_bytes: int = 0
+    log_withheld: int = 0  # lines written as "[line withheld: redaction failed]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,5 +57,7 @@ def snapshot(sup: Supervisor | None, now: float) -> Snapshot:
             InstanceView(s.index, s.status.value, s.child.pid if s.child else None,
                          s.pgid if s.child else None, s.state.restarts, s.started_wall if s.child else None)
             for s in app.slots)
-        apps.append(AppView(app.name, app.id, app.namespace, app.desired, instances))
+        loss = app.log_loss
+        apps.append(AppView(app.name, app.id, app.namespace, app.desired, instances, loss.lines, loss.size,
+                            loss.withheld))
     return Snapshot(now, tuple(apps))

@@ -19,7 +19,7 @@ from typing import Any
 
 from corral.events import InstanceCrashed
 from corral.logs.tracebacks import parse_crash
-from corral.logs.files import make_redactor
+from corral.logs.lines import budget, redactor_of
 from corral.app.errors import CODE_BUG
 from corral.lifecycle.exits import describe_exit
 from corral.lifecycle.instance import RUNNING
@@ -32,9 +32,14 @@ MAX_MESSAGE = 500
 
 def crash_report(tail: list[str], code: int | None, sig: str | None, pid: int | None,
                  redactor: Any = None) -> dict[str, Any]:
-    """The report for one failed exit, from the last stderr lines (pure)."""
-    if redactor is not None:
-        tail = [redactor.redact_line(line) for line in tail]
+    """The report for one failed exit, from the last stderr lines (pure).  ``redactor``: a
+    ``Redactor``, or its ``redact_chunk`` (``corral.logs.lines.redactor_of``); a line it cannot
+    redact in time is withheld, as in the log file."""
+    if redactor is not None and tail:
+        redact = redactor if callable(redactor) else redactor.redact_chunk
+        data = "\n".join(tail).encode("utf-8", "surrogateescape") + b"\n"
+        text, _ = redact(data, budget(len(data)))
+        tail = text.decode("utf-8", "surrogateescape").split("\n")[:-1]
     parsed = parse_crash(tail)
     report: dict[str, Any] = {"code": code, "signal": sig, "pid": pid, "language": None, "exc_type": None,
                               "message": None, "classification": None, "is_code_bug": None, "frames": []}
@@ -71,7 +76,7 @@ def crash_event(slot: Any, code: int | None, sig: str | None) -> InstanceCrashed
         return None
     tail = slot.stderr.tail_lines(TAIL_LINES) if slot.stderr is not None else []
     pid = slot.child.pid if slot.child is not None else None
-    report = crash_report(tail, code, sig, pid, make_redactor(slot.app.spec))
+    report = crash_report(tail, code, sig, pid, redactor_of(slot.app.spec))
     return InstanceCrashed(app=slot.app.name, instance=slot.index, report=report, message=describe(report))
 
 

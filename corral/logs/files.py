@@ -1,4 +1,4 @@
-"""Log files that rotate themselves, and the per-instance sinks that format lines into them.
+"""Log files that rotate themselves (the per-instance sinks that write into them: :mod:`corral.logs.lines`).
 
 The daemon is the only writer of its log files and writes whole lines from the event loop, so:
 
@@ -11,9 +11,12 @@ The daemon is the only writer of its log files and writes whole lines from the e
   through a link (:mod:`corral.logs.safeopen`): an app's user who swaps its log file for a link
   cannot make the daemon write, truncate or create anything else.
 
-A sink (:func:`make_sink`) takes a chunk of complete lines from a pipe reader and does, per
-chunk: invalid UTF-8 -> U+FFFD, redaction (:meth:`corral.app.redact.Redactor.redact_bytes`), one
-timestamp for the chunk (or JSON wrapping per line), one ``write``.
+* a write that fails (a full disk, a quota, an I/O error) keeps the whole lines that got in and
+  takes back the part of a line after them, so the file holds whole lines only, and raises
+  (``kept``: how many lines got in); the file then refuses writes for
+  :data:`RETRY_AFTER` seconds (:meth:`RotatingFile.waiting`: its writers drop and count the lines
+  meanwhile, one failed ``write`` a second instead of one per chunk), and takes them again as
+  soon as one succeeds.
 """
 
 from __future__ import annotations
@@ -22,9 +25,6 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable
-
-from corral.logs.format import json_head, json_lines, make_clock, valid_utf8
 from corral.logs.rotation import RotatedFile, RotationPolicy, rotated_files, rotated_name, to_prune
 from corral.logs.safeopen import (
     Folders, LogFileError, Owner, gzip_at, open_log, stat_at, truncate_at, unlink_at,
@@ -34,18 +34,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import queue
 
-    from corral.config.spec import AppSpec
-
 log = logging.getLogger("corral.daemon")
-Sink = Callable[[bytes], None]
+RETRY_AFTER = 1.0  # seconds a file that failed a write refuses the next ones (they are dropped and counted)
 COMPRESS_LEVEL = 3  # logs compress well even at low levels; 6+ costs 2-3x the CPU for a few %
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 class RotatingFile:
@@ -64,6 +55,9 @@ class RotatingFile:
         self.dir_fd = dir_fd
         self.owner = owner
         self._compressor = compressor
+        self.retry_at = 0.0  # a failed write: time.monotonic() before which writes are refused
+        self.torn = False  # a failed write left part of a line that could not be cut off
+        self.kept = 0  # after a failed write: how many of its lines got in (whole)
         self._open(time.time())  # a file left from before a schedule boundary rotates at its first write
 
     def _open(self, now: float) -> None:
@@ -74,7 +68,7 @@ class RotatingFile:
     def write(self, data: bytes, now: float) -> None:
         if self.regular and self.policy.should_rotate(self.size, self.opened_at, now, len(data)):
             self.rotate(now)
-        write_all(self.fd, data)
+        self._put(data, 0)
         self.size += len(data)
 
     def write_stamped(self, stamp: bytes, body: bytes, now: float) -> None:
@@ -84,10 +78,57 @@ class RotatingFile:
         size = len(body)
         if self.regular and self.policy.should_rotate(self.size, self.opened_at, now, size):
             self.rotate(now)
-        written = os.writev(self.fd, [stamp, memoryview(body)[: size - len(stamp)]])
+        try:
+            written = os.writev(self.fd, [stamp, memoryview(body)[: size - len(stamp)]])
+        except OSError:
+            self._undo(b"")
+            raise
         if written != size:  # a short write (disk full...): finish it the slow way
-            write_all(self.fd, (stamp + body[: size - len(stamp)])[written:])
+            self._put(stamp + body[: size - len(stamp)], written)
         self.size += size
+
+    def _put(self, data: bytes, done: int) -> None:
+        """Write ``data[done:]`` (``done`` bytes of it are written already); see :meth:`_undo`."""
+        view = memoryview(data)[done:]
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+                done += written
+        except OSError:
+            self._undo(data[:done])
+            raise
+
+    def _undo(self, written: bytes) -> None:
+        """A write failed after ``written`` (the part of its data that got in): keep its whole
+        lines (``kept``: how many), cut the rest off, and refuse writes for :data:`RETRY_AFTER`
+        seconds.  When the rest cannot be cut off, the next write that goes through starts with
+        a newline, so no line is glued to a cut one."""
+        self.retry_at = time.monotonic() + RETRY_AFTER
+        keep = written.rfind(b"\n") + 1
+        self.kept = written.count(b"\n")
+        self.size += keep
+        if keep < len(written) and self.regular:
+            try:
+                os.ftruncate(self.fd, os.fstat(self.fd).st_size - (len(written) - keep))  # never a link's target
+            except OSError:
+                self.torn = True
+
+    def waiting(self) -> bool:
+        """True while a failed write's retry is not due (its writers drop the lines and count
+        them); called only when ``retry_at`` is set, so a healthy file costs one attribute test."""
+        if time.monotonic() < self.retry_at:
+            return True
+        if self.torn:  # a cut line is left: end it before anything else
+            try:
+                os.write(self.fd, b"\n")
+            except OSError:
+                self.retry_at = time.monotonic() + RETRY_AFTER
+                return True
+            self.torn = False
+            self.size += 1
+        self.retry_at = 0.0
+        return False
 
     def _rotated(self) -> list[RotatedFile]:
         try:
@@ -267,86 +308,3 @@ class LogWriters:
         finally:
             os.close(dir_fd)
         return [path, *rotated] if emptied else rotated
-
-
-def piece_limit(max_size: int) -> int:
-    """The largest piece of a chunk written at once: a quarter of ``log_max_size`` (64 KiB to
-    1 MiB), so rotation keeps files within the limit although one read may hold 1 MiB."""
-    return max(64 * 1024, min(1 << 20, max_size // 4)) if max_size else 1 << 62
-
-
-def pieces(chunk: bytes, limit: int) -> list[bytes]:
-    """``chunk`` (whole lines) cut at newlines into pieces of at most ``limit`` bytes (a single
-    longer line stays whole)."""
-    if len(chunk) <= limit:
-        return [chunk]
-    out, start, end = [], 0, len(chunk)
-    while end - start > limit:
-        cut = chunk.rfind(b"\n", start, start + limit) + 1
-        if cut <= start:  # one line longer than the limit: up to its own newline
-            cut = chunk.find(b"\n", start + limit) + 1 or end
-        out.append(chunk[start:cut])
-        start = cut
-    if start < end:
-        out.append(chunk[start:])
-    return out
-
-
-def make_redactor(spec: AppSpec) -> Any:
-    """The app's redactor, or None when ``redact = false``."""
-    if not spec.redact:
-        return None
-    keys, patterns = spec.redact_keys, spec.redact_patterns
-    from corral.app.redact import Redactor, default_redactor
-
-    return Redactor(keys, patterns) if keys or patterns else default_redactor()
-
-
-def make_sink(spec: AppSpec, index: int, stream: str, f: RotatingFile) -> Sink:
-    """The function a pipe reader calls with each chunk of complete lines of one stream."""
-    redactor = make_redactor(spec)
-    redact = redactor.redact_bytes if redactor is not None else None
-    clock = make_clock(spec.log_date_format)
-    write, now_of = f.write, time.time
-    if spec.log_type == "json":
-        head = json_head(spec.name, index, stream)
-
-        def json_sink(chunk: bytes) -> None:
-            if redact is not None:
-                chunk = redact(chunk)
-            now = now_of()
-            ts = clock(now)
-            for piece in pieces(chunk, piece_limit(f.policy.max_size)):
-                write(json_lines(piece, ts, head), now)
-
-        return json_sink
-    if not spec.time:
-
-        def plain_sink(chunk: bytes) -> None:
-            if not chunk.isascii():
-                chunk = valid_utf8(chunk)
-            if redact is not None:
-                chunk = redact(chunk)
-            now = now_of()
-            for piece in pieces(chunk, piece_limit(f.policy.max_size)):
-                write(piece, now)
-
-        return plain_sink
-
-    write_stamped = f.write_stamped
-
-    def stamped_sink(chunk: bytes) -> None:
-        if not chunk.isascii():
-            chunk = valid_utf8(chunk)
-        if redact is not None:
-            chunk = redact(chunk)
-        now = now_of()
-        stamp = (clock(now) + " ").encode()
-        limit = piece_limit(f.policy.max_size)
-        if len(chunk) <= limit:
-            write_stamped(stamp, chunk.replace(b"\n", b"\n" + stamp), now)
-            return
-        for piece in pieces(chunk, limit):  # so a file never passes log_max_size by a whole read
-            write_stamped(stamp, piece.replace(b"\n", b"\n" + stamp), now)
-
-    return stamped_sink

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import time
 from typing import Callable
 
 Sink = Callable[[bytes], None]
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
 READ_SIZE = 1 << 20  # a whole pipe: fewer, larger chunks when the daemon is behind
+MIN_READ = 16 * 1024
+SLICE = 0.02  # seconds of work per read above which the next read is smaller
 MAX_LINE = 64 * 1024
 TAIL_BYTES = 16 * 1024
 
@@ -50,6 +53,7 @@ class PipeReader:
         self._max_line = max_line
         self._partial = b""
         self._on_eof = on_eof
+        self._read_size = READ_SIZE
         self.tail = bytearray() if keep_tail else None
         loop.add_reader(fd, self._on_readable)
 
@@ -64,8 +68,9 @@ class PipeReader:
         """Read one chunk; False when nothing more is available right now."""
         if self._fd is None:
             return False
+        size = self._read_size
         try:
-            data = os.read(self._fd, READ_SIZE)
+            data = os.read(self._fd, size)
         except BlockingIOError:
             return False
         except OSError:
@@ -73,7 +78,13 @@ class PipeReader:
         if not data:
             self.close()
             return False
+        start = time.monotonic()
         self._feed(data)
+        took = time.monotonic() - start
+        if took > SLICE:  # at this pace, a read this long would take SLICE
+            self._read_size = max(MIN_READ, min(size, int(len(data) * SLICE / took)))
+        elif size < READ_SIZE and len(data) == size and took < SLICE / 2:  # twice as much still fits
+            self._read_size = size * 2
         return True
 
     def drain(self) -> None:

@@ -1,6 +1,7 @@
 """Where an instance's lines go: per-app files (daemon) or prefixed stdout (``corral run``).
 
-Files are written by :mod:`corral.logs.files` (timestamps or JSON, redaction, rotation);
+Files are written by :mod:`corral.logs.lines` and :mod:`corral.logs.files` (timestamps or JSON,
+redaction, rotation; lines that could not be written are counted per app: ``LogLoss``);
 ``corral run`` writes plain prefixed lines to stdout, redacted too.
 """
 
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from corral.logs.pipe import MAX_LINE, Sink, write_all
-from corral.logs.files import LogWriters, make_redactor, make_sink
+from corral.logs.files import LogWriters
 from corral.logs.format import valid_utf8
+from corral.logs.lines import LogLoss, budget, make_sink, redactor_of
 from corral.logs.rotation import RotationPolicy
 
 TYPE_CHECKING = False
@@ -53,9 +55,11 @@ class FileLogs:
             out, err = _suffixed(out, index), _suffixed(err, index)
         return out, err
 
-    def open(self, spec: AppSpec, index: int, owner: tuple[int, int] | None = None) -> InstanceLogs:
+    def open(self, spec: AppSpec, index: int, owner: tuple[int, int] | None = None,
+             loss: LogLoss | None = None) -> InstanceLogs:
         """The instance's two sinks; new files belong to ``owner`` (the app's user, when it runs
-        as another one).  LogFileError (one line) when a file cannot be used safely."""
+        as another one); what they cannot write is counted in ``loss`` (the app's).
+        LogFileError (one line) when a file cannot be used safely."""
         out_path, err_path = self.paths(spec, index)
         policy = RotationPolicy.from_spec(spec)
         out = self.writers.acquire(out_path, policy, owner)
@@ -70,7 +74,7 @@ class FileLogs:
             if err is not out:
                 self.writers.release(err)
 
-        return InstanceLogs(make_sink(spec, index, "out", out), make_sink(spec, index, "err", err), close,
+        return InstanceLogs(make_sink(spec, index, "out", out, loss), make_sink(spec, index, "err", err, loss), close,
                             spec.log_max_line or MAX_LINE)
 
     def flush(self, path: str) -> list[str]:
@@ -87,18 +91,20 @@ class StdoutLogs:
     def paths(self, spec: AppSpec, index: int) -> tuple[str, str]:
         return "<stdout>", "<stdout>"
 
-    def open(self, spec: AppSpec, index: int, owner: tuple[int, int] | None = None) -> InstanceLogs:
+    def open(self, spec: AppSpec, index: int, owner: tuple[int, int] | None = None,
+             loss: LogLoss | None = None) -> InstanceLogs:
         label = spec.name if spec.instances == 1 else f"{spec.name}.{index}"
         prefix = f"{label} | ".encode()
         joiner = b"\n" + prefix
         fd = self._fd
-        redactor = make_redactor(spec)
-        redact = redactor.redact_bytes if redactor is not None else None
+        redact = redactor_of(spec)
 
         def sink(chunk: bytes) -> None:
             chunk = valid_utf8(chunk)
             if redact is not None:
-                chunk = redact(chunk)
+                chunk, withheld = redact(chunk, budget(len(chunk)))
+                if withheld and loss is not None:
+                    loss.withheld += withheld
             write_all(fd, prefix + chunk[:-1].replace(b"\n", joiner) + b"\n")
 
         return InstanceLogs(sink, sink, lambda: None, spec.log_max_line or MAX_LINE)

@@ -74,6 +74,10 @@ def test_pm2_ecosystem_config_json_loads_unchanged(corral: Corral, workdir: Path
     ('[[apps]]\nname = "web"\ncmd = ["x"]\nautorestat = false\n',
      'corral.toml: apps[0] "web": autorestat: unknown key (did you mean "autorestart"?)'),
     ('[[apps]]\nname = "web"\n', 'corral.toml: apps[0] "web": one of "script" or "cmd" is required'),
+    ('[[apps]]\nname = "web"\ncmd = ["x"]\nredact_patterns = ["sk_[a-z]+", "(a+)+$"]\n',
+     'corral.toml: apps[0] "web": redact_patterns[1]: "(a+)+$" backtracks catastrophically: its time grows '
+     'exponentially with the length of a line (a repeat inside a repeat, like (a+)+, or alternatives that match '
+     'the same text inside a repeat, like (x|x)*); rewrite it'),
 ])
 def test_bad_config_is_one_clear_line_and_exit_2(corral: Corral, workdir: Path, body: str, message: str) -> None:
     (workdir / "corral.toml").write_text(body)

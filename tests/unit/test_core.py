@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from corral.config.spec import AppSpec
+from corral.lifecycle import instance as lc
 from corral.clock import ManualClock
 from corral.daemon.core import DaemonCore
 from corral.daemon.store import MemoryStore
@@ -126,6 +127,33 @@ def test_adding_an_app_publishes_it_and_the_view_shows_it_read_only() -> None:
     assert view.taken_at == 2000.0 and [a.name for a in view.apps] == ["api"]
     assert [(i.index, i.status, i.pid) for i in view.apps[0].instances] == [(0, "stopped", None), (1, "stopped", None)]
     assert [r["kind"] for r in rows] == ["app_added"]
+
+
+def test_lost_log_lines_reach_the_bus_the_store_and_the_view() -> None:
+    """What a monitor needs to alert on a full disk: a LogDropped on the bus when writing resumes
+    (kept in the history), and the counts in the read-only view."""
+    from corral.events import LogDropped
+
+    async def body() -> tuple[list[Event], Any, list[dict[str, Any]]]:
+        sup = supervisor(asyncio.get_running_loop(), ManualClock(wall=3000.0))
+        dropped = sup.core.subscribe(LogDropped)
+        app = sup.add_app(AppSpec(name="api", cwd="/", cmd=["true"]), {})
+        app.log_loss.drop(0, "err", "/d/api-error.log", b"a\nbb\n", 2990.0, OSError(28, "No space left on device"))
+        app.log_loss.withheld += 1
+        app.log_loss.resumed(0, "err")
+        view = sup.core.view()
+        app.log_loss.drop(0, "out", "/d/api-out.log", b"c\n", 2995.0, OSError(28, "No space left on device"))
+        sup.stop(app, lc.After.DELETE)  # deleted while its stdout drops lines: reported before it goes
+        await sup.wait_for(lambda: "api" not in sup.apps, 5)
+        return dropped.take(), view, sup.store.events("api")
+
+    events, view, rows = run(body)
+    assert [(e.app, e.instance, e.lines, e.size, e.since) for e in events] == [  # type: ignore[attr-defined]
+        ("api", 0, 2, 5, 2990.0), ("api", 0, 1, 2, 2995.0)]
+    [app] = view.apps
+    assert (app.log_dropped, app.log_dropped_bytes, app.log_withheld) == (2, 5, 1)
+    assert [r["kind"] for r in rows] == ["app_added", "log_dropped", "log_dropped", "app_removed"]
+    assert rows[1]["data"]["bytes"] == 5
 
 
 def test_call_runs_the_same_operations_as_the_control_socket() -> None:

@@ -218,3 +218,57 @@ def test_pre_filter_never_hides_work(line: str) -> None:
     assert r.redact_line(line) == full
     if full != line:
         assert r.needs_work(line)
+
+
+# -- redaction never loses a line (issue 8) ------------------------------------------------------
+WITHHELD = Redactor.WITHHELD
+
+
+def test_a_line_nested_past_the_interpreters_limit_is_redacted_as_text_and_its_neighbours_kept() -> None:
+    """One ``{"token":[[[...`` line 1,000 deep raised RecursionError and lost its whole chunk."""
+    deep = '{"token":"abc","x":' + "[" * 1000 + "]" * 1000 + "}"
+    chunk = f"user=bob password=hunter2\n{deep}\nsafe\n".encode()
+    out = redact_bytes(chunk).decode().split("\n")
+    assert out[0] == "user=bob password=REDACTED" and out[2] == "safe"
+    assert out[1].startswith('{"token":"REDACTED","x":[[[') and out[1].endswith("]]]}")
+    assert Redactor().redact_chunk(chunk) == (redact_bytes(chunk), 0)
+
+
+def test_json_deeper_than_the_bound_is_redacted_as_text() -> None:
+    deep = '{"a":' * 70 + '"password=abc"' + "}" * 70
+    assert redact_line(deep) == '{"a":' * 70 + '"password=REDACTED"' + "}" * 70
+    shallow = '{"a":' * 10 + '{"password":"abc"}' + "}" * 10
+    assert redact_line(shallow) == '{"a":' * 10 + '{"password":"REDACTED"}' + "}" * 10  # by key
+
+
+def test_redact_chunk_withholds_only_the_lines_it_had_no_time_for() -> None:
+    chunk = b"clean\npassword=1\nfine\ntoken=2\npartial Bearer abcdefgh12345678"
+    assert Redactor().redact_chunk(chunk, budget=-1.0) == (
+        f"clean\n{WITHHELD}\nfine\n{WITHHELD}\n{WITHHELD}".encode(), 3)
+    assert Redactor().redact_chunk(chunk) == (redact_bytes(chunk), 0)
+    clean = b"a\nb\n"
+    assert Redactor().redact_chunk(clean, budget=-1.0) == (clean, 0) and Redactor().redact_chunk(clean)[0] is clean
+
+
+class _Failing(Redactor):
+    """Rules that raise on lines holding "boom" (a stand-in for a bug in the rules)."""
+
+    def _redact_line_slow(self, line: str, reference: bool = False) -> str:
+        if "boom" in line:
+            raise ValueError("boom")
+        return super()._redact_line_slow(line, reference)
+
+
+def test_a_line_whose_rules_raise_is_withheld_and_the_others_redacted() -> None:
+    chunk = b"ok\npassword=1 boom\npassword=2\n"
+    assert _Failing().redact_chunk(chunk) == (f"ok\n{WITHHELD}\npassword=REDACTED\n".encode(), 1)
+    with pytest.raises(ValueError):
+        _Failing().redact_bytes(chunk)  # the plain API still raises: redact_chunk is the log writer's
+
+
+def test_when_the_pre_filter_fails_every_line_is_withheld() -> None:
+    class Broken(Redactor):
+        def _dirty_starts(self, data: bytes) -> set[int]:
+            raise MemoryError
+
+    assert Broken().redact_chunk(b"a\nb\nc") == (f"{WITHHELD}\n{WITHHELD}\n{WITHHELD}".encode(), 3)

@@ -103,6 +103,7 @@ def rows(sup: Supervisor, apps: list[App] | None = None) -> list[dict[str, Any]]
     usage = sup.sample_usage()
     out = []
     for app in sorted(apps if apps is not None else sup.apps.values(), key=lambda a: a.id):
+        log_loss = app.log_loss.summary()  # the app's, on each of its rows
         for slot in app.slots:
             running = slot.child is not None
             cpu, mem = usage.get(slot.pgid or -1, (0.0, 0)) if running else (0.0, 0)
@@ -117,6 +118,7 @@ def rows(sup: Supervisor, apps: list[App] | None = None) -> list[dict[str, Any]]
                 "started_at": slot.started_wall if running else None,
                 "cpu_percent": cpu,
                 "memory_bytes": mem,
+                "log_loss": log_loss,
             })
     return out
 
@@ -338,6 +340,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "instances": instances,
         "events": sup.store.events(app.name, 20),
         "last_crash": last_crash(sup.store, app.name),
+        "log_loss": app.log_loss.details(),
         "bus": {"dropped": sup.bus.dropped, "subscribers": len(sup.bus.subscriptions)},
         "store": sup.store.status(),
     }
