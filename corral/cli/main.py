@@ -67,7 +67,7 @@ def _check_verb(argv: list[str]) -> None:
         return
     import difflib
 
-    close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1, cutoff=0.7)
     hint = f'did you mean "{close[0]}"?' if close else "see `corral --help`"
     raise UsageError(f'unknown command "{argv[0]}" ({hint})')
 
