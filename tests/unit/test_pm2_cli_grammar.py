@@ -84,3 +84,17 @@ def test_options_before_the_verb_are_left_to_argparse(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.startswith("corral ")
+
+
+@pytest.mark.parametrize("op, args, message", [
+    ("start", {"derived": "yes"}, 'start: derived: "yes" is not true or false'),
+    ("reset", {}, 'reset: a target is required (an app name, an id, a namespace or "all")'),
+    ("env", {"target": 7}, 'env: target: 7 is not an app name, an id, a namespace or "all" (a string of 1 to 256 '
+                          'characters)'),
+])
+def test_the_daemon_checks_the_new_arguments(op: str, args: dict[str, Any], message: str) -> None:
+    from corral.control.ops import BadArgs, check_request
+
+    with pytest.raises(BadArgs) as caught:
+        check_request(op, args)
+    assert caught.value.message == message
