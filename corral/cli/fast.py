@@ -1,4 +1,4 @@
-"""The fast path for ``corral ls`` (``list``, ``status``, ``--json``) and ``corral ping``.
+"""The fast path for ``corral ls`` (``list``, ``status``, PM2's ``ps``, ``l`` and ``jlist``, ``--json``).
 
 These run in scripts and prompts many times a minute, so they skip argparse,
 the ``socket`` module and the ``json`` package (which pull in ``re`` and
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import sys
 
-LIST_COMMANDS = {"ls", "list", "status"}
+LIST_COMMANDS = {"ls", "list", "status", "ps", "l"}
 REPLY_PREFIX = b'{"v":1,"id":1,"result":'
 
 
 def try_fast(argv: list[str]) -> int | None:
+    if argv == ["jlist"]:  # PM2's: the list as JSON, one line
+        argv = ["ls", "--json"]
     if not argv or argv[0] not in LIST_COMMANDS or any(a not in ("--json",) for a in argv[1:]):
         return None
     reply = _call(b'{"v":1,"id":1,"op":"ls","args":{}}\n')

@@ -20,10 +20,6 @@ from corral.cli.parser import UsageError, build_parser
 from corral.control.client import Client, DaemonUnavailable
 from corral.exceptions import OperationFailed, UserMistake
 
-CONFIG_SUFFIXES = (".toml", ".yaml", ".yml", ".json", ".js", ".cjs", ".mjs")
-
-
-
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -33,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
             reconfigure(errors="backslashreplace")
     before, after = _split_dashdash(argv)
     try:
+        _check_verb(before)
         args = build_parser().parse_args(before)
-        args.extra = after
+        args.extra, args.dashdash = after, len(before) < len(argv)
         if after and args.command != "start":
             raise UsageError("arguments after `--` are only for `corral start`")
         return COMMANDS[args.command](args)
@@ -62,6 +59,21 @@ def _split_dashdash(argv: list[str]) -> tuple[list[str], list[str]]:
         i = argv.index("--")
         return argv[:i], argv[i + 1 :]
     return argv, []
+
+
+def _check_verb(argv: list[str]) -> None:
+    """``corral strat``: one line naming the closest verb, exit 2 (argparse would list them all)."""
+    if not argv or argv[0].startswith("-") or argv[0] in COMMANDS:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1, cutoff=0.7)
+    hint = f'did you mean "{close[0]}"?' if close else "see `corral --help`"
+    raise UsageError(f'unknown command "{argv[0]}" ({hint})')
+
+
+def warn(text: str) -> None:
+    print(f"corral: {_clean(text)}", file=sys.stderr)
 
 
 def fail(message: str, status: int) -> int:
@@ -92,80 +104,6 @@ def show_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
 
 
 # -- commands -------------------------------------------------------------------------------
-def cmd_start(args: argparse.Namespace) -> int:
-    request: dict[str, Any] = {}
-    target = args.target
-    settings = _settings(args)
-    if target is None and not args.extra:
-        raise UsageError("start what? `corral start app.py`, `corral start corral.toml` or `corral start -- CMD`")
-    if target is not None and _is_config_file(target):
-        request["apps"] = _load_config(target, args.env, args.only, settings)
-    elif args.extra or (target is not None and (os.path.exists(target) or _looks_like_path(target))):
-        if target is not None and not os.path.exists(target):
-            raise UsageError(f"{target}: no such file")
-        if args.env or args.only:
-            raise UsageError(f"--{'env' if args.env else 'only'} is for an ecosystem file (corral.toml ...)")
-        script = target if target is None or settings.get("shell") else os.path.abspath(target)  # even with --cwd
-        request["apps"] = [_command_line_spec(script, args, settings)]
-    elif settings:
-        from corral.config.flags import flag_of
-
-        raise UsageError(f"{flag_of(next(iter(settings)))}: settings are for a script, a command or a file; "
-                         f"`corral start {target}` starts the app as it is (change its file, then start the file)")
-    else:
-        request["target"] = target
-    if "apps" in request:
-        request["base_env"] = _base_env(request["apps"])
-    result = Client(autostart=True).call("start", request)
-    for note in result.get("notes", []):
-        print(f"corral: {_clean(note)}", file=sys.stderr)
-    for error in result.get("errors", []):
-        print(f"corral: {_clean(error)}", file=sys.stderr)
-    show_rows(result["rows"], args.json)
-    return 1 if result.get("errors") or any(r["status"] == "errored" for r in result["rows"]) else 0
-
-
-def _is_config_file(target: str) -> bool:
-    base = os.path.basename(target)
-    return base.endswith(CONFIG_SUFFIXES[:4]) or base.startswith("ecosystem") or base.endswith(".config.js")
-
-
-def _looks_like_path(target: str) -> bool:
-    return "/" in target or os.path.splitext(target)[1] in (".py", ".js", ".mjs", ".cjs", ".sh", ".ts")
-
-
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings given as flags (``-i 4``, ``--kill-timeout 3s`` ...), raw, by key."""
-    from corral.config.flags import settings_from_flags
-
-    return settings_from_flags(args, os.getcwd())
-
-
-def _load_config(path: str, env_name: str | None, only: str | None,
-                 settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The apps of a file that will start: every value checked, and what they name on this machine."""
-    from corral.config.errors import ConfigError
-    from corral.config.load import ignored_warnings, load_file
-
-    try:
-        specs = load_file(path, env_name=env_name, only=only, overrides=settings, check_files=True)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    for line in ignored_warnings(path, specs):
-        print(f"corral: warning: {line}", file=sys.stderr)
-    return specs
-
-
-def _command_line_spec(target: str | None, args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
-    from corral.config.errors import ConfigError
-    from corral.config.load import from_command_line
-
-    try:
-        return from_command_line(target, list(args.extra), cwd=os.getcwd(), extra=settings, check_files=True)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def cmd_ls(args: argparse.Namespace) -> int:
     try:
         rows = Client().call("ls")
@@ -173,67 +111,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(f"corral: {exc} (`corral start` or `corral resurrect` starts one)", file=sys.stderr)
         rows = []
     show_rows(rows, args.json)
-    return 0
-
-
-def _simple(op: str) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        result = Client().call(op, {"target": args.target})
-        if op == "delete":
-            if args.json:
-                emit_json(result)
-            else:
-                print(f"deleted: {', '.join(result['deleted']) or 'nothing'}")
-            return 0
-        show_rows(result["rows"], args.json)
-        return 0
-
-    return run
-
-
-def cmd_restart(args: argparse.Namespace) -> int:
-    request: dict[str, Any] = {"target": args.target}
-    if args.update_env:
-        request.update(_reload_specs(args.target))
-    result = Client().call("restart", request)
-    show_rows(result["rows"], args.json)
-    return 1 if any(r["status"] == "errored" for r in result["rows"]) else 0
-
-
-def _reload_specs(target: str) -> dict[str, Any]:
-    """For --update-env: the apps' specs read again from their files, and this shell's environment."""
-    client = Client()
-    infos = client.call("describe", {"target": target})
-    specs = []
-    for source in sorted({i["config"].get("source") for i in infos if i["config"].get("source")}):
-        names = {i["name"] for i in infos if i["config"].get("source") == source}
-        env_name = next(i["config"].get("env_name") for i in infos if i["config"].get("source") == source)
-        specs += [s for s in _load_config(source, env_name, None) if s["name"] in names]
-    return {"apps": specs, "base_env": _base_env(specs)}
-
-
-def _base_env(specs: list[dict[str, Any]]) -> dict[str, str]:
-    """This shell's environment as the apps may keep it: no secrets unless an app's
-    ``env_inherit`` asks for them (the daemon filters again, per app); says what it keeps back."""
-    from corral.config.environ import inherited, withheld
-
-    patterns = {p for spec in specs for p in spec.get("env_inherit") or ()}
-    kept_back = withheld(os.environ, patterns)
-    if kept_back:
-        print(f"corral: not passed on from this shell (secrets; list them in env_inherit to pass them): "
-              f"{', '.join(kept_back)}", file=sys.stderr)
-    return inherited(os.environ, patterns)
-
-
-def cmd_reload(args: argparse.Namespace) -> int:
-    request: dict[str, Any] = {"target": args.target, "parallel": args.parallel}
-    if args.update_env:
-        request.update(_reload_specs(args.target))
-    result = Client().call("reload", request)
-    if not args.json:
-        for line in result["replaced"]:
-            print(f"reloaded {line}")
-    show_rows(result["rows"], args.json)
     return 0
 
 
@@ -295,14 +172,6 @@ def cmd_save(args: argparse.Namespace) -> int:
     result = Client().call("save")
     print(f"saved {len(result['apps'])} app(s) to {result['path']}")
     return 0
-
-
-def cmd_resurrect(args: argparse.Namespace) -> int:
-    result = Client(autostart=True).call("resurrect")
-    for line in result.get("skipped", []):
-        print(f"corral: {line}", file=sys.stderr)
-    show_rows(result["rows"], False)
-    return 1 if result.get("skipped") else 0
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
@@ -373,7 +242,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     The specs travel in a memfd; exec keeps our pid, so ``corral run`` as PID 1 stays PID 1.
     """
-    specs = _load_config(args.file, args.env, args.only, _settings(args))
+    from corral.cli.start import load_config, settings_of
+
+    specs = load_config(args.file, args.env, args.only, settings_of(args))
     fd = os.memfd_create("corral-run-specs", 0)
     os.write(fd, json.dumps(specs).encode())
     os.lseek(fd, 0, os.SEEK_SET)
@@ -383,23 +254,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "corral.daemon.foreground", str(fd)])
 
 
-def _logs_command(name: str) -> Any:
-    """A command of ``corral.cli.logs``, imported only when it runs."""
+def _lazy(module: str, name: str, *extra: str) -> Any:
+    """A command of ``corral.cli.<module>``, imported only when it runs."""
 
     def run(args: argparse.Namespace) -> int:
-        from corral.cli import logs
+        import importlib
 
-        return int(getattr(logs, name)(args))
+        found = getattr(importlib.import_module(f"corral.cli.{module}"), name)
+        return int((found(*extra) if extra else found)(args))
 
     return run
 
 
 COMMANDS = {
-    "start": cmd_start, "ls": cmd_ls, "list": cmd_ls, "status": cmd_ls,
-    "stop": _simple("stop"), "delete": _simple("delete"), "del": _simple("delete"),
-    "restart": cmd_restart, "reload": cmd_reload, "scale": cmd_scale, "describe": cmd_describe, "show": cmd_describe, "info": cmd_describe,
+    "start": _lazy("start", "cmd_start"),
+    "startOrRestart": _lazy("start", "cmd_start_or_restart"),
+    "startOrReload": _lazy("start", "cmd_start_or_reload"),
+    "startOrGracefulReload": _lazy("start", "cmd_start_or_reload"),
+    "ls": cmd_ls, "list": cmd_ls, "status": cmd_ls, "ps": cmd_ls, "l": cmd_ls,
+    "jlist": _lazy("verbs", "cmd_jlist"), "prettylist": _lazy("verbs", "cmd_prettylist"),
+    "stop": _lazy("verbs", "command", "stop"), "restart": _lazy("verbs", "command", "restart"),
+    "delete": _lazy("verbs", "command", "delete"), "del": _lazy("verbs", "command", "delete"),
+    "reload": _lazy("verbs", "command", "reload"), "reset": _lazy("verbs", "command", "reset"),
+    "scale": cmd_scale, "describe": cmd_describe, "desc": cmd_describe, "show": cmd_describe, "info": cmd_describe,
+    "env": _lazy("verbs", "cmd_env"),
     "signal": cmd_signal, "sendSignal": cmd_signal, "events": cmd_events,
-    "save": cmd_save, "dump": cmd_save, "resurrect": cmd_resurrect, "kill": cmd_kill,
+    "save": cmd_save, "dump": cmd_save, "resurrect": _lazy("verbs", "cmd_resurrect"), "kill": cmd_kill,
     "ping": cmd_ping, "validate": cmd_validate, "run": cmd_run,
-    "logs": _logs_command("cmd_logs"), "log": _logs_command("cmd_logs"), "flush": _logs_command("cmd_flush"),
+    "logs": _lazy("logs", "cmd_logs"), "log": _lazy("logs", "cmd_logs"), "flush": _lazy("logs", "cmd_flush"),
 }

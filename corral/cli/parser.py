@@ -35,34 +35,53 @@ def build_parser() -> Parser:
     return parser
 
 
+TARGETS = "app names, ids, namespaces, all, or an ecosystem file"
+
+
 def _lifecycle(sub: Any) -> None:
     p = sub.add_parser("start", help="start a script, a command or an ecosystem file; or start stopped apps")
-    p.add_argument("target", nargs="?", help="app.py, corral.toml, ecosystem.config.js, or an app name/id/namespace/all")
+    p.add_argument("target", nargs="?",
+                   help="app.py, corral.toml, ecosystem.config.js, a program on PATH (with --), or an app name/id/namespace/all")
+    _file_options(p)
+    for name, text in (("startOrRestart", "start the apps of a file, restart those already here (PM2)"),
+                       ("startOrReload", "start the apps of a file, reload those already here (PM2)")):
+        p = sub.add_parser(name, aliases=["startOrGracefulReload"] if name == "startOrReload" else [], help=text)
+        p.add_argument("file", help="an ecosystem file")
+        _file_options(p)
+        if name == "startOrReload":
+            p.add_argument("--parallel", type=int, default=1, help="instances replaced at a time (default 1)")
+
+    p = sub.add_parser("ls", aliases=["list", "status", "ps", "l"], help="list every instance")
+    p.add_argument("--json", action="store_true", help="print a JSON array, one object per instance")
+    sub.add_parser("jlist", help="the list as JSON on one line (PM2; same as ls --json)")
+    sub.add_parser("prettylist", help="the list as indented JSON (PM2)")
+
+    for name, text in (("stop", "stop apps gracefully"), ("restart", "restart apps (a file: start its new apps too)"),
+                       ("delete", "stop and forget apps"), ("reset", "set apps' restart counters to 0")):
+        p = sub.add_parser(name, aliases=["del"] if name == "delete" else [], help=text)
+        p.add_argument("targets", nargs="+", metavar="target", help=TARGETS)
+        p.add_argument("--json", action="store_true", help="print JSON")
+        if name == "restart":
+            _update_env(p)
+
+
+def _file_options(p: Any) -> None:
     p.add_argument("--only", help="with a file: start only these apps (comma-separated)")
     p.add_argument("--env", help="with a file: use env_<ENV> on top of env")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_setting_flags(p.add_argument_group("settings (as in a file; with a file, they override it)"))
 
-    for names, text in ((["ls", "list", "status"], "list every instance"),):
-        p = sub.add_parser(names[0], aliases=names[1:], help=text)
-        p.add_argument("--json", action="store_true", help="print a JSON array, one object per instance")
 
-    for name, text in (("stop", "stop apps gracefully"), ("restart", "restart apps"), ("delete", "stop and forget apps")):
-        p = sub.add_parser(name, aliases=["del"] if name == "delete" else [], help=text)
-        p.add_argument("target", help="an app name, an id, a namespace, or all")
-        p.add_argument("--json", action="store_true", help="print JSON")
-        if name == "restart":
-            p.add_argument("--update-env", action="store_true",
-                           help="re-read the app's ecosystem file and take this shell's environment")
-
+def _update_env(p: Any) -> None:
+    p.add_argument("-a", "--update-env", action="store_true",
+                   help="re-read the app's ecosystem file and take this shell's environment")
 
 
 def _cluster(sub: Any) -> None:
     p = sub.add_parser("reload", help="zero-downtime rolling reload: start new, wait ready, stop old")
-    p.add_argument("target", help="an app name, an id, a namespace, or all")
+    p.add_argument("targets", nargs="+", metavar="target", help=TARGETS)
     p.add_argument("--parallel", type=int, default=1, help="instances replaced at a time (default 1)")
-    p.add_argument("--update-env", action="store_true",
-                   help="re-read the app's ecosystem file and take this shell's environment")
+    _update_env(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("scale", help="set the number of instances: N, +N or -N")
@@ -71,10 +90,13 @@ def _cluster(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
 
 
-
 def _inspection(sub: Any) -> None:
-    p = sub.add_parser("describe", aliases=["show", "info"], help="everything about one app")
+    p = sub.add_parser("describe", aliases=["desc", "show", "info"], help="everything about one app")
     p.add_argument("target")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("env", help="the environment of an app's instances, secrets masked (PM2: env ID)")
+    p.add_argument("target", help="an app name, an id, a namespace, or all")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("signal", aliases=["sendSignal"], help="send a signal to every process of an app")

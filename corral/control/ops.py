@@ -75,8 +75,11 @@ _NONE: tuple[Arg, ...] = ()
 
 OPERATIONS: tuple[Op, ...] = (
     Op("ping", _NONE, ("ping",), "the daemon's pid, version, apps and event bus"),
-    Op("ls", _NONE, ("ls", "list", "status"), "one row per instance"),
-    Op("start", (_target(False), _SPECS, _ENV), ("start",), "start specs, or existing apps by target", long=True),
+    Op("ls", _NONE, ("ls", "list", "status", "ps", "l", "jlist", "prettylist"), "one row per instance"),
+    Op("start", (_target(False), _SPECS, _ENV,
+                 Arg("derived", "bool", "the specs' names were derived from their commands (no --name): an app "
+                     "of that name running another command is refused, not replaced")),
+       ("start", "startOrRestart", "startOrReload"), "start specs, or existing apps by target", long=True),
     Op("stop", (_target(),), ("stop",), "stop apps gracefully", long=True),
     Op("restart", (_target(), _SPECS, _ENV), ("restart",), "restart apps (new specs with --update-env)",
        long=True),
@@ -87,7 +90,9 @@ OPERATIONS: tuple[Op, ...] = (
     Op("delete", (_target(),), ("delete", "del"), "stop and forget apps", long=True),
     Op("signal", (_target(), Arg("signal", "text", "a signal name or number", high=32, required=True)),
        ("signal", "sendSignal"), "send a signal to every process of apps"),
-    Op("describe", (_target(),), ("describe", "show", "info"), "everything about apps"),
+    Op("describe", (_target(),), ("describe", "desc", "show", "info"), "everything about apps"),
+    Op("reset", (_target(),), ("reset",), "set apps' restart counters to 0"),
+    Op("env", (_target(),), ("env",), "the environment of apps' instances (secret values masked)"),
     Op("events", (_target(False), Arg("limit", "int", "how many events (--lines)", high=MAX_LINES)),
        ("events",), "stored events"),
     Op("subscribe", (_target(False), Arg("history", "int", "stored events sent first", high=MAX_LINES),

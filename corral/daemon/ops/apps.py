@@ -173,6 +173,10 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
         app = sup.apps.get(spec.name)
         if app is not None and app.deleting:
             raise UserError(f'app "{app.name}" is being deleted; try again')
+        if app is not None and args.get("derived"):
+            from corral.daemon.ops.instances import refuse_other_command
+
+            refuse_other_command(app, spec.to_dict())
         running = app is not None and _running(app)
         decided.append((app, spec, plan(app.spec.to_dict() if app else None, spec.to_dict(), running)))
     targets = resolve(sup, args["target"]) if args.get("target") else []
@@ -381,7 +385,8 @@ from corral.daemon.ops.ordering import start_ordered, stop_ordered  # noqa: E402
 #: Operations whose handlers load on first use (rarely used: kept out of the daemon's memory).
 LAZY = {"reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster",
         "log_paths": "corral.daemon.ops.logs", "flush": "corral.daemon.ops.logs",
-        "save": "corral.daemon.ops.dump", "resurrect": "corral.daemon.ops.dump"}
+        "save": "corral.daemon.ops.dump", "resurrect": "corral.daemon.ops.dump",
+        "reset": "corral.daemon.ops.instances", "env": "corral.daemon.ops.instances"}
 
 
 def handler_for(op: str) -> Handler | None:

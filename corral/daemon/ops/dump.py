@@ -51,7 +51,7 @@ async def resurrect(ctx: Context, args: dict[str, Any]) -> Any:
     """Start the apps of ``dump.json``; an entry that does not load is skipped and reported
     (one ``skipped`` event and one daemon.log line each), never the end of the others."""
     sup = ctx.supervisor
-    restored, skipped = [], []
+    restored, skipped, present = [], [], []
     for index, entry in enumerate(_read_dump(ctx.dump_path)):
         try:
             stored = dict(entry["spec"])
@@ -69,13 +69,15 @@ async def resurrect(ctx: Context, args: dict[str, Any]) -> Any:
             sup.publish(Note(app=name or "-", kind="skipped", message=problem))
             skipped.append(problem)
             continue
-        if spec.name in sup.apps:
+        if spec.name in sup.apps:  # already here (started again, or never stopped): left as it is
+            present.append(spec.name)
             continue
         app = sup.add_app(spec, base_env)
         if entry.get("desired", "online") == "online":
             sup.start(app)
         restored.append(app)
-    return {"rows": rows(sup, restored), "restored": [a.name for a in restored], "skipped": skipped}
+    return {"rows": rows(sup, restored), "restored": [a.name for a in restored], "skipped": skipped,
+            "present": present}
 
 
 
