@@ -147,11 +147,13 @@ def _load_config(path: str, env_name: str | None, only: str | None,
     from corral.config.errors import ConfigError
     from corral.config.load import ignored_warnings, load_file
 
+    warnings: list[str] = []
     try:
-        specs = load_file(path, env_name=env_name, only=only, overrides=settings, check_files=True)
+        specs = load_file(path, env_name=env_name, only=only, overrides=settings, check_files=True,
+                          warnings=warnings)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    for line in ignored_warnings(path, specs):
+    for line in warnings + ignored_warnings(path, specs):
         print(f"corral: warning: {line}", file=sys.stderr)
     return specs
 
@@ -353,7 +355,10 @@ def cmd_ping(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from corral.config.load import validate_file
 
-    errors = validate_file(args.file, check_files=True)
+    warnings: list[str] = []
+    errors = validate_file(args.file, check_files=True, warnings=warnings)
+    for line in warnings:
+        print(f"corral: warning: {line}", file=sys.stderr)
     for message in errors:
         print(f"corral: {message}", file=sys.stderr)
     if errors:

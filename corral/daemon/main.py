@@ -23,6 +23,7 @@ from corral.daemon.server import ControlServer
 from corral.process.listeners import enable_request_migration
 from corral.daemon.store import Store
 from corral.daemon.supervisor import App, Supervisor
+from corral.daemon import watchhook
 from corral.paths import Home, HomeError
 
 log = logging.getLogger("corral.daemon")
@@ -70,6 +71,7 @@ async def serve(home: Home) -> None:
     store = Store(home.database)
     sup = Supervisor(loop, store, FileLogs(home.logs), tracker=Tracker(new_run_id(), cgroups))
     sup.install_signal_handlers()
+    stop_watching = watchhook.install(sup)
     sup.open_notify_socket(os.path.join(home.root, "notify.sock"))
     if os.geteuid() == 0:
         enable_request_migration()
@@ -94,6 +96,7 @@ async def serve(home: Home) -> None:
     if terminated:
         log.info("%s: stopping every app", terminated[0])
         await stop_everything(sup)
+    stop_watching()
     sup.close()
     store.close()
     if cgroups is not None:

@@ -51,6 +51,8 @@ DAEMON_MODULES = (
     "corral.process.limits", "corral.process.tracking",
     # memory: one shared implementation of the many small frozen types
     "corral.structs",
+    # watch and restart: the hook only (corral.daemon.watching loads with the first app that watches)
+    "corral.daemon.watchhook",
 )
 
 def with_private_helpers(names: Sequence[str]) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from typing import Any, Callable
@@ -163,6 +164,26 @@ class RotatingFile:
         os.close(self.fd)
 
 
+class Tee:
+    """Two files written with the same lines: a stream's own log and the combined ``log_file``."""
+
+    __slots__ = ("first", "second", "policy")
+
+    def __init__(self, first: RotatingFile, second: RotatingFile) -> None:
+        self.first, self.second, self.policy = first, second, first.policy
+
+    def write(self, data: bytes, now: float) -> None:
+        self.first.write(data, now)
+        self.second.write(data, now)
+
+    def write_stamped(self, stamp: bytes, body: bytes, now: float) -> None:
+        self.first.write_stamped(stamp, body, now)
+        self.second.write_stamped(stamp, body, now)
+
+
+Writable = RotatingFile | Tee
+
+
 def remove_rotated(dir_fd: int, path: str) -> list[str]:
     """Delete the rotated files of ``path`` (links are deleted, never followed)."""
     removed = []
@@ -253,6 +274,8 @@ class LogWriters:
         now = time.time()
         f = self._files.get(path)
         if f is not None:
+            if not f.regular:  # a device (/dev/null): left alone, and nothing beside it is ours
+                return []
             rotated = remove_rotated(f.dir_fd, path)
             f.truncate(now)
             return [path, *rotated]
@@ -262,6 +285,9 @@ class LogWriters:
         except (OSError, ValueError):
             return []
         try:
+            found = stat_at(dir_fd, os.path.basename(path))
+            if found is not None and not (stat.S_ISREG(found.st_mode) or stat.S_ISLNK(found.st_mode)):
+                return []  # a device (/dev/null) or a FIFO: left alone
             rotated = remove_rotated(dir_fd, path)
             emptied = truncate_at(dir_fd, os.path.basename(path), path)
         finally:
@@ -302,7 +328,7 @@ def make_redactor(spec: AppSpec) -> Any:
     return Redactor(keys, patterns) if keys or patterns else default_redactor()
 
 
-def make_sink(spec: AppSpec, index: int, stream: str, f: RotatingFile) -> Sink:
+def make_sink(spec: AppSpec, index: int, stream: str, f: Writable) -> Sink:
     """The function a pipe reader calls with each chunk of complete lines of one stream."""
     redactor = make_redactor(spec)
     redact = redactor.redact_bytes if redactor is not None else None
