@@ -6,6 +6,7 @@ Every warned or refused form has its exact line here.  TOML stays strict.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -99,8 +100,7 @@ def test_toml_and_yaml_stay_strict(tmp_path: Path) -> None:
     (True, False, ['combine_logs: false ignored: "merge_logs" is the same setting and is used (give one of them)']),
 ])
 def test_merge_logs_with_combine_logs(tmp_path: Path, merge: bool, combine: bool, warned: list[str]) -> None:
-    text = '{"apps": [{"name": "w", "script": "a.js", "merge_logs": %s, "combine_logs": %s}]}' % (
-        str(merge).lower(), str(combine).lower())
+    text = json.dumps({"apps": [{"name": "w", "script": "a.js", "merge_logs": merge, "combine_logs": combine}]})
     path = write(tmp_path, "p.json", text)
     (spec,), warnings = loaded(path)
     assert spec["merge_logs"] is merge
@@ -190,8 +190,6 @@ def test_a_regexp_in_a_js_file_is_its_source(tmp_path: Path) -> None:
 
 
 def _resolved(tmp_path: Path, script: str, **extra: Any) -> list[str]:
-    import json
-
     path = write(tmp_path, "p.json", json.dumps({"apps": [{"name": "x", "script": script, **extra}]}))
     (spec,), _ = loaded(path)
     return resolve_argv(AppSpec.from_dict(spec), "/corral/python")
@@ -271,7 +269,7 @@ def test_watch_keys(tmp_path: Path) -> None:
     ('"watch_delay": "soon"', 'watch_delay: "soon" is not a duration (try "5s" or "500ms")'),
 ])
 def test_bad_watch_values(tmp_path: Path, raw: str, message: str) -> None:
-    path = write(tmp_path, "p.json", '{"apps": [{"name": "w", "script": "a.js", %s}]}' % raw)
+    path = write(tmp_path, "p.json", '{"apps": [{"name": "w", "script": "a.js", ' + raw + "}]}")
     assert errors(path) == [f'{path}: apps[0] "w": {message}']
 
 
