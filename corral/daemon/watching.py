@@ -42,6 +42,7 @@ class Watching:
         self.busy: set[str] = set()
         self.restarts = 0
         self.failures = 0  # helpers that ended unasked, in a row
+        self.announced: dict[str, list[str]] = {}  # app -> the paths last said to be watched
         self._buffer = b""
         self._scheduled = False
 
@@ -118,6 +119,7 @@ class Watching:
             return
         self.proc = None
         self.sent = None
+        self.announced.clear()  # a new helper says again what it watches
         self._buffer = b""
         assert proc.stdout is not None
         try:
@@ -177,6 +179,13 @@ class Watching:
             return
         if "error" in message:
             self.sup.publish(ev.Note(app=name, kind="watch", message=str(message["error"])))
+            return
+        if "watching" in message:
+            paths = [os.path.relpath(p, app.spec.cwd) if p.startswith(app.spec.cwd) else p
+                     for p in message["watching"] if isinstance(p, str)]
+            if self.announced.get(name) != paths:
+                self.announced[name] = paths
+                self.sup.publish(ev.Note(app=name, kind="watch", message=f"watching {', '.join(paths)}"))
             return
         if name in self.pending or name in self.busy or app.desired != "online":
             return  # part of the restart on its way; a stopped app stays stopped

@@ -10,7 +10,8 @@ is JSON lines:
   app's own log files);
 * on stdout, one line per app per batch of changes (``watchfiles`` groups a burst: an editor's
   save or a ``git checkout`` is one batch): ``{"app": "api", "paths": ["src/a.js"], "count": 1}``,
-  or ``{"app": "api", "error": "..."}`` for a path that cannot be watched.
+  ``{"app": "api", "watching": [...]}`` once the watches of a new set are in place, or
+  ``{"app": "api", "error": "..."}`` for a path that cannot be watched.
 
 End of stdin (the daemon is gone) ends the helper at once.  The rules of what a change concerns
 are pure (:func:`concerns`), tested without the library.
@@ -32,6 +33,7 @@ PM2_DEFAULT = re.compile(r"(^|/)\.|(^|/)node_modules(/|$)")
 #: when the restarted app imports its modules.
 ALWAYS = re.compile(r"(^|/)__pycache__(/|$)|\.py[co]$")
 SHOWN = 5  # changed paths named per line
+IDLE_MS = 1000  # with no change, the watch wakes this often (the first wake-up says it is in place)
 
 
 def _glob(rel: str, pattern: str) -> bool:
@@ -133,8 +135,14 @@ class _Helper:
             roots = self.roots(apps)
             if not roots:
                 continue
+            announced = False
             for batch in watchfiles.watch(*roots, watch_filter=None, stop_event=self.changed, step=50,
-                                          debounce=1600, raise_interrupt=False, ignore_permission_denied=True):
+                                          debounce=1600, rust_timeout=IDLE_MS, yield_on_timeout=True,
+                                          raise_interrupt=False, ignore_permission_denied=True):
+                if not announced:  # the first yield: the watches are in place
+                    announced = True
+                    for name, rules in apps.items():
+                        self.send({"app": name, "watching": [p for p in rules.get("paths", []) if p in roots]})
                 for line in report(apps, [path for _, path in batch]):
                     self.send(line)
 

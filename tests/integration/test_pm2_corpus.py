@@ -173,6 +173,8 @@ def test_pm2_file_runs_as_under_pm2(corral: Corral, workdir: Path, case: Case) -
 def _watch_dev(corral: Corral, copy: Path) -> None:
     """Ignored changes (node_modules, *.log, its own log) restart nothing; a source change restarts
     it once, through its SIGINT handler, and the new code serves."""
+    wait_until(lambda: [e for e in corral.events("dev-server") if e["kind"] == "watch"], 10, "the watch in place")
+    assert [e["message"] for e in corral.events("dev-server") if e["kind"] == "watch"] == ["watching src, server.js"]
     (copy / "node_modules" / "dep" / "index.js").write_text("module.exports = {changed: true};\n")
     (copy / "notes.log").write_text("x\n")
     (copy / "src" / "message.js").write_text('module.exports = () => "dev-server v2";\n')
@@ -180,7 +182,7 @@ def _watch_dev(corral: Corral, copy: Path) -> None:
     row = corral.row("dev-server")
     assert row["restarts"] == 1 and row["status"] == "online"
     watch = [e["message"] for e in corral.events("dev-server") if e["kind"] == "watch"]
-    assert watch == ["changed: src/message.js; restarting"]
+    assert watch == ["watching src, server.js", "changed: src/message.js; restarting"]
     assert "dev-server: SIGINT, closing" in (copy / "dev-server.log").read_text()
 
 
