@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 def install(sup: Supervisor) -> Any:
     """Listen on ``sup``'s bus; returns a function that stops the watching (daemon exit)."""
     held: list[Any] = []  # the Watching, once loaded
+    closed: list[bool] = []
 
     def look() -> None:
+        if closed:
+            return
         if held:
             held[0].poke()
         elif any(app.spec.watch for app in sup.apps.values()):
@@ -34,6 +37,7 @@ def install(sup: Supervisor) -> Any:
     sup.bus.listen(on_event, ev.AppAdded, ev.AppChanged, ev.AppRemoved)
 
     def close() -> None:
+        closed.append(True)  # for good: nothing is watched again (the daemon or corral run is ending)
         if held:
             held[0].close()
 
