@@ -228,7 +228,10 @@ def cmd_ping(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from corral.config.load import validate_file
 
-    errors = validate_file(args.file, check_files=True)
+    warnings: list[str] = []
+    errors = validate_file(args.file, check_files=True, warnings=warnings)
+    for line in warnings:
+        print(f"corral: warning: {line}", file=sys.stderr)
     for message in errors:
         print(f"corral: {message}", file=sys.stderr)
     if errors:

@@ -95,11 +95,13 @@ def load_config(path: str, env_name: str | None, only: str | None,
     from corral.config.errors import ConfigError
     from corral.config.load import ignored_warnings, load_file
 
+    warnings: list[str] = []
     try:
-        specs = load_file(path, env_name=env_name, only=only, overrides=settings, check_files=True)
+        specs = load_file(path, env_name=env_name, only=only, overrides=settings, check_files=True,
+                          warnings=warnings)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    for line in ignored_warnings(path, specs):
+    for line in warnings + ignored_warnings(path, specs):
         warn(f"warning: {line}")
     return specs
 

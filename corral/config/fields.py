@@ -38,6 +38,7 @@ from corral.config.convert import (
     to_signal,
 )
 from corral.config.environ import to_env_inherit
+from corral.config.pm2 import to_ignore_watch, to_log_file, to_watch
 from corral.config.logkeys import (
     to_date_format,
     to_key_list,
@@ -126,16 +127,22 @@ FIELDS: tuple[Field, ...] = (
           meaning="base of the backoff (doubles per failure, capped at 15 s)"),
     Field("kill_timeout", to_duration, 5.0, "float", "graceful budget before SIGKILL to the group",
           flag=("-k", "--kill-timeout"), shown="`5s`", meaning="graceful budget before SIGKILL to the group"),
-    Field("stop_signal", to_signal, "SIGTERM", "str", "the graceful signal",
-          flag=("--stop-signal",), shown="`SIGTERM`", meaning="the graceful signal"),
+    Field("stop_signal", to_signal, "SIGTERM", "str", "the graceful signal (a PM2 file's default: SIGINT)",
+          aliases=("kill_signal",), flag=("--stop-signal",), shown="`SIGTERM`",
+          meaning="the graceful signal (`kill_signal` accepted); a PM2 file's apps get `SIGINT`, as PM2 sends"),
     Field("stop_exit_codes", to_exit_codes, [], "list[int]", "exit codes that are not restarted",
           flag=("--stop-exit-codes",), shown="none", meaning="exit codes that are not restarted"),
     Field("out_file", to_path, None, "str | None", "file for stdout",
-          aliases=("out", "output", "out_log"), flag=("-o", "--output"), meaning="as in PM2"),
+          aliases=("out", "output", "out_log"), flag=("-o", "--output"),
+          label="`out_file`, `error_file`, `merge_logs`, `log_file`",
+          meaning='as in PM2: `"/dev/null"` or `"NULL"` discards; `log_file` gets both streams in one more file '
+                  '(`true`: `logs/<name>.log`)'),
     Field("error_file", to_path, None, "str | None", "file for stderr",
           aliases=("error", "err", "err_file", "err_log"), flag=("-e", "--error"), table="+"),
     Field("merge_logs", to_bool, False, "bool", "one log file for all instances",
           aliases=("combine_logs",), flag=("--merge-logs",), table="+"),
+    Field("log_file", to_log_file, None, "bool | str | None",
+          "also write stdout and stderr to one file (true: logs/<name>.log)", aliases=("log",), table="+"),
     Field("log_type", to_log_type, "raw", 'Literal["raw", "json"]', 'log lines: "raw" or "json"',
           flag=("--log-type",), shown='`"raw"`',
           meaning='`"json"`: one JSON object per line (`ts`, `app`, `instance`, `stream`, `message`)'),
@@ -176,6 +183,15 @@ FIELDS: tuple[Field, ...] = (
           shown="core 0, others inherited",
           meaning='resource limits set before the program runs: `{ nofile = 65536, core = "unlimited" }` '
                   '(see [How it behaves](#how-it-behaves))'),
+    Field("watch", to_watch, [], "list[str]", "restart on file change: true (the cwd), a path or a list of paths",
+          shown="`false`", label="`watch`, `ignore_watch`, `watch_delay`",
+          meaning='restart when a file changes: `true` (the app\'s `cwd`) or paths; `ignore_watch` lists paths, '
+                  'globs or regular expressions (default: dot files and `node_modules`); `watch_delay` waits '
+                  'before the restart (see [Watch](#watch-and-restart))'),
+    Field("ignore_watch", to_ignore_watch, None, "list[str] | None",
+          "paths, globs or regular expressions whose changes are ignored", table="+"),
+    Field("watch_delay", to_duration, 0.0, "float", "wait this long after a change before restarting",
+          table="+"),
     # cluster mode: shared sockets, readiness, reload (corral.config.cluster); the README
     # documents these in its "Cluster mode" section
     Field("listen", to_listen, [], "list[str]", "a socket the daemon binds and hands to every instance",
@@ -210,9 +226,9 @@ PM2_IGNORED: frozenset[str] = frozenset(
         "autostart", "shutdown_with_message", "treekill",
         "kill_retry_time", "max_memory_restart", "cron_restart", "cron",
         # watch
-        "watch", "ignore_watch", "watch_delay", "watch_options",
+        "watch_options",
         # logs
-        "log_file", "log", "disable_logs", "pid_file", "pid",
+        "disable_logs", "pid_file", "pid",
         # Node runtime, monitoring and PM2 services
         "source_map_support", "disable_source_map_support", "vizion", "pmx", "automation", "trace",
         "disable_trace", "v8", "event_loop_inspector", "deep_monitoring", "io", "post_update",

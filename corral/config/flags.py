@@ -51,7 +51,7 @@ START_FLAGS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
     ("kill_timeout", ("-k", "--kill-timeout"), "value", "DURATION",
      "graceful budget before SIGKILL to the group"),
     ("stop_signal", ("--stop-signal",), "value", "SIGNAL",
-     "the graceful signal"),
+     "the graceful signal (a PM2 file's default: SIGINT)"),
     ("stop_exit_codes", ("--stop-exit-codes",), "ints", "CODE",
      "exit codes that are not restarted"),
     ("out_file", ("-o", "--output"), "path", "PATH",

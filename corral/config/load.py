@@ -23,6 +23,7 @@ from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_KEY, FIELD_BY_NAME
 from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
 from corral.config.normalize import normalize_app
+from corral.config.pm2 import is_pm2_file, unknown_key_warning
 from corral.config.readfile import MAX_CONFIG, MAX_DEPTH, READ_TIMEOUT, Unreadable, read_capped, yaml_document
 from corral.control.protocol import too_deep
 
@@ -40,12 +41,13 @@ TOP_LEVEL_KEYS: dict[str, str | None] = {
 TOP_LEVEL_KEYS.update(dict.fromkeys(APP_DEFAULT_KEYS, "a default for every app (log settings)"))
 
 _NODE_MARK = "@@corral-ecosystem-json@@"
-# Evaluate the file given as argv[1]; print a marker then JSON of its exports.
+# Evaluate the file given as argv[1]; print a marker then JSON of its exports (a RegExp, as in
+# PM2's ignore_watch, becomes its source).
 # CommonJS is loaded with require(); ES modules fall back to import().
 _NODE_SCRIPT = (
     "const p=process.argv[1];"
     "const out=m=>{if(m&&Object.prototype.toString.call(m)==='[object Module]'&&m.default!==undefined)m=m.default;"
-    "const s=JSON.stringify(m===undefined?null:m);"
+    "const s=JSON.stringify(m===undefined?null:m,(k,v)=>v instanceof RegExp?v.source:v);"
     f"process.stdout.write('\\n{_NODE_MARK}\\n'+(s===undefined?'null':s));}};"
     "const fail=e=>{console.error(e&&e.stack||String(e));process.exit(1)};"
     "let m;try{m=require(p)}catch(e){if(e&&e.code==='ERR_REQUIRE_ESM'){"
@@ -192,10 +194,15 @@ def read_document(path: str) -> Any:
 # --- documents --------------------------------------------------------------------
 
 
-def _top_level_errors(doc: dict[str, Any], where: str) -> list[str]:
+def _top_level_errors(doc: dict[str, Any], where: str, warnings: list[str] | None = None) -> list[str]:
+    """Unknown top-level keys: errors, or one warning each in a PM2 file (``warnings``)."""
     errors = []
     for key in doc:
         if str(key) not in TOP_LEVEL_KEYS:
+            if warnings is not None:
+                warnings.append(f"{where}: {shown_key(str(key))}: "
+                                + unknown_key_warning(str(key), doc[key], list(TOP_LEVEL_KEYS), "top-level key"))
+                continue
             import difflib
 
             close = difflib.get_close_matches(str(key), list(TOP_LEVEL_KEYS), n=1, cutoff=0.6)
@@ -204,13 +211,21 @@ def _top_level_errors(doc: dict[str, Any], where: str) -> list[str]:
     return errors
 
 
-def _app_tables(doc: Any, where: str) -> tuple[list[Any], list[str]]:
-    """The raw app tables of a document, and top-level errors."""
+def _one_app(doc: dict[str, Any]) -> bool:
+    """A PM2 file holding one app object (``process.json``: a script, no ``apps``)."""
+    return "apps" not in doc and any(key in doc for key in ("script", "exec", "cmd"))
+
+
+def _app_tables(doc: Any, where: str, warnings: list[str] | None = None) -> tuple[list[Any], list[str]]:
+    """The raw app tables of a document, and top-level errors; with ``warnings`` (a PM2 file),
+    one app object is the app and unknown top-level keys are warned about."""
     if isinstance(doc, list):  # PM2 also accepts a bare list of apps
         return doc, []
     if not isinstance(doc, dict):
         return [], [f'{where}: the file must hold "apps", a list of apps (in TOML: [[apps]] tables)']
-    errors = _top_level_errors(doc, where)
+    if warnings is not None and _one_app(doc):
+        return [doc], []
+    errors = _top_level_errors(doc, where, warnings)
     apps = doc.get("apps")
     if apps is None:
         errors.append(f'{where}: "apps" is missing (add a list of apps; in TOML: [[apps]] tables)')
@@ -235,12 +250,15 @@ def _with_overrides(raw: Any, overrides: dict[str, Any]) -> Any:
 def _normalize_document(
     doc: Any, *, where: str, source: str | None, env_name: str | None,
     overrides: dict[str, Any] | None = None, wanted: list[str] | None = None, check_files: bool = False,
+    warnings: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The normalized apps of a document; ``overrides`` apply to the ``wanted`` ones (all: None),
     the apps that are started, after the file itself has been checked; with ``check_files``, what
-    the wanted apps name must be there (``preflight``)."""
+    the wanted apps name must be there (``preflight``).  A PM2 file's warnings go to ``warnings``."""
     base_dir = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
-    tables, errors = _app_tables(doc, where)
+    pm2 = is_pm2_file(source)
+    found: list[str] = []
+    tables, errors = _app_tables(doc, where, found if pm2 else None)
     defaults = app_defaults(doc, where, errors)
     specs: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
@@ -248,10 +266,11 @@ def _normalize_document(
         app_where = f"{where}: apps[{index}]"
         try:
             table = {**defaults, **raw} if defaults and isinstance(raw, dict) else raw
-            spec = normalize_app(table, where=app_where, base_dir=base_dir, env_name=env_name, source=source)
+            spec = normalize_app(table, where=app_where, base_dir=base_dir, env_name=env_name, source=source,
+                                 pm2=pm2, warnings=found)
             if overrides and (not wanted or spec["name"] in wanted):
                 spec = normalize_app(_with_overrides(table, overrides), where=app_where, base_dir=base_dir,
-                                     env_name=env_name, source=source)
+                                     env_name=env_name, source=source, pm2=pm2)
         except ConfigError as exc:
             errors.extend(exc.messages)
             continue
@@ -269,6 +288,8 @@ def _normalize_document(
         specs.append(spec)
     if errors:
         raise ConfigError(errors)
+    if warnings is not None:
+        warnings.extend(found)
     return specs
 
 
@@ -315,6 +336,7 @@ def load_file(
     only: str | Iterable[str] | None = None,
     overrides: dict[str, Any] | None = None,
     check_files: bool = False,
+    warnings: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Read an ecosystem file and return the normalized spec of each app.
 
@@ -323,14 +345,16 @@ def load_file(
     ``overrides`` (raw settings by field name, from ``corral start`` flags) replace
     those settings in every app, as PM2's flags do; ``check_files`` checks what the apps
     started name on this machine (:mod:`corral.config.preflight`: cwd, script, venv ...).
-    Raises :class:`ConfigError` with every problem found.
+    Raises :class:`ConfigError` with every problem found.  A PM2 file (JavaScript or JSON) is
+    read as PM2 reads it (:mod:`corral.config.pm2`); its warnings (keys ignored ...) are appended
+    to ``warnings``, one line each.
     """
     if overrides:
         check_overrides(overrides)
     doc = read_document(path)
     wanted = _only_names(only) if only is not None else None
     specs = _normalize_document(doc, where=path, source=path, env_name=env_name, overrides=overrides, wanted=wanted,
-                                check_files=check_files)
+                                check_files=check_files, warnings=warnings)
     if only is not None and _only_names(only):
         specs = _select(specs, only, path)
     return specs
@@ -342,11 +366,12 @@ def ignored_warnings(path: str, specs: list[dict[str, Any]]) -> list[str]:
             for spec in specs if spec["ignored"]]
 
 
-def validate_file(path: str, check_files: bool = False) -> list[str]:
+def validate_file(path: str, check_files: bool = False, warnings: list[str] | None = None) -> list[str]:
     """Every problem in the file at ``path``, one line each; empty means valid.  ``check_files``:
-    also what ``start`` needs of this machine (``corral validate`` does)."""
+    also what ``start`` needs of this machine (``corral validate`` does); a PM2 file's warnings
+    go to ``warnings``."""
     try:
-        load_file(path, check_files=check_files)
+        load_file(path, check_files=check_files, warnings=warnings)
     except ConfigError as exc:
         return list(exc.messages)
     return []

@@ -14,7 +14,10 @@ Choices worth knowing:
 * ``shell = true`` takes ``cmd`` as a one-element list, or ``script`` as a shell
   command line kept verbatim (``args`` are appended shell-quoted);
 * a ``null`` value means "not set"; ``env_file`` is corral's key, not an
-  ``env_<name>`` block.
+  ``env_<name>`` block;
+* an app of a PM2 file (``pm2=True``) is read as PM2 reads it (:mod:`corral.config.pm2`):
+  unknown keys and disagreeing aliases are warnings, SIGINT is the default stop signal, the
+  interpreter follows PM2's table of extensions.
 """
 
 from __future__ import annotations
@@ -28,8 +31,12 @@ from corral.config.command import default_name
 from corral.config.convert import Invalid, render, shown_key, to_env
 from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_KEY, FIELDS, PM2_IGNORED
+from corral.config.pm2 import interpreter_for, log_target, unknown_key_warning
 
-_PATH_FIELDS = ("venv", "env_file", "out_file", "error_file")
+_PATH_FIELDS = ("venv", "env_file", "out_file", "error_file", "log_file")
+_LOG_FIELDS = ("out_file", "error_file", "log_file")
+#: PM2 keys whose value is PM2's default: accepted without a word.
+_PM2_DEFAULTS = {"exec_mode": ("fork", "fork_mode")}
 
 
 def _suggest(key: str) -> str:
@@ -46,17 +53,23 @@ def _suggest(key: str) -> str:
 class _Collector:
     """Converted values and messages for one app."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, pm2: bool = False) -> None:
         self.label = label
+        self.pm2 = pm2
+        self.warnings: list[str] = []
         self.errors: list[str] = []
         self.values: dict[str, Any] = {}
         self.given: dict[str, str] = {}  # field name -> key as written
         self.env_blocks: dict[str, dict[str, str]] = {}
         self.ignored: list[str] = []
+        self.raw: Mapping[str, Any] = {}
 
     def error(self, key: str, text: str) -> None:
         key = shown_key(key)
         self.errors.append(f"{self.label}: {key}: {text}" if key else f"{self.label}: {text}")
+
+    def warn(self, key: str, text: str) -> None:
+        self.warnings.append(f"{self.label}: {shown_key(key)}: {text}")
 
     def invalid(self, key: str, value: Any, exc: Invalid) -> None:
         shown = exc.value if exc.suffix else value
@@ -65,9 +78,11 @@ class _Collector:
 
     def take(self, key: str, value: Any) -> None:
         if key in PM2_IGNORED:
-            self.ignored.append(key)
+            if value not in _PM2_DEFAULTS.get(key, ()):
+                self.ignored.append(key)
             return
-        field = FIELD_BY_KEY.get(key)
+        # PM2 reads cmd: "app.py" as the script
+        field = FIELD_BY_KEY.get("script" if self.pm2 and key == "cmd" and isinstance(value, str) else key)
         if field is None and key.startswith("env_") and len(key) > 4:
             try:
                 self.env_blocks[key[4:]] = to_env(value) if value is not None else {}
@@ -75,10 +90,13 @@ class _Collector:
                 self.invalid(key, value, exc)
             return
         if field is None:
-            self.error(key, _suggest(key))
+            if self.pm2:
+                self.warn(key, unknown_key_warning(key, value, [*FIELD_BY_KEY, *PM2_IGNORED]))
+            else:
+                self.error(key, _suggest(key))
             return
         if field.name in self.given:
-            self.error(key, f'same setting as "{self.given[field.name]}" (give only one)')
+            self._again(key, field.name, field.convert, value)
             return
         if value is None:
             return
@@ -87,6 +105,30 @@ class _Collector:
             self.values[field.name] = field.convert(value)
         except Invalid as exc:
             self.invalid(key, value, exc)
+
+    def _again(self, key: str, name: str, convert: Any, value: Any) -> None:
+        """A second spelling of a setting already given: an error in corral's files; in a PM2
+        file nothing when both agree, else one warning (the setting's own name wins)."""
+        first = self.given[name]
+        if not self.pm2:
+            self.error(key, f'same setting as "{first}" (give only one)')
+            return
+        if value is None:
+            return
+        try:
+            converted = convert(value)
+        except Invalid as exc:
+            self.invalid(key, value, exc)
+            return
+        if converted == self.values.get(name):
+            return
+        dropped, kept = key, first
+        if key == name:  # its own name wins over an alias given first
+            dropped, kept = first, key
+            self.given[name] = key
+            self.values[name] = converted
+        self.warn(dropped, f'{render(self.raw.get(dropped))} ignored: "{kept}" is the same setting and is used '
+                           "(give one of them)")
 
 
 def _abspath(path: str, base: str) -> str:
@@ -172,16 +214,33 @@ def _check_spec(c: _Collector, spec: dict[str, Any]) -> None:
                                        "(list the apps that must be ready before it starts)")
 
 
+def _pm2_defaults(c: _Collector, spec: dict[str, Any]) -> None:
+    """What PM2 does when its file says nothing: SIGINT to stop, the interpreter by extension."""
+    if "stop_signal" not in c.given:
+        spec["stop_signal"] = "SIGINT"
+    if spec["script"] and not spec["shell"] and "interpreter" not in c.given:
+        interpreter, args = interpreter_for(spec["script"], spec["venv"], bool(spec["interpreter_args"]))
+        if interpreter is not None:
+            spec["interpreter"] = interpreter
+            spec["interpreter_args"] = [*args, *spec["interpreter_args"]]
+
+
 def _finish(c: _Collector, base_dir: str, env_name: str | None, source: str | None) -> dict[str, Any]:
     spec: dict[str, Any] = {f.name: copy.deepcopy(c.values.get(f.name, f.default)) for f in FIELDS}
     base = os.path.abspath(base_dir)
     cwd = _abspath(spec["cwd"], base) if spec["cwd"] else base
     spec["cwd"] = cwd
+    for key in _LOG_FIELDS:
+        if isinstance(spec[key], str):
+            spec[key] = log_target(spec[key])
     for key in _PATH_FIELDS:
-        if spec[key]:
+        if isinstance(spec[key], str) and spec[key]:
             spec[key] = _abspath(spec[key], cwd)
+    spec["watch"] = [_abspath(path, cwd) for path in spec["watch"]]
     if spec["script"] and not spec["shell"]:
         spec["script"] = _script_path(spec["script"], cwd)
+    if c.pm2:
+        _pm2_defaults(c, spec)
     interpreter = spec["interpreter"]
     if interpreter and ("/" in interpreter or interpreter.startswith("~")):
         spec["interpreter"] = _abspath(interpreter, cwd)
@@ -202,17 +261,21 @@ def normalize_app(
     base_dir: str,
     env_name: str | None = None,
     source: str | None = None,
+    pm2: bool = False,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """Validate one raw app table and return its normalized spec.
 
     ``where`` prefixes every message (e.g. ``corral.toml: apps[1]``); the app's
     name is appended when the table gives one.  Raises :class:`ConfigError`
-    with every problem found.
+    with every problem found.  ``pm2``: the table comes from a PM2 file (read as PM2 reads
+    it; its warnings are appended to ``warnings``).
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: {render(raw)} is not an app (use a table of settings with a script or cmd)")
     name = raw.get("name")
-    c = _Collector(f"{where} {render(name)}" if isinstance(name, str) and name else where)
+    c = _Collector(f"{where} {render(name)}" if isinstance(name, str) and name else where, pm2)
+    c.raw = raw
     for key, value in raw.items():
         c.take(str(key), value)
     _check_command(c)
@@ -230,4 +293,6 @@ def normalize_app(
             c.error("", problem)
     if c.errors:
         raise ConfigError(c.errors)
+    if warnings is not None:
+        warnings.extend(c.warnings)
     return spec

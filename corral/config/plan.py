@@ -35,6 +35,7 @@ HOT_KEYS = frozenset({
     "autorestart", "min_uptime", "max_restarts", "restart_delay", "exp_backoff_restart_delay",
     "kill_timeout", "stop_signal", "stop_exit_codes", "namespace", "depends_on", "instances",
     "listen_timeout", "ready_timeout", "watchdog", "reload", "source", "env_name", "ignored",
+    "watch", "ignore_watch", "watch_delay",
 })
 
 

@@ -5,7 +5,8 @@ normalized app they would start.
 The values themselves were checked by the converters; here the things they name: ``cwd`` is a
 directory, ``script`` a file (unless a shell runs it), ``interpreter`` a program, ``venv`` a
 virtualenv, ``env_file`` a readable regular file that parses, the log files are not directories,
-``user`` and ``group`` exist.  Each problem is one line naming the app, the key and the value.
+``user`` and ``group`` exist, what ``watch`` names is there.  Each problem is one line naming the
+app, the key and the value.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def _program(path: str) -> str | None:
     if problem is None and not os.access(path, os.X_OK):
         return "is not executable"
     return problem
+
+
+def _exists(path: str) -> str | None:
+    return None if os.path.exists(path) else "does not exist (watch names files or folders to watch)"
 
 
 def _venv(path: str) -> str | None:
@@ -92,9 +97,13 @@ def runnable_problems(spec: dict[str, Any], label: str) -> list[str]:
         checks.append(("interpreter", _program))
     checks += [("venv", _venv), ("env_file", _env_file), ("out_file", _log_file), ("error_file", _log_file),
                ("user", lambda n: _account(n, "user")), ("group", lambda n: _account(n, "group"))]
+    if isinstance(spec.get("log_file"), str):
+        checks.append(("log_file", _log_file))
+    checks += [("watch", _exists)] * len(spec.get("watch") or [])
+    watched = iter(spec.get("watch") or [])
     problems = []
     for key, check in checks:
-        value = spec.get(key)
+        value = next(watched) if key == "watch" else spec.get(key)
         if not value:
             continue
         problem = check(value)

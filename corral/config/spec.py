@@ -48,6 +48,7 @@ class AppSpec:
     out_file: str | None = None
     error_file: str | None = None
     merge_logs: bool = False
+    log_file: bool | str | None = None
     log_type: Literal["raw", "json"] = "raw"
     log_date_format: str | None = None
     time: bool = True
@@ -64,6 +65,9 @@ class AppSpec:
     user: str | None = None
     group: str | None = None
     limits: dict[str, list[int | None]] = field(default_factory=dict)
+    watch: list[str] = field(default_factory=list)
+    ignore_watch: list[str] | None = None
+    watch_delay: float = 0.0
     listen: list[str] = field(default_factory=list)
     ready: dict[str, Any] | None = None
     wait_ready: bool = False

@@ -236,6 +236,9 @@ CHECKS: dict[str, Check] = {
     "restart_delay": _DURATION, "exp_backoff_restart_delay": _DURATION, "kill_timeout": _DURATION,
     "stop_signal": _signal, "stop_exit_codes": lambda v: _texts(v, lambda c: _int(c, 0, 255)),
     "out_file": _optional(_path), "error_file": _optional(_path), "merge_logs": _bool,
+    "log_file": _optional(lambda v: None if v is True else _path(v)),
+    "watch": lambda v: _texts(v, _path), "ignore_watch": _optional(lambda v: _texts(v, lambda p: _text(p, 1024))),
+    "watch_delay": _DURATION,
     "log_type": _choice("raw", "json"), "log_date_format": _optional(_date_format), "time": _bool,
     "log_max_line": lambda v: _int(v, limits.MIN_LINE, limits.MAX_LINE),
     "log_max_size": lambda v: _int(v, 0, limits.MAX_SIZE), "log_rotate": _optional(_schedule),
@@ -283,7 +286,7 @@ def log_paths_problem(data: Mapping[str, Any]) -> str | None:
     Looks at the file system: run when a spec arrives, is restored or is resurrected."""
     import os
 
-    for key in ("out_file", "error_file"):
+    for key in ("out_file", "error_file", "log_file"):
         path = data.get(key)
         if not isinstance(path, str) or not path:
             continue

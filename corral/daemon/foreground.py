@@ -24,6 +24,7 @@ from corral.logs.sinks import StdoutLogs
 from corral.process.reaper import become_subreaper
 from corral.daemon.store import MemoryStore
 from corral.daemon.supervisor import Supervisor
+from corral.daemon import watchhook
 
 FOREVER = 10 * 365 * 86400.0
 
@@ -47,6 +48,7 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
     sup = Supervisor(loop, MemoryStore(), StdoutLogs(), whole_env=True, tracker=Tracker(new_run_id(), cgroups))
     sup.bus.listen(tell)
     sup.install_signal_handlers()
+    stop_watching = watchhook.install(sup)
     run_dir = tempfile.mkdtemp(prefix="corral-run-")
     sup.open_notify_socket(os.path.join(run_dir, "notify.sock"))
     signals_seen: list[str] = []
@@ -55,6 +57,7 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
         signals_seen.append(sig.name)
         if len(signals_seen) == 1:
             print(f"corral: {sig.name}: stopping {len(sup.apps)} app(s)", file=sys.stderr, flush=True)
+            stop_watching()  # a change now must not start anything again
             for app in sup.apps.values():
                 for slot in app.slots:
                     sup.dispatch(slot, lc.Stop(lc.After.STOP))
@@ -73,6 +76,7 @@ async def _run(specs: list[dict[str, Any]], base_env: dict[str, str]) -> int:
     await sup.wait_for(
         lambda: all(s.status in lc.RESTING for a in sup.apps.values() for s in a.slots), FOREVER
     )
+    stop_watching()
     sup.close()
     if cgroups is not None:
         cgroups.close()

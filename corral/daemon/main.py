@@ -26,6 +26,7 @@ from corral.process.listeners import enable_request_migration
 from corral.daemon.store import Store, private_db
 from corral.daemon.supervisor import App, Supervisor
 from corral.exceptions import OperationFailed
+from corral.daemon import watchhook
 from corral.paths import Home, HomeError
 
 log = logging.getLogger("corral.daemon")
@@ -118,6 +119,7 @@ async def serve(home: Home, store: Store) -> None:
     log.info("instances tracked by process group and CORRAL_INSTANCE_ID; cgroups: %s", how)
     sup = Supervisor(loop, store, FileLogs(home.logs), tracker=Tracker(new_run_id(), cgroups))
     sup.install_signal_handlers()
+    stop_watching = watchhook.install(sup)
     sup.open_notify_socket(os.path.join(home.root, "notify.sock"))
     if os.geteuid() == 0:
         enable_request_migration()
@@ -142,6 +144,7 @@ async def serve(home: Home, store: Store) -> None:
     if terminated:
         log.info("%s: stopping every app", terminated[0])
         await stop_everything(sup)
+    stop_watching()
     sup.close()
     store.close()
     if cgroups is not None:

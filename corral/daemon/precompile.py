@@ -54,6 +54,8 @@ DAEMON_MODULES = (
     "corral.structs",
     # lines the log files did not get, counted (issue 8)
     "corral.logs.lines",
+    # watch and restart: the hook only (corral.daemon.watching loads with the first app that watches)
+    "corral.daemon.watchhook",
 )
 
 def with_private_helpers(names: Sequence[str]) -> tuple[str, ...]:

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
+from typing import Any
 from corral.logs.rotation import RotatedFile, RotationPolicy, rotated_files, rotated_name, to_prune
 from corral.logs.safeopen import (
     Folders, LogFileError, Owner, gzip_at, open_log, stat_at, truncate_at, unlink_at,
@@ -204,6 +206,41 @@ class RotatingFile:
         os.close(self.fd)
 
 
+class Tee:
+    """Two files written with the same lines: a stream's own log and the combined ``log_file``.
+
+    To the sink (``corral.logs.lines``) it is the stream's own file: its failures are the ones
+    counted; a failed write to the combined file is not (that file is a copy)."""
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: RotatingFile, second: RotatingFile) -> None:
+        self.first, self.second = first, second
+
+    def __getattr__(self, name: str) -> Any:  # path, policy, retry_at, waiting, kept: the first's
+        return getattr(self.first, name)
+
+    def write(self, data: bytes, now: float) -> None:
+        self.first.write(data, now)
+        self._copy(self.second.write, data, now)
+
+    def write_stamped(self, stamp: bytes, body: bytes, now: float) -> None:
+        self.first.write_stamped(stamp, body, now)
+        self._copy(self.second.write_stamped, stamp, body, now)
+
+    @staticmethod
+    def _copy(write: Any, *args: Any) -> None:
+        if write.__self__.retry_at and write.__self__.waiting():
+            return
+        try:
+            write(*args)
+        except OSError:
+            pass
+
+
+Writable = RotatingFile | Tee
+
+
 def remove_rotated(dir_fd: int, path: str) -> list[str]:
     """Delete the rotated files of ``path`` (links are deleted, never followed)."""
     removed = []
@@ -294,6 +331,8 @@ class LogWriters:
         now = time.time()
         f = self._files.get(path)
         if f is not None:
+            if not f.regular:  # a device (/dev/null): left alone, and nothing beside it is ours
+                return []
             rotated = remove_rotated(f.dir_fd, path)
             f.truncate(now)
             return [path, *rotated]
@@ -303,6 +342,9 @@ class LogWriters:
         except (OSError, ValueError):
             return []
         try:
+            found = stat_at(dir_fd, os.path.basename(path))
+            if found is not None and not (stat.S_ISREG(found.st_mode) or stat.S_ISLNK(found.st_mode)):
+                return []  # a device (/dev/null) or a FIFO: left alone
             rotated = remove_rotated(dir_fd, path)
             emptied = truncate_at(dir_fd, os.path.basename(path), path)
         finally:

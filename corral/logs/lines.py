@@ -36,7 +36,7 @@ from corral.logs.format import json_head, json_lines, make_clock, valid_utf8
 if TYPE_CHECKING:
     from corral.config.spec import AppSpec
     from corral.events import Event
-    from corral.logs.files import RotatingFile
+    from corral.logs.files import Writable
     from corral.logs.outages import Outage
 
 log = logging.getLogger("corral.daemon")
@@ -159,7 +159,7 @@ def redactor_of(spec: AppSpec) -> Redact | None:
     return guarded(redactor.redact_chunk)
 
 
-def make_sink(spec: AppSpec, index: int, stream: str, f: RotatingFile, loss: LogLoss | None = None) -> Sink:
+def make_sink(spec: AppSpec, index: int, stream: str, f: Writable, loss: LogLoss | None = None) -> Sink:
     """The function a pipe reader calls with each chunk of complete lines of one stream; it never
     raises (see the module docstring).  ``loss``: the app's counters (a private one without).
     One closure per sink and nothing else: the daemon holds two per instance."""
@@ -173,7 +173,7 @@ def make_sink(spec: AppSpec, index: int, stream: str, f: RotatingFile, loss: Log
     return _stamped_sink(f, loss, index, stream, redact, clock)
 
 
-def _json_sink(f: RotatingFile, loss: LogLoss, index: int, stream: str, redact: Redact | None,
+def _json_sink(f: Writable, loss: LogLoss, index: int, stream: str, redact: Redact | None,
                clock: Callable[[float], str], head: str) -> Sink:
     write, now_of = f.write, time.time
 
@@ -196,7 +196,7 @@ def _json_sink(f: RotatingFile, loss: LogLoss, index: int, stream: str, redact: 
     return json_sink
 
 
-def _plain_sink(f: RotatingFile, loss: LogLoss, index: int, stream: str, redact: Redact | None) -> Sink:
+def _plain_sink(f: Writable, loss: LogLoss, index: int, stream: str, redact: Redact | None) -> Sink:
     write, now_of = f.write, time.time
 
     def plain_sink(chunk: bytes) -> None:
@@ -219,7 +219,7 @@ def _plain_sink(f: RotatingFile, loss: LogLoss, index: int, stream: str, redact:
     return plain_sink
 
 
-def _stamped_sink(f: RotatingFile, loss: LogLoss, index: int, stream: str, redact: Redact | None,
+def _stamped_sink(f: Writable, loss: LogLoss, index: int, stream: str, redact: Redact | None,
                   clock: Callable[[float], str]) -> Sink:
     write_stamped, now_of = f.write_stamped, time.time
 
@@ -253,13 +253,13 @@ def _stamped_sink(f: RotatingFile, loss: LogLoss, index: int, stream: str, redac
     return stamped_sink
 
 
-def _broken(loss: LogLoss, index: int, stream: str, f: RotatingFile, chunk: bytes, exc: Exception) -> None:
+def _broken(loss: LogLoss, index: int, stream: str, f: Writable, chunk: bytes, exc: Exception) -> None:
     """A sink failed on something else than a write (a bug): one traceback, the lines counted."""
     log.exception("%s[%d]: std%s lines dropped", loss.app, index, stream)
     loss.drop(index, stream, f.path, chunk, time.time(), exc)
 
 
-def _write_pieces(put: Callable[[bytes], None], chunk: bytes, f: RotatingFile, loss: LogLoss, index: int,
+def _write_pieces(put: Callable[[bytes], None], chunk: bytes, f: Writable, loss: LogLoss, index: int,
                   stream: str, now: float) -> bool:
     """``put`` each piece of ``chunk``; False when a write failed (the lines it kept out dropped)."""
     written = 0

@@ -138,3 +138,24 @@ cmd = ["sleep", "600"]
     wait_until(lambda: len(records(out)) == 2, what="the restart")
     assert [r["env"]["COLOR"] for r in records(out)] == ["red", "blue"]
     assert corral.row("b")["pid"] == b_pid
+
+
+def test_validate_prints_a_pm2_files_warnings_and_passes(corral: Corral, workdir: Path) -> None:
+    (workdir / "a.js").write_text("")
+    path = workdir / "process.json"
+    path.write_text('{"name": "api", "script": "a.js", "time_format": "HH:mm", "exec_mode": "fork", '
+                    '"merge_logs": true, "combine_logs": false}')
+    result = corral.run("validate", str(path), check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f'corral: warning: {path}: apps[0] "api": time_format: "HH:mm" ignored: not a key PM2 or corral reads '
+        "(corral's README lists the keys it reads, in \"Ecosystem files\")",
+        f'corral: warning: {path}: apps[0] "api": combine_logs: false ignored: "merge_logs" is the same setting '
+        "and is used (give one of them)",
+    ]
+    assert result.stdout == f"{path}: ok\n"
+    toml = workdir / "corral.toml"
+    toml.write_text('[[apps]]\nname = "api"\nscript = "a.js"\ntime_format = "HH:mm"\n')
+    refused = corral.run("validate", str(toml), check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f'corral: {toml}: apps[0] "api": time_format: unknown key (app keys: ')

@@ -264,8 +264,9 @@ def test_pm2_keys_are_ignored_not_errors(tmp_path: Path) -> None:
         log_date_format="YYYY",
         treekill=True,
     )
-    assert spec["ignored"] == ["exec_mode", "watch", "max_memory_restart", "cron_restart", "autostart", "treekill"]
+    assert spec["ignored"] == ["exec_mode", "max_memory_restart", "cron_restart", "autostart", "treekill"]
     assert spec["log_date_format"] == "YYYY"  # implemented now: a moment.js format
+    assert spec["watch"] == [str(tmp_path / "src")]  # implemented now: restart on change
 
 
 def test_every_pm2_ignored_key_is_accepted(tmp_path: Path) -> None:
@@ -498,8 +499,9 @@ def test_load_pm2_json_fixture() -> None:
     assert web["stop_exit_codes"] == [0]
     assert web["autorestart"] == "never"
     assert web["env"] == {"APP_ENV": "staging"}
-    assert web["ignored"] == ["exec_mode"]
+    assert web["ignored"] == []  # exec_mode "fork" is PM2's default: nothing to say
     assert web["log_date_format"]  # PM2's key is used, not ignored
+    assert web["stop_signal"] == "SIGINT"  # PM2's signal, in a PM2 file
 
 
 @needs_node
@@ -512,7 +514,8 @@ def test_load_pm2_js_fixture() -> None:
     assert api["interpreter_args"] == ["--max-old-space-size=512"]
     assert api["kill_timeout"] == 3.0
     assert api["env"] == {"NODE_ENV": "production", "PORT": "8080"}
-    assert api["ignored"] == ["exec_mode", "max_memory_restart", "watch"]
+    assert api["ignored"] == ["exec_mode", "max_memory_restart"]
+    assert api["watch"] == []
     assert api["out_file"] == str(FIXTURES / "logs" / "api-out.log")
     assert worker["cwd"] == str(FIXTURES / "jobs")
     assert worker["script"] == str(FIXTURES / "jobs" / "worker.py")

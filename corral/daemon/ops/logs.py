@@ -55,7 +55,16 @@ async def flush(ctx: Context, args: dict[str, Any]) -> Any:
     flush_file = getattr(sup.logs, "flush", None)
     if flush_file is None:
         raise UserError("this daemon writes no log files")
+    apps = _apps(sup, args.get("target"))
+    paths = [entry["path"] for entry in log_files(sup, apps)]
+    combined = getattr(sup.logs, "combined_path", None)  # log_file: PM2's combined log
+    if combined is not None:
+        for app in apps:
+            for index in sorted({s.index for s in app.slots}) or [0]:
+                path = combined(app.spec, index)
+                if path is not None and path not in paths:
+                    paths.append(path)
     touched: list[str] = []
-    for entry in log_files(sup, _apps(sup, args.get("target"))):
-        touched += flush_file(entry["path"])
+    for path in paths:
+        touched += flush_file(path)
     return {"files": touched}
