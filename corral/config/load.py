@@ -21,6 +21,7 @@ from typing import Any
 from corral.config.convert import Invalid, render, shown_key
 from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_KEY, FIELD_BY_NAME
+from corral.config.host import HOST_KEYS, host_errors
 from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
 from corral.config.normalize import normalize_app
 from corral.config.readfile import MAX_CONFIG, MAX_DEPTH, READ_TIMEOUT, Unreadable, read_capped, yaml_document
@@ -38,6 +39,7 @@ TOP_LEVEL_KEYS: dict[str, str | None] = {
     "deploy": None,
 }
 TOP_LEVEL_KEYS.update(dict.fromkeys(APP_DEFAULT_KEYS, "a default for every app (log settings)"))
+TOP_LEVEL_KEYS.update(HOST_KEYS)  # daemon-wide settings (corral.config.host)
 
 _NODE_MARK = "@@corral-ecosystem-json@@"
 # Evaluate the file given as argv[1]; print a marker then JSON of its exports.
@@ -242,6 +244,7 @@ def _normalize_document(
     base_dir = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
     tables, errors = _app_tables(doc, where)
     defaults = app_defaults(doc, where, errors)
+    errors.extend(host_errors(doc, where))
     specs: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(tables):
@@ -315,6 +318,7 @@ def load_file(
     only: str | Iterable[str] | None = None,
     overrides: dict[str, Any] | None = None,
     check_files: bool = False,
+    host: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Read an ecosystem file and return the normalized spec of each app.
 
@@ -333,6 +337,10 @@ def load_file(
                                 check_files=check_files)
     if only is not None and _only_names(only):
         specs = _select(specs, only, path)
+    if host is not None and isinstance(doc, dict):
+        from corral.config.host import to_host
+
+        host.update(to_host(doc, path))  # checked above: no error left
     return specs
 
 

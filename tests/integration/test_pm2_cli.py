@@ -156,8 +156,10 @@ def test_pm2_flags_for_settings_not_implemented_yet_are_one_warning(corral: Corr
     result = corral.run("start", "--watch", "--max-memory-restart", "300M", "--cron-restart", "0 3 * * *",
                         "-l", "all.log", "--name", "w", "--", "sleep", "600", cwd=str(workdir))
     assert result.stderr == ("corral: warning: command line: not supported yet, ignored: --watch, "
-                             "--max-memory-restart, --cron-restart, --log\n")
+                             "--cron-restart, --log\n")
     assert corral.row("w")["status"] == "online"
+    described = json.loads(corral.run("describe", "w", "--json").stdout)[0]
+    assert described["config"]["max_memory_restart"] == 300 * 1024**2  # PM2's key, implemented
     (workdir / "corral.toml").write_text(ECO)
     result = corral.run("start", "corral.toml", "--only", "api", "-c", "0 3 * * *", cwd=str(workdir))
     assert result.stderr == "corral: warning: command line: not supported yet, ignored: --cron-restart\n"
