@@ -34,6 +34,7 @@ HOST_KEYS: dict[str, str] = {
     "metrics_token": "the bearer token of the Prometheus endpoint",
     "sweep_interval": "how often the health sweep runs",
     "sinks": "where alerts go",
+    "metrics_retention": "how long samples are kept: { raw = \"24h\", averaged = \"14d\" }",
 }
 #: Host-wide thresholds: name -> (kind, default).  ``percent`` metrics are 0-100.
 HOST_THRESHOLDS: dict[str, tuple[str, Any]] = {
@@ -156,7 +157,23 @@ def to_sinks(value: Any) -> list[dict[str, Any]]:
     return [dict(s) for s in value]
 
 
-CONVERTERS = {"monitor_interval": to_interval, "thresholds": to_host_thresholds, "metrics_listen": to_listen,
+def to_retention(value: Any) -> dict[str, float]:
+    """``{ raw = "24h", averaged = "14d" }``: raw samples, then 1-minute averages, kept this long."""
+    if not isinstance(value, dict) or set(value) - {"raw", "averaged"}:
+        raise Invalid('is not a retention table ({ raw = "24h", averaged = "14d" })')
+    out = {}
+    for key, item in value.items():
+        try:
+            seconds = parse_duration(item)
+        except ValueError:
+            raise Invalid('is not a duration (try "24h")', suffix=f".{key}", value=item) from None
+        if not 60 <= seconds <= 366 * 86400:
+            raise Invalid("is not from 1m to 366d", suffix=f".{key}", value=item)
+        out[key] = seconds
+    return out
+
+
+CONVERTERS = {"metrics_retention": to_retention, "monitor_interval": to_interval, "thresholds": to_host_thresholds, "metrics_listen": to_listen,
               "metrics_token": to_token, "sweep_interval": to_interval, "sinks": to_sinks}
 
 

@@ -326,7 +326,9 @@ def load_file(
     ``only`` keeps the named apps (a comma-separated string or a list);
     ``overrides`` (raw settings by field name, from ``corral start`` flags) replace
     those settings in every app, as PM2's flags do; ``check_files`` checks what the apps
-    started name on this machine (:mod:`corral.config.preflight`: cwd, script, venv ...).
+    started name on this machine (:mod:`corral.config.preflight`: cwd, script, venv ...);
+    ``host``, a dict, receives the file's daemon-wide settings as written (checked; only the keys
+    it gives; the daemon converts them with :func:`corral.config.host.to_host`).
     Raises :class:`ConfigError` with every problem found.
     """
     if overrides:
@@ -338,9 +340,7 @@ def load_file(
     if only is not None and _only_names(only):
         specs = _select(specs, only, path)
     if host is not None and isinstance(doc, dict):
-        from corral.config.host import to_host
-
-        host.update(to_host(doc, path))  # checked above: no error left
+        host.update({key: doc[key] for key in HOST_KEYS if key in doc})  # as written: the daemon converts
     return specs
 
 
