@@ -158,7 +158,7 @@ def test_pm2_flags_for_settings_not_implemented_yet_are_one_warning(corral: Corr
     assert result.stderr == ("corral: warning: command line: not supported yet, ignored: --watch, "
                              "--cron-restart, --log\n")
     assert corral.row("w")["status"] == "online"
-    described = json.loads(corral.run("describe", "w", "--json").stdout)[0]
+    described = json.loads(corral.run("describe", "w", "--json").stdout)
     assert described["config"]["max_memory_restart"] == 300 * 1024**2  # PM2's key, implemented
     (workdir / "corral.toml").write_text(ECO)
     result = corral.run("start", "corral.toml", "--only", "api", "-c", "0 3 * * *", cwd=str(workdir))
