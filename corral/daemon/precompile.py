@@ -54,6 +54,9 @@ DAEMON_MODULES = (
     "corral.structs",
     # lines the log files did not get, counted (issue 8)
     "corral.logs.lines",
+    # monitoring, on by default (issue 11)
+    "corral.monitor", "corral.monitor.history", "corral.monitor.rules", "corral.monitor.sampler",
+    "corral.monitor.service",
 )
 
 def with_private_helpers(names: Sequence[str]) -> tuple[str, ...]:

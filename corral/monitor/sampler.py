@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
-from corral.process import procfs
+import corral.process.procfs as procfs
 
 #: filesystem types that hold no user data on a disk
 PSEUDO = frozenset((

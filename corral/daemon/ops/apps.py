@@ -161,12 +161,15 @@ async def ping(ctx: Context, args: dict[str, Any]) -> Any:
 
 def _monitoring(sup: Supervisor) -> dict[str, Any]:
     """The daemon-wide settings and the monitor's state (``ping --json``, ``describe``)."""
-    settings = sup.core.settings()
+    core = getattr(sup, "core", None)  # a stand-in supervisor (tests) may have none
+    if core is None:
+        return {}
+    settings = core.settings()
     if settings:
         from corral.daemon.settings import shown
 
         settings = shown(settings)
-    monitor = sup.core.features.get("monitor")
+    monitor = core.features.get("monitor")
     return {"settings": dict(settings), "monitor": monitor.status() if monitor is not None else None}
 
 
