@@ -190,6 +190,42 @@ class LogDropped(Event):
                 "since": self.since, "error": self.error}
 
 
+class Threshold(Event):
+    """A metric crossed its threshold for ``samples`` samples (``cleared`` False), or came back
+    past its lower line (``cleared`` True).  ``app`` is "" for host-wide metrics (memory_available,
+    cpu, disk: ``mount`` names the filesystem); per instance: cpu, process_memory.  ``value`` and
+    ``limit`` are percent for percentages, bytes for memory."""
+
+    metric: str
+    value: float
+    limit: float
+    cleared: bool = False
+    mount: str = ""
+    samples: int = 1
+
+    KIND: ClassVar[str] = "threshold"
+
+    @property
+    def message(self) -> str:
+        what = self.metric + (f" {self.mount}" if self.mount else "")
+        shown = _figure(self.metric, self.value)
+        if self.cleared:
+            return f"{what} back to {shown} (cleared; line {_figure(self.metric, self.limit)})"
+        side = "at or below" if self.metric == "memory_available" else "at or above"
+        return f"{what} {shown}, {side} {_figure(self.metric, self.limit)} for {self.samples} sample(s)"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"metric": self.metric, "value": self.value, "limit": self.limit, "cleared": self.cleared,
+                "mount": self.mount, "samples": self.samples}
+
+
+def _figure(metric: str, value: float) -> str:
+    if metric in ("process_memory", "max_memory_restart"):
+        return f"{value / 1024 ** 2:.1f} MiB"
+    return f"{value:.1f}%"
+
+
 # -- apps ----------------------------------------------------------------------------------
 class ReloadProgress(Event):
     """A step of a reload: ``started``, ``replaced`` (one instance), ``done`` or ``failed``."""

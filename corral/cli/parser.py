@@ -111,6 +111,11 @@ def _inspection(sub: Any) -> None:
     p.add_argument("--all", action="store_true",
                    help="with --follow: also live events the history does not keep (state changes, probe results)")
 
+    p = sub.add_parser("metrics", help="CPU, memory, threads and fds of apps and the host, with their history")
+    p.add_argument("target", nargs="?", default=None, help="an app name, an id, a namespace (default: all)")
+    p.add_argument("--since", default="1h", help="history from this long ago (default 1h)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("logs", aliases=["log"], help="show (and follow) apps' logs")
     p.add_argument("target", nargs="?", default="all", help="an app name, an id, a namespace, or all")
     p.add_argument("--lines", type=int, default=15, help="last lines of each file (default 15)")

@@ -161,7 +161,8 @@ def describe(info: dict[str, Any]) -> str:
     lines.append(f"  command:   {' '.join(info['argv'])}")
     cfg = info["config"]
     lines.append(f"  cwd:       {cfg.get('cwd')}")
-    for key in ("autorestart", "min_uptime", "max_restarts", "kill_timeout", "stop_signal", "env_file", "source"):
+    for key in ("autorestart", "min_uptime", "max_restarts", "kill_timeout", "stop_signal", "max_memory_restart",
+                "env_file", "source"):
         if cfg.get(key) is not None:
             lines.append(f"  {key + ':':<10} {cfg[key]}")
     if cfg.get("env"):
@@ -170,6 +171,10 @@ def describe(info: dict[str, Any]) -> str:
     for inst in info["instances"]:
         lines.append(f"  instance {inst['instance']}: {inst['status']} pid {inst['pid'] or '-'} "
                      f"restarts {inst['restarts']}")
+        sample = inst.get("sample")
+        if sample:
+            lines.append(f"    sampled: cpu {sample['cpu']:.1f}%, memory {sample['rss'] / 1024 ** 2:.1f} MB, "
+                         f"{sample['threads']} thread(s), {sample['fds']} fd(s), {sample['procs']} process(es)")
         lines.append(f"    out log: {inst['out_log']}")
         lines.append(f"    err log: {inst['err_log']}")
         last = inst.get("last_exit")

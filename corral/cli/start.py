@@ -27,7 +27,10 @@ def cmd_start(args: argparse.Namespace) -> int:
         raise UsageError("start what? `corral start app.py`, `corral start corral.toml` or `corral start -- CMD`")
     request: dict[str, Any] = {}
     if target is not None and is_config_file(target):
-        request["apps"] = load_config(target, args.env, args.only, settings)
+        host: dict[str, Any] = {}
+        request["apps"] = load_config(target, args.env, args.only, settings, host)
+        if host:  # the file's daemon-wide settings: the last file that gives one wins
+            request["host"] = host
     elif args.dashdash or (target is not None and (os.path.exists(target) or _looks_like_path(target))):
         if args.env or args.only:
             raise UsageError(f"--{'env' if args.env else 'only'} is for an ecosystem file (corral.toml ...)")
@@ -90,7 +93,7 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def load_config(path: str, env_name: str | None, only: str | None,
-                settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                settings: dict[str, Any] | None = None, host: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The apps of a file that will start: every value checked, and what they name on this machine."""
     from corral.config.errors import ConfigError
     from corral.config.load import ignored_warnings, load_file
@@ -98,7 +101,7 @@ def load_config(path: str, env_name: str | None, only: str | None,
     warnings: list[str] = []
     try:
         specs = load_file(path, env_name=env_name, only=only, overrides=settings, check_files=True,
-                          warnings=warnings)
+                          warnings=warnings, host=host)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     for line in warnings + ignored_warnings(path, specs):

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from corral.config import cluster, convert, environ, flags, logkeys, spec
+from corral.config import cluster, convert, environ, flags, host, logkeys, spec
 from corral.config.fields import FIELDS, Field
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +31,7 @@ _METAVARS: dict[Callable[[Any], Any], str] = {
     convert.to_count: "N", convert.to_exit_codes: "CODE", convert.to_signal: "SIGNAL",
     convert.to_name: "NAME", convert.to_account: "NAME", convert.to_args: "ARGS",
     environ.to_env_inherit: "NAME", logkeys.to_log_type: "TYPE", logkeys.to_date_format: "FORMAT", cluster.to_listen: "ADDRESS",
+    host.to_memory_limit: "SIZE",
 }
 
 

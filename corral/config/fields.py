@@ -39,6 +39,7 @@ from corral.config.convert import (
 )
 from corral.config.environ import to_env_inherit
 from corral.config.pm2 import to_ignore_watch, to_log_file, to_watch
+from corral.config.host import to_app_thresholds, to_memory_limit
 from corral.config.logkeys import (
     to_date_format,
     to_key_list,
@@ -211,6 +212,12 @@ FIELDS: tuple[Field, ...] = (
     Field("depends_on", to_depends, [], "list[str]", "apps that must be ready before this one starts", table=""),
     Field("reload", to_reload_mode, "rolling", 'Literal["rolling", "restart"]',
           '"rolling" (start new, wait ready, stop old) or "restart"', table=""),
+    Field("max_memory_restart", to_memory_limit, None, "int | None",
+          "replace an instance whose process tree stays over this much memory (300M, 1G)",
+          flag=("--max-memory-restart",), shown="", meaning="replace an instance whose process tree stays over "
+          'this much memory for `samples` samples ("300M", "1G"): new instance first when it has a socket'),
+    Field("thresholds", to_app_thresholds, {}, "dict[str, Any]",
+          "this app's alert thresholds: cpu (per instance tree), process_memory, samples, window", table=""),
 )
 
 #: Keys of PM2's ecosystem schema that corral accepts but does not implement yet.
@@ -224,7 +231,7 @@ PM2_IGNORED: frozenset[str] = frozenset(
         "exec_mode", "instance_var",
         # start, stop, restart
         "autostart", "shutdown_with_message", "treekill",
-        "kill_retry_time", "max_memory_restart", "cron_restart", "cron",
+        "kill_retry_time", "cron_restart", "cron",
         # watch
         "watch_options",
         # logs

@@ -21,6 +21,7 @@ from typing import Any
 from corral.config.convert import Invalid, render, shown_key
 from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_KEY, FIELD_BY_NAME
+from corral.config.host import HOST_KEYS, host_errors
 from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
 from corral.config.normalize import normalize_app
 from corral.config.pm2 import is_pm2_file, unknown_key_warning
@@ -39,6 +40,7 @@ TOP_LEVEL_KEYS: dict[str, str | None] = {
     "deploy": None,
 }
 TOP_LEVEL_KEYS.update(dict.fromkeys(APP_DEFAULT_KEYS, "a default for every app (log settings)"))
+TOP_LEVEL_KEYS.update(HOST_KEYS)  # daemon-wide settings (corral.config.host)
 
 _NODE_MARK = "@@corral-ecosystem-json@@"
 # Evaluate the file given as argv[1]; print a marker then JSON of its exports (a RegExp, as in
@@ -260,6 +262,7 @@ def _normalize_document(
     found: list[str] = []
     tables, errors = _app_tables(doc, where, found if pm2 else None)
     defaults = app_defaults(doc, where, errors)
+    errors.extend(host_errors(doc, where))
     specs: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(tables):
@@ -337,6 +340,7 @@ def load_file(
     overrides: dict[str, Any] | None = None,
     check_files: bool = False,
     warnings: list[str] | None = None,
+    host: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Read an ecosystem file and return the normalized spec of each app.
 
@@ -344,7 +348,9 @@ def load_file(
     ``only`` keeps the named apps (a comma-separated string or a list);
     ``overrides`` (raw settings by field name, from ``corral start`` flags) replace
     those settings in every app, as PM2's flags do; ``check_files`` checks what the apps
-    started name on this machine (:mod:`corral.config.preflight`: cwd, script, venv ...).
+    started name on this machine (:mod:`corral.config.preflight`: cwd, script, venv ...);
+    ``host``, a dict, receives the file's daemon-wide settings as written (checked; only the keys
+    it gives; the daemon converts them with :func:`corral.config.host.to_host`).
     Raises :class:`ConfigError` with every problem found.  A PM2 file (JavaScript or JSON) is
     read as PM2 reads it (:mod:`corral.config.pm2`); its warnings (keys ignored ...) are appended
     to ``warnings``, one line each.
@@ -357,6 +363,8 @@ def load_file(
                                 check_files=check_files, warnings=warnings)
     if only is not None and _only_names(only):
         specs = _select(specs, only, path)
+    if host is not None and isinstance(doc, dict):
+        host.update({key: doc[key] for key in HOST_KEYS if key in doc})  # as written: the daemon converts
     return specs
 
 

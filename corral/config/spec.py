@@ -77,6 +77,8 @@ class AppSpec:
     watchdog: float | None = None
     depends_on: list[str] = field(default_factory=list)
     reload: Literal["rolling", "restart"] = "rolling"
+    max_memory_restart: int | None = None
+    thresholds: dict[str, Any] = field(default_factory=dict)
     # --- end of generated attributes ---
     source: str | None = None  # the ecosystem file it came from (absolute); None: a command line
     env_name: str | None = None  # the --env NAME the file was read with

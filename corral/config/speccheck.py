@@ -226,6 +226,19 @@ def _rlimits(value: Any) -> str | None:
     return None
 
 
+def _thresholds(value: Any) -> str | None:
+    """An app's thresholds as normalized (``config.host.to_app_thresholds``)."""
+    if not isinstance(value, dict) or set(value) - {"cpu", "process_memory", "samples", "window"}:
+        return "is not a table of thresholds (cpu, process_memory, samples, window)"
+    cpu = value.get("cpu")
+    if cpu is not None and (not isinstance(cpu, (int, float)) or isinstance(cpu, bool) or not 0 <= cpu <= 100):
+        return "has a cpu threshold that is not a percentage"
+    for key, low, high in (("process_memory", 1 << 20, 1 << 50), ("samples", 1, 100), ("window", 1, 100)):
+        if value.get(key) is not None and _int(value[key], low, high) is not None:
+            return f"has a {key} that is not a whole number from {low} to {high}"
+    return None
+
+
 CHECKS: dict[str, Check] = {
     "name": _name, "namespace": _name,
     "script": _optional(_text), "cmd": _optional(lambda v: _texts(v, non_empty=True)),
@@ -250,6 +263,7 @@ CHECKS: dict[str, Check] = {
     "increment_var": _optional(lambda v: None if _env_name(v) else "is not an environment variable name"),
     "watchdog": _optional(_DURATION), "depends_on": lambda v: _texts(v, _name),
     "reload": _choice("rolling", "restart"), "limits": _rlimits,
+    "max_memory_restart": _optional(lambda v: _int(v, 1 << 20, 1 << 50)), "thresholds": _thresholds,
     "source": _optional(_path), "env_name": _optional(lambda v: _text(v, 256)), "ignored": _texts,
 }
 

@@ -46,7 +46,7 @@ class BadArgs(UserMistake):
 
 
 class Arg:
-    """One argument: ``kind`` is target | text | int | bool | count | specs | env."""
+    """One argument: ``kind`` is target | text | int | bool | count | specs | env | host."""
 
     __slots__ = ("name", "kind", "low", "high", "required", "doc")
 
@@ -78,7 +78,8 @@ OPERATIONS: tuple[Op, ...] = (
     Op("ls", _NONE, ("ls", "list", "status", "ps", "l", "jlist", "prettylist"), "one row per instance"),
     Op("start", (_target(False), _SPECS, _ENV,
                  Arg("derived", "bool", "the specs' names were derived from their commands (no --name): an app "
-                     "of that name running another command is refused, not replaced")),
+                     "of that name running another command is refused, not replaced"),
+                 Arg("host", "host", "the file's daemon-wide settings (monitor_interval, thresholds ...)")),
        ("start", "startOrRestart", "startOrReload"), "start specs, or existing apps by target", long=True),
     Op("stop", (_target(),), ("stop",), "stop apps gracefully", long=True),
     Op("restart", (_target(), _SPECS, _ENV), ("restart",), "restart apps (new specs with --update-env)",
@@ -104,6 +105,11 @@ OPERATIONS: tuple[Op, ...] = (
     Op("kill", _NONE, ("kill",), "stop every app, then the daemon", long=True),
     Op("log_paths", (_target(False),), ("logs",), "the log files of apps"),
     Op("flush", (_target(False),), ("flush",), "empty apps' log files", long=True),
+    Op("metrics", (_target(False), Arg("since", "int", "seconds of history", high=86400 * 366)),
+       ("metrics",), "the latest samples and their history"),
+    Op("replace", (_target(), Arg("instance", "int", "the instance", high=-1, required=True),
+                   Arg("reason", "text", "why, for the events", high=500, required=True)),
+       (), "replace one instance gracefully (new first when the app has a socket)", long=True),
 )
 OPS: dict[str, Op] = {op.name: op for op in OPERATIONS}
 
@@ -139,7 +145,7 @@ def check_request(op_name: str, args: dict[str, Any], max_instances: int = limit
             continue
         problem = _problem(arg, value, max_instances)
         if problem is not None:  # an environment or specs are not shown: they hold secrets
-            shown = "(not shown)" if arg.kind in ("env", "specs") else _short(value)
+            shown = "(not shown)" if arg.kind in ("env", "specs", "host") else _short(value)
             raise BadArgs(f"{op_name}: {arg.name}: {shown} {problem}")
 
 
@@ -165,6 +171,9 @@ def _problem(arg: Arg, value: Any, max_instances: int) -> str | None:
             return f"is not a list of at most {arg.high} app specs (JSON objects)"
     elif kind == "env":
         return env_problem(value, arg.high)
+    elif kind == "host":
+        if not isinstance(value, dict) or len(value) > 32:
+            return "is not a table of daemon-wide settings"
     return None
 
 

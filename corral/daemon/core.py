@@ -9,6 +9,7 @@ the supervisor attaches itself (for ``view``) and the control context (for ``cal
 from __future__ import annotations
 
 import asyncio
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from corral.clock import Clock, SystemClock
@@ -18,6 +19,8 @@ from corral.daemon.timers import Handle, Timers, loop_timers
 from corral.events import Event
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from corral.daemon.bus import Filter
     from corral.daemon.ops.apps import Context
     from corral.daemon.supervisor import Supervisor
@@ -49,6 +52,8 @@ class Core(Protocol):
 
     def view(self) -> Snapshot: ...  # read-only apps, instances, pids
 
+    def settings(self) -> Mapping[str, Any]: ...  # the daemon-wide settings (corral.config.host), frozen
+
 
 class DaemonCore:
     """Clock, timers and bus for one daemon (or one ``corral run``)."""
@@ -60,6 +65,25 @@ class DaemonCore:
         self.bus = Bus(self.clock)
         self.supervisor: Supervisor | None = None
         self.context: Context | None = None
+        self.state_dir: str | None = None  # where features may keep files (None: in memory only)
+        self.features: dict[str, Any] = {}  # name -> the running feature (the monitor ...)
+        #: (app, instance) -> the latest sample of it, kept by the monitor (``ls``, ``describe``)
+        self.latest: dict[tuple[str, int], dict[str, Any]] = {}
+        self._settings: Mapping[str, Any] = MappingProxyType({})
+        self._on_settings: list[Callable[[], object]] = []
+
+    def settings(self) -> Mapping[str, Any]:
+        """The daemon-wide settings (converted, only those a file gave): a frozen snapshot."""
+        return self._settings
+
+    def set_settings(self, settings: dict[str, Any]) -> None:
+        """New settings (key by key: what a file gives replaces those keys); features are told."""
+        self._settings = MappingProxyType({**self._settings, **settings})
+        for fn in list(self._on_settings):
+            fn()
+
+    def on_settings(self, fn: Callable[[], object]) -> None:
+        self._on_settings.append(fn)
 
     def publish(self, event: Event) -> None:
         self.bus.publish(event)

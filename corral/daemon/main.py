@@ -27,6 +27,7 @@ from corral.daemon.store import Store, private_db
 from corral.daemon.supervisor import App, Supervisor
 from corral.exceptions import OperationFailed
 from corral.daemon import watchhook
+from corral.monitor import start as start_monitor
 from corral.paths import Home, HomeError
 
 log = logging.getLogger("corral.daemon")
@@ -133,13 +134,21 @@ async def serve(home: Home, store: Store) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
+    if store.settings():  # daemon-wide settings a file gave an earlier daemon
+        from corral.daemon.settings import restore
+
+        restore(sup.core, store)
     restored = await recover(sup)
     ctx = Context(sup, home.dump)
     sup.core.context = ctx  # the core's call() runs the same operations as the socket
+    sup.core.state_dir = home.root
+    monitor = start_monitor(sup.core, home.root)
+    sup.core.features["monitor"] = monitor
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
     await done.wait()
+    monitor.close()
     await server.close()
     if terminated:
         log.info("%s: stopping every app", terminated[0])

@@ -56,6 +56,9 @@ DAEMON_MODULES = (
     "corral.logs.lines",
     # watch and restart: the hook only (corral.daemon.watching loads with the first app that watches)
     "corral.daemon.watchhook",
+    # monitoring, on by default (issue 11)
+    "corral.monitor", "corral.monitor.history", "corral.monitor.rules", "corral.monitor.sampler",
+    "corral.monitor.service",
 )
 
 def with_private_helpers(names: Sequence[str]) -> tuple[str, ...]:

@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT
 );
 CREATE INDEX IF NOT EXISTS events_app ON events (app, id);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 EVENTS_KEPT = 20000
 #: errors that say a statement can never succeed (a constraint, a misuse): not retried
@@ -276,6 +280,26 @@ class Store:
         self.skipped.clear()
         self._write(("all apps",), "DELETE FROM apps", ())
         self._write(("all slots",), "DELETE FROM slots", ())
+
+    # -- daemon-wide settings, as files gave them (the last file that gives a key wins) ----
+    def put_setting(self, key: str, value: Any) -> None:
+        self._write(("setting", key), "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                    (key, json.dumps(value)))
+
+    def settings(self) -> dict[str, Any]:
+        """The stored settings, as written (the caller checks them: ``daemon.settings``)."""
+        out: dict[str, Any] = {}
+        try:
+            rows = list(self.db.execute("SELECT key, value FROM settings"))
+        except sqlite3.Error as exc:
+            log.warning("state.db: cannot read the settings: %s", describe(exc))
+            return out
+        for key, value in rows:
+            try:
+                out[str(key)] = json.loads(value)
+            except (TypeError, ValueError):
+                log.warning("state.db: setting %r is unreadable: left out", key)
+        return out
 
     # -- instances -------------------------------------------------------------------
     def put_instance(

@@ -6,7 +6,7 @@ Loaded with the first call (features that never look need not pay for it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
     from corral.daemon.supervisor import Supervisor
@@ -32,6 +32,8 @@ class AppView:
     log_dropped: int = 0  # lines its log files never got (a full disk...), since this daemon added it
     log_dropped_bytes: int = 0
     log_withheld: int = 0  # lines written as "[line withheld: redaction failed]"
+    max_memory_restart: int | None = None  # bytes (the monitor replaces an instance over it)
+    thresholds: Mapping[str, Any] | None = None  # the app's own (corral.config.host.to_app_thresholds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,5 +61,5 @@ def snapshot(sup: Supervisor | None, now: float) -> Snapshot:
             for s in app.slots)
         loss = app.log_loss
         apps.append(AppView(app.name, app.id, app.namespace, app.desired, instances, loss.lines, loss.size,
-                            loss.withheld))
+                            loss.withheld, app.spec.max_memory_restart, app.spec.thresholds or None))
     return Snapshot(now, tuple(apps))

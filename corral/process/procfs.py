@@ -22,6 +22,8 @@ class Stat:
     cpu_ticks: int
     start_ticks: int
     rss_bytes: int
+    child_ticks: int = 0  # CPU of its children that exited and it reaped (cutime + cstime)
+    threads: int = 1
 
 
 def read_stat(pid: int) -> Stat | None:
@@ -49,6 +51,8 @@ def _parse(pid: int, raw: bytes) -> Stat | None:
             cpu_ticks=int(fields[11]) + int(fields[12]),
             start_ticks=int(fields[19]),
             rss_bytes=int(fields[21]) * PAGE_SIZE,
+            child_ticks=int(fields[13]) + int(fields[14]),
+            threads=int(fields[17]),
         )
     except (IndexError, ValueError):
         return None

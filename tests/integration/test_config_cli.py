@@ -47,7 +47,7 @@ module.exports = {{
 }};
 """)
     result = corral.run("start", "ecosystem.config.js", "--env", "production", cwd=str(workdir))
-    assert 'not supported yet, ignored: exec_mode, max_memory_restart' in result.stderr
+    assert 'not supported yet, ignored: exec_mode\n' in result.stderr
     wait_until(lambda: len(records(out)) == 3, what="three instances to report")
     node = sorted((r for r in records(out) if "node" in r), key=lambda r: r["instance"])
     assert [(r["node"], r["port"], r["instance"]) for r in node] == [("production", "8080", "0"), ("production", "8080", "1")]

@@ -71,8 +71,8 @@ CASES = [
                           "source_map_support, vizion",
                       ]), id="unknown-keys"),
     pytest.param(Case("express-www", "ecosystem.config.js", {"shop": 1}, {29108: "shop production prod"},
-                      {"@shop-out": "shop: SIGINT, closing"}, env="production", warnings=[
-                          '{file}: app "shop": not supported yet, ignored: max_memory_restart']), id="express-www"),
+                      {"@shop-out": "shop: SIGINT, closing"}, env="production", warnings=[]),  # max_memory_restart works
+                 id="express-www"),
     pytest.param(Case("python-cmd", "process.json", {"metrics-agent": 1}, {},
                       {"@metrics-agent-out": "metrics-agent: SIGINT, flushing the last samples"},
                       up=[("@metrics-agent-out", "metrics-agent: sampling")]), id="python-cmd"),

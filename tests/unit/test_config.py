@@ -264,7 +264,8 @@ def test_pm2_keys_are_ignored_not_errors(tmp_path: Path) -> None:
         log_date_format="YYYY",
         treekill=True,
     )
-    assert spec["ignored"] == ["exec_mode", "max_memory_restart", "cron_restart", "autostart", "treekill"]
+    assert spec["ignored"] == ["exec_mode", "cron_restart", "autostart", "treekill"]
+    assert spec["max_memory_restart"] == 300 * 1024**2  # implemented: PM2's sizes are base 1024
     assert spec["log_date_format"] == "YYYY"  # implemented now: a moment.js format
     assert spec["watch"] == [str(tmp_path / "src")]  # implemented now: restart on change
 
@@ -514,7 +515,7 @@ def test_load_pm2_js_fixture() -> None:
     assert api["interpreter_args"] == ["--max-old-space-size=512"]
     assert api["kill_timeout"] == 3.0
     assert api["env"] == {"NODE_ENV": "production", "PORT": "8080"}
-    assert api["ignored"] == ["exec_mode", "max_memory_restart"]
+    assert api["ignored"] == ["exec_mode"]
     assert api["watch"] == []
     assert api["out_file"] == str(FIXTURES / "logs" / "api-out.log")
     assert worker["cwd"] == str(FIXTURES / "jobs")

@@ -66,6 +66,7 @@ CASES: list[tuple[list[str], str, Any]] = [
      ["tcp://127.0.0.1:0", "unix:/tmp/a.sock"]),
     (["app.py", "--wait-ready"], "wait_ready", True),
     (["app.py", "--listen-timeout", "5s"], "listen_timeout", 5.0),
+    (["app.py", "--max-memory-restart", "300M"], "max_memory_restart", 300 * 1024 * 1024),
 ]
 
 

@@ -100,13 +100,23 @@ async def _await(sup: Supervisor, predicate: Callable[[], bool], apps: list[App]
 
 # -- rows ---------------------------------------------------------------------------------
 def rows(sup: Supervisor, apps: list[App] | None = None) -> list[dict[str, Any]]:
-    usage = sup.sample_usage()
+    latest = sup.core.latest  # the monitor's samples; else CPU since the last look
+    usage: dict[int, tuple[float, int]] | None = None
     out = []
     for app in sorted(apps if apps is not None else sup.apps.values(), key=lambda a: a.id):
         log_loss = app.log_loss.summary()  # the app's, on each of its rows
         for slot in app.slots:
             running = slot.child is not None
-            cpu, mem = usage.get(slot.pgid or -1, (0.0, 0)) if running else (0.0, 0)
+            sample = latest.get((app.name, slot.index)) if running else None
+            if sample is not None and sample["pid"] != slot.child.pid:  # type: ignore[union-attr]
+                sample = None  # of the instance it replaces (a rolling reload)
+            if sample is not None:
+                cpu, mem = sample["cpu"], sample["rss"]
+            elif running:  # not sampled yet (or monitoring is off): since the last look
+                usage = sup.sample_usage() if usage is None else usage
+                cpu, mem = usage.get(slot.pgid or -1, (0.0, 0))
+            else:
+                cpu, mem = 0.0, 0
             out.append({
                 "name": app.name,
                 "id": app.id,
@@ -119,6 +129,7 @@ def rows(sup: Supervisor, apps: list[App] | None = None) -> list[dict[str, Any]]
                 "cpu_percent": cpu,
                 "memory_bytes": mem,
                 "log_loss": log_loss,
+                **({"sample": sample} if sample is not None else {}),
             })
     return out
 
@@ -143,8 +154,23 @@ def mask_args(args: list[str]) -> list[str]:
 @command("ping")
 async def ping(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
-    return {"pid": os.getpid(), "version": __version__, "apps": len(sup.apps), "bus": sup.bus.stats(),
-            "tracking": "cgroup" if sup.tracker.cgroups is not None else "marker", "store": sup.store.status()}
+    out = {"pid": os.getpid(), "version": __version__, "apps": len(sup.apps), "bus": sup.bus.stats(),
+           "tracking": "cgroup" if sup.tracker.cgroups is not None else "marker", "store": sup.store.status()}
+    return {**out, **_monitoring(sup)}
+
+
+def _monitoring(sup: Supervisor) -> dict[str, Any]:
+    """The daemon-wide settings and the monitor's state (``ping --json``, ``describe``)."""
+    core = getattr(sup, "core", None)  # a stand-in supervisor (tests) may have none
+    if core is None:
+        return {}
+    settings = core.settings()
+    if settings:
+        from corral.daemon.settings import shown
+
+        settings = shown(settings)
+    monitor = core.features.get("monitor")
+    return {"settings": dict(settings), "monitor": monitor.status() if monitor is not None else None}
 
 
 @command("ls")
@@ -168,6 +194,10 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
     """
     sup = ctx.supervisor
     base_env = args.get("base_env") or {}
+    if args.get("host"):  # the file's daemon-wide settings: checked, kept, applied
+        from corral.daemon.settings import apply
+
+        apply(sup.core, sup.store, args["host"])
     decided: list[tuple[App | None, AppSpec, Change]] = []
     for spec in specs_of(args):
         app = sup.apps.get(spec.name)
@@ -347,6 +377,7 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "log_loss": app.log_loss.details(),
         "bus": {"dropped": sup.bus.dropped, "subscribers": len(sup.bus.subscriptions)},
         "store": sup.store.status(),
+        **_monitoring(sup),
     }
 
 
@@ -383,7 +414,8 @@ async def kill(ctx: Context, args: dict[str, Any]) -> Any:
 from corral.daemon.ops.ordering import start_ordered, stop_ordered  # noqa: E402
 
 #: Operations whose handlers load on first use (rarely used: kept out of the daemon's memory).
-LAZY = {"reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster",
+LAZY = {"metrics": "corral.daemon.ops.metrics", "replace": "corral.daemon.ops.metrics",
+        "reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster",
         "log_paths": "corral.daemon.ops.logs", "flush": "corral.daemon.ops.logs",
         "save": "corral.daemon.ops.dump", "resurrect": "corral.daemon.ops.dump",
         "reset": "corral.daemon.ops.instances", "env": "corral.daemon.ops.instances"}

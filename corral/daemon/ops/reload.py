@@ -96,10 +96,11 @@ class _Executor:
         return self.app.policy.kill_timeout + MARGIN
 
 
-async def rolling_reload(sup: Supervisor, app: App, surge: int = 1) -> list[str]:
-    """Replace every instance of APP, SURGE at a time; one line per replaced instance."""
+async def rolling_reload(sup: Supervisor, app: App, surge: int = 1, only: set[int] | None = None) -> list[str]:
+    """Replace every instance of APP (those numbered in ONLY), SURGE at a time; one line per
+    replaced instance."""
     run = _Executor(sup, app)
-    old = [(s.index, s.uid) for s in app.slots]
+    old = [(s.index, s.uid) for s in app.slots if only is None or s.index in only]
     rollout, actions = ro.start(old, surge, app.policy.ready_wait() + MARGIN, sup.clock.monotonic())
     rollout = run.apply(rollout, actions)
     while rollout.phase not in ro.ENDED:
