@@ -111,6 +111,11 @@ def _inspection(sub: Any) -> None:
     p.add_argument("--all", action="store_true",
                    help="with --follow: also live events the history does not keep (state changes, probe results)")
 
+    p = sub.add_parser("alerts", help="recent alerts and their delivery; `alerts test` tries every sink")
+    p.add_argument("action", nargs="?", choices=["test"], help="test: send a test alert through every sink")
+    p.add_argument("--lines", type=int, default=50, help="how many alerts (default 50)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("logs", aliases=["log"], help="show (and follow) apps' logs")
     p.add_argument("target", nargs="?", default="all", help="an app name, an id, a namespace, or all")
     p.add_argument("--lines", type=int, default=15, help="last lines of each file (default 15)")

@@ -104,6 +104,9 @@ OPERATIONS: tuple[Op, ...] = (
     Op("kill", _NONE, ("kill",), "stop every app, then the daemon", long=True),
     Op("log_paths", (_target(False),), ("logs",), "the log files of apps"),
     Op("flush", (_target(False),), ("flush",), "empty apps' log files", long=True),
+    Op("alerts", (Arg("limit", "int", "how many alerts (--lines)", high=10000),), ("alerts",),
+       "recent alerts and their delivery"),
+    Op("alerts_test", _NONE, ("alerts test",), "send a test alert through every sink", long=True),
 )
 OPS: dict[str, Op] = {op.name: op for op in OPERATIONS}
 

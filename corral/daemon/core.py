@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from corral.daemon.ops.apps import Context
     from corral.daemon.supervisor import Supervisor
     from corral.daemon.view import AppView, InstanceView, Snapshot
+    from corral.process.reaper import ExitCallback
 
 
 def __getattr__(name: str) -> Any:
@@ -43,11 +44,14 @@ class Core(Protocol):
 
     def publish(self, event: Event) -> None: ...
 
-    def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE) -> Subscription: ...
+    def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE,
+                  where: Filter | None = None) -> Subscription: ...
 
     async def call(self, op: str, **args: Any) -> Any: ...  # the control socket's operations
 
     def view(self) -> Snapshot: ...  # read-only apps, instances, pids
+
+    def watch_child(self, pid: int, callback: ExitCallback) -> bool: ...  # a feature's own child exits
 
 
 class DaemonCore:
@@ -60,6 +64,7 @@ class DaemonCore:
         self.bus = Bus(self.clock)
         self.supervisor: Supervisor | None = None
         self.context: Context | None = None
+        self.features: dict[str, Any] = {}  # loaded features by name (``monitor.alerts`` ...)
 
     def publish(self, event: Event) -> None:
         self.bus.publish(event)
@@ -89,3 +94,12 @@ class DaemonCore:
         from corral.daemon.view import snapshot
 
         return snapshot(self.supervisor, self.clock.now())
+
+    def watch_child(self, pid: int, callback: ExitCallback) -> bool:
+        """The exit of a child a feature started (an alert delivery) goes to ``callback(pid, code,
+        signal)``: the daemon's one reaper sees every exit, so a feature must not wait for its
+        children itself.  False when no supervisor reaps here (the caller then waits itself)."""
+        if self.supervisor is None:
+            return False
+        self.supervisor.reaper.watch(pid, callback)
+        return True

@@ -25,6 +25,7 @@ from corral.daemon.server import ControlServer
 from corral.process.listeners import enable_request_migration
 from corral.daemon.store import Store, private_db
 from corral.daemon.supervisor import App, Supervisor
+from corral.daemon.core import DaemonCore
 from corral.exceptions import OperationFailed
 from corral.paths import Home, HomeError
 
@@ -134,6 +135,7 @@ async def serve(home: Home, store: Store) -> None:
     restored = await recover(sup)
     ctx = Context(sup, home.dump)
     sup.core.context = ctx  # the core's call() runs the same operations as the socket
+    alerts_on_demand(sup.core)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
@@ -147,6 +149,32 @@ async def serve(home: Home, store: Store) -> None:
     if cgroups is not None:
         cgroups.close()
     log.info("corral daemon %s exits", os.getpid())
+
+
+#: event kinds that may raise an alert (``corral.monitor.alerts.KINDS``, repeated here so that a
+#: daemon whose apps never fail never loads the monitor)
+ALERT_KINDS = frozenset(("crash", "crash_loop", "errored", "threshold", "log_dropped", "sweep"))
+
+
+def alerts_on_demand(core: DaemonCore) -> None:
+    """Load the alert service (``corral.monitor.service``) with the first event that may alert;
+    it subscribes then, in time to get that very event (the bus hands an event to its listeners
+    before its subscriptions)."""
+    from corral.events import Event, StateChanged
+
+    loaded = False
+
+    def first(event: Event) -> None:
+        nonlocal loaded
+        if loaded or (event.kind not in ALERT_KINDS and getattr(event, "new", None) != "errored"):
+            return
+        loaded = True
+        from corral.monitor.service import service_of
+
+        service_of(core)
+
+    core.bus.listen(first, Event, stored_only=True)
+    core.bus.listen(first, StateChanged)
 
 
 async def stop_everything(sup: Supervisor) -> None:

@@ -386,7 +386,8 @@ from corral.daemon.ops.ordering import start_ordered, stop_ordered  # noqa: E402
 LAZY = {"reload": "corral.daemon.ops.cluster", "scale": "corral.daemon.ops.cluster",
         "log_paths": "corral.daemon.ops.logs", "flush": "corral.daemon.ops.logs",
         "save": "corral.daemon.ops.dump", "resurrect": "corral.daemon.ops.dump",
-        "reset": "corral.daemon.ops.instances", "env": "corral.daemon.ops.instances"}
+        "reset": "corral.daemon.ops.instances", "env": "corral.daemon.ops.instances",
+        "alerts": "corral.daemon.ops.alerts", "alerts_test": "corral.daemon.ops.alerts"}
 
 
 def handler_for(op: str) -> Handler | None:
