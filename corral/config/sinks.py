@@ -68,9 +68,11 @@ def to_sinks(value: Any) -> list[dict[str, Any]]:
     sinks = [_sink(raw, index) for index, raw in enumerate(value)]
     names: dict[str, int] = {}
     for index, sink in enumerate(sinks):
-        if sink["name"] in names:
+        if sink["name"] in names and "name" in value[index]:
             raise Invalid(f"is already the name of sinks[{names[sink['name']]}] (give each sink its own name)",
                           suffix=f"[{index}].name", value=sink["name"])
+        if sink["name"] in names:  # two sinks to one host: the second is "webhook:host#2"
+            sink["name"] = f"{sink['name']}#{index + 1}"
         names[sink["name"]] = index
     return sinks
 
@@ -88,8 +90,7 @@ def _sink(raw: Any, index: int) -> dict[str, Any]:
                           suffix=f"{at}.{_key(key)}", value=raw[key])
     for key in REQUIRED[kind]:
         if raw.get(key) is None:
-            raise Invalid(f"is missing: a {kind} sink needs {' and '.join(REQUIRED[kind])}",
-                          suffix=f"{at}.{key}", value=None)
+            raise Invalid(f"has no {key} (a {kind} sink needs {', '.join(REQUIRED[kind])})", suffix=at, value=raw)
     sink: dict[str, Any] = {"type": kind, "min_severity": _severity(raw.get("min_severity", "warning"), at)}
     try:
         sink.update(_PARTS[kind](raw))

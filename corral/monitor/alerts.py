@@ -55,7 +55,8 @@ class Alert:
     metric: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     ts: float = 0.0  # wall time of the event
-    number: int = 0  # given by the engine: alert ids are "a<number>"
+    number: int = 0  # given by the engine
+    prefix: str = "a"  # the engine's: ids stay unique across daemons (``6567ab12.3``)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -64,7 +65,7 @@ class Alert:
 
     @property
     def id(self) -> str:
-        return f"a{self.number}"
+        return f"{self.prefix}{self.number}"
 
     @property
     def status(self) -> str:
@@ -160,7 +161,8 @@ class AlertEngine:
     reason, now)`` -> whether to retry (``delivery.retry_at`` is set) or it is final.
     """
 
-    def __init__(self, sinks: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, sinks: list[dict[str, Any]] | None = None, prefix: str = "a") -> None:
+        self.prefix = prefix
         self.sinks: dict[str, str] = {}  # name -> min_severity
         self.sent: dict[tuple[str, tuple[str, str, str, str]], float] = {}  # (sink, key) -> when last sent
         self.suppressed: dict[tuple[str, tuple[str, str, str, str]], int] = {}
@@ -201,8 +203,7 @@ class AlertEngine:
     def raise_alert(self, alert: Alert, now: float) -> list[Delivery]:
         """Number the alert; the deliveries it makes now (none for a sink that does not take it, or
         while an identical one was sent to that sink less than :data:`REPEAT` ago)."""
-        self.numbers += 1
-        alert.number = self.numbers
+        self._number(alert)
         out = []
         for sink, floor in self.sinks.items():
             if not self._takes(sink, floor, alert):
@@ -224,6 +225,10 @@ class AlertEngine:
             self._firing.pop((alert.app, alert.mount, alert.metric), None)
         return out
 
+    def _number(self, alert: Alert) -> None:
+        self.numbers += 1
+        alert.number, alert.prefix = self.numbers, self.prefix
+
     def _takes(self, sink: str, floor: str, alert: Alert) -> bool:
         if alert.kind == "threshold_cleared":  # the resolve goes where the alert went
             return sink in self._firing.get((alert.app, alert.mount, alert.metric), ())
@@ -231,8 +236,7 @@ class AlertEngine:
 
     def test(self, alert: Alert) -> list[Delivery]:
         """``corral alerts test``: one delivery per sink, whatever its min_severity, never collapsed."""
-        self.numbers += 1
-        alert.number = self.numbers
+        self._number(alert)
         return [Delivery(alert, sink, queued=False) for sink in self.sinks]
 
     def result(self, delivery: Delivery, ok: bool, reason: str, now: float, retry: bool = True) -> Delivery:

@@ -92,7 +92,17 @@ def _webhook(sink: dict[str, Any], alert: dict[str, Any], suppressed: int, host:
         retry = exc.code >= 500 or exc.code in (408, 425, 429)  # else the request itself is refused
         raise Failed(f"HTTP {exc.code} {exc.reason}", retry=retry) from None
     except urllib.error.URLError as exc:
-        raise Failed(f"cannot reach {sink['name'].split(':', 1)[-1]}: {_reason(exc.reason)}") from None
+        raise Failed(f"cannot reach {_host(sink['url'])}: {_reason(exc.reason)}") from None
+    except TimeoutError:
+        raise Failed(f"no answer from {_host(sink['url'])} within {timeout:g}s") from None
+    except OSError as exc:
+        raise Failed(f"cannot reach {_host(sink['url'])}: {_reason(exc)}") from None
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or "?"
 
 
 def _reason(reason: Any) -> str:

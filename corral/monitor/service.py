@@ -65,7 +65,7 @@ class AlertService:
     def __init__(self, core: Core, sinks: list[dict[str, Any]] | None = None,
                  python: str = sys.executable, deadline: float = DEADLINE) -> None:
         self.core = core
-        self.engine = AlertEngine()
+        self.engine = AlertEngine(prefix=f"{int(core.clock.now()):x}.")
         self.sinks: dict[str, dict[str, Any]] = {}
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.python = python
