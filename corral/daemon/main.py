@@ -173,8 +173,11 @@ def alerts_on_demand(core: DaemonCore) -> None:
 
         service_of(core)
 
+    import corral.events
+
     core.bus.listen(first, Event, stored_only=True)
-    core.bus.listen(first, StateChanged)
+    core.bus.listen(first, StateChanged, *[cls for cls in (getattr(corral.events, "Threshold", None),)
+                                           if isinstance(cls, type)])  # live-only kinds that may alert
 
 
 async def stop_everything(sup: Supervisor) -> None:

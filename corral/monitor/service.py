@@ -43,6 +43,7 @@ DEADLINE = 20.0  # seconds one delivery process may take (its network timeout is
 NETWORK_TIMEOUT = 10.0
 RECENT = 200  # alerts ``corral alerts`` shows from memory (the history keeps them too)
 FEATURE = "monitor.alerts"
+THRESHOLD_FIELDS = ("metric", "value", "limit", "cleared", "mount", "samples")
 
 
 def service_of(core: Core) -> AlertService:
@@ -94,8 +95,11 @@ class AlertService:
     def handle(self, event: Event) -> Alert | None:
         """One event from the bus: the alert it raised (None when none); never raises."""
         try:
+            data = dict(event.data)
+            if event.kind == "threshold":  # the fields themselves, whatever its data shows
+                data.update({name: getattr(event, name) for name in THRESHOLD_FIELDS if hasattr(event, name)})
             alert, deliveries = self.engine.on_event(event.kind, event.app, event.instance, event.message,
-                                                     dict(event.data), event.ts, self.core.clock.monotonic())
+                                                     data, event.ts, self.core.clock.monotonic())
         except Exception:  # a bug here must not cost the daemon anything else
             log.exception("alerts: cannot judge a %s event of %s", event.kind, event.app or "the host")
             return None

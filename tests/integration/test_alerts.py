@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import stat
 import sys
@@ -326,3 +325,45 @@ def test_the_daemon_alerts_on_a_code_bug_in_events_and_corral_alerts(corral: Cor
         "corral: no alert sinks are configured: alerts go to daemon.log and `corral events` only (add [[sinks]] "
         'tables to the ecosystem file: type = "webhook", "email" or "command")')
     assert "alert " in (Path(corral.home) / "daemon.log").read_text()
+
+
+def test_a_threshold_event_and_its_clear_reach_the_webhook_by_kind(hook: Hook) -> None:
+    """The sampler's ``threshold`` events (issue 11 items 1-2) are taken by their kind: a host-wide disk
+    alert, per mount, and its resolve, in Alertmanager's shape."""
+    from typing import ClassVar
+
+    from corral.events import Event
+
+    class Threshold(Event):  # the shape the rules publish: app "" for the host
+        metric: str
+        value: float
+        limit: float
+        cleared: bool = False
+        mount: str = ""
+        samples: int = 2
+
+        KIND: ClassVar[str] = "threshold"
+
+    async def body() -> list[Any]:
+        core = DaemonCore(asyncio.get_running_loop())
+        seen: list[Any] = []
+        core.bus.listen(seen.append, AlertDelivery)
+        configure(core, [one_sink(type="webhook", url=hook.url, format="alertmanager")])
+        core.publish(Threshold(app="", metric="disk", value=81.5, limit=75.0, mount="/data"))
+        core.publish(Threshold(app="", metric="disk", value=82.0, limit=75.0, mount="/data"))  # held back
+        deadline = time.monotonic() + 20
+        while len(seen) < 1:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        core.publish(Threshold(app="", metric="disk", value=60.0, limit=75.0, mount="/data", cleared=True))
+        while len(seen) < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        return seen
+
+    seen = asyncio.run(body())
+    assert [d.outcome for d in seen] == ["delivered", "delivered"]
+    statuses = [(b["status"], b["alerts"][0]["labels"]["mount"], b["alerts"][0]["annotations"]["summary"])
+                for _, b in hook.posts]
+    assert statuses == [("firing", "/data", "disk over the threshold on host /data: 81.5 (limit 75.0)"),
+                        ("resolved", "/data", "disk back within the threshold on host /data: 60.0 (limit 75.0)")]
