@@ -45,7 +45,7 @@ class Core(Protocol):
     def publish(self, event: Event) -> None: ...
 
     def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE,
-                  where: Filter | None = None) -> Subscription: ...
+                  where: Filter | None = None, name: str = "") -> Subscription: ...
 
     async def call(self, op: str, **args: Any) -> Any: ...  # the control socket's operations
 
@@ -70,8 +70,8 @@ class DaemonCore:
         self.bus.publish(event)
 
     def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE,
-                  where: Filter | None = None) -> Subscription:
-        return self.bus.subscribe(*kinds, maxsize=maxsize, where=where)
+                  where: Filter | None = None, name: str = "") -> Subscription:
+        return self.bus.subscribe(*kinds, maxsize=maxsize, where=where, name=name)
 
     async def call(self, op: str, **args: Any) -> Any:
         """Run a control operation as the socket would (``UserError``/``OperationFailed`` raise)."""

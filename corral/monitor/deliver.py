@@ -22,6 +22,8 @@ import sys
 import time
 from typing import Any
 
+from corral.exceptions import OperationFailed
+
 __all__ = ["deliver", "body_for", "text_of", "main"]
 
 UA = "corral-alerts"
@@ -185,7 +187,7 @@ def _command(sink: dict[str, Any], alert: dict[str, Any], suppressed: int, host:
     # (a command's own failures are retried: it may depend on something that comes back)
 
 
-class Failed(Exception):
+class Failed(OperationFailed):
     """A delivery that did not reach its sink; the text is one line without secrets.  ``retry``:
     whether trying again later may succeed (not for a refused login or a rejected request)."""
 

@@ -41,6 +41,7 @@ log = logging.getLogger("corral.daemon")
 CONCURRENCY = 4  # deliveries running at once
 DEADLINE = 20.0  # seconds one delivery process may take (its network timeout is NETWORK_TIMEOUT)
 NETWORK_TIMEOUT = 10.0
+MAX_JOB = 60000  # bytes of one job (a pipe takes 64 KiB without blocking the daemon)
 RECENT = 200  # alerts ``corral alerts`` shows from memory (the history keeps them too)
 FEATURE = "monitor.alerts"
 THRESHOLD_FIELDS = ("metric", "value", "limit", "cleared", "mount", "samples")
@@ -74,7 +75,7 @@ class AlertService:
         self.running = 0
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._sub = core.subscribe(Event, where=_may_alert)
+        self._sub = core.subscribe(Event, where=_may_alert, name="alerts")
         self._reader = self._spawn(self._read())
         self.configure(sinks or [])
 
@@ -153,6 +154,9 @@ class AlertService:
         """One attempt in a subprocess: (delivered, why not, worth retrying)."""
         job = json.dumps({"sink": sink, "alert": alert, "suppressed": suppressed,
                           "timeout": min(NETWORK_TIMEOUT, self.deadline / 2)}).encode()
+        if len(job) > MAX_JOB:  # written at once into the pipe: never more than it holds
+            job = json.dumps({"sink": sink, "alert": {**alert, "details": {"truncated": True}}, "suppressed": suppressed,
+                              "timeout": min(NETWORK_TIMEOUT, self.deadline / 2)}).encode()
         async with self._slots:
             self.running += 1
             try:

@@ -325,6 +325,8 @@ def test_the_daemon_alerts_on_a_code_bug_in_events_and_corral_alerts(corral: Cor
         "corral: no alert sinks are configured: alerts go to daemon.log and `corral events` only (add [[sinks]] "
         'tables to the ecosystem file: type = "webhook", "email" or "command")')
     assert "alert " in (Path(corral.home) / "daemon.log").read_text()
+    bus = json.loads(corral.run("ping", "--json").stdout)["bus"]
+    assert [s["name"] for s in bus["subscribers"] if s.get("name")] == ["alerts"]  # the feature's own, named
 
 
 def test_a_threshold_event_and_its_clear_reach_the_webhook_by_kind(hook: Hook) -> None:
