@@ -226,6 +226,55 @@ def _figure(metric: str, value: float) -> str:
     return f"{value:.1f}%"
 
 
+# -- alerts (corral.monitor) -----------------------------------------------------------------
+class Alert(Event):
+    """An alert raised for a person (``corral.monitor.alerts``): ``app`` is "" for the host.
+    ``alert`` is its id (``a12``), ``sinks`` the sinks it goes to now (the others do not take
+    it, or had an identical one within the hour)."""
+
+    alert: str
+    alert_kind: str
+    severity: str
+    title: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    sinks: tuple[str, ...] = ()
+
+    KIND: ClassVar[str] = "alert"
+
+    @property
+    def message(self) -> str:
+        return f"{self.severity}: {self.title}"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"id": self.alert, "kind": self.alert_kind, "severity": self.severity, "title": self.title,
+                "sinks": list(self.sinks), "details": dict(self.details)}
+
+
+class AlertDelivery(Event):
+    """The outcome of an alert at one sink: ``delivered``, or ``undelivered`` with the reason
+    once its retries are spent."""
+
+    alert: str
+    sink: str
+    outcome: str
+    attempts: int
+    reason: str = ""
+    suppressed: int = 0
+
+    KIND: ClassVar[str] = "alert_delivery"
+
+    @property
+    def message(self) -> str:
+        text = f"alert {self.alert} {self.outcome} to {self.sink} after {self.attempts} attempt(s)"
+        return text + (f": {self.reason}" if self.reason and self.outcome != "delivered" else "")
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"alert": self.alert, "sink": self.sink, "outcome": self.outcome, "attempts": self.attempts,
+                "reason": self.reason, "suppressed": self.suppressed}
+
+
 # -- apps ----------------------------------------------------------------------------------
 class ReloadProgress(Event):
     """A step of a reload: ``started``, ``replaced`` (one instance), ``done`` or ``failed``."""

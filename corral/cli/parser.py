@@ -115,6 +115,10 @@ def _inspection(sub: Any) -> None:
     p.add_argument("target", nargs="?", default=None, help="an app name, an id, a namespace (default: all)")
     p.add_argument("--since", default="1h", help="history from this long ago (default 1h)")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("alerts", help="recent alerts and their delivery; `alerts test` tries every sink")
+    p.add_argument("action", nargs="?", choices=["test"], help="test: send a test alert through every sink")
+    p.add_argument("--lines", type=int, default=50, help="how many alerts (default 50)")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("logs", aliases=["log"], help="show (and follow) apps' logs")
     p.add_argument("target", nargs="?", default="all", help="an app name, an id, a namespace, or all")

@@ -110,6 +110,9 @@ OPERATIONS: tuple[Op, ...] = (
     Op("replace", (_target(), Arg("instance", "int", "the instance", high=-1, required=True),
                    Arg("reason", "text", "why, for the events", high=500, required=True)),
        (), "replace one instance gracefully (new first when the app has a socket)", long=True),
+    Op("alerts", (Arg("limit", "int", "how many alerts (--lines)", high=10000),), ("alerts",),
+       "recent alerts and their delivery"),
+    Op("alerts_test", _NONE, ("alerts test",), "send a test alert through every sink", long=True),
 )
 OPS: dict[str, Op] = {op.name: op for op in OPERATIONS}
 

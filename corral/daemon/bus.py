@@ -41,10 +41,11 @@ class Subscription:
     """The events of some types (all when none are named) that pass ``where``, queued."""
 
     def __init__(self, bus: Bus, number: int, kinds: tuple[type[Event], ...], maxsize: int,
-                 where: Filter | None) -> None:
+                 where: Filter | None, name: str = "") -> None:
         if maxsize < 1:
             raise ValueError(f"a subscription needs room for at least one event, not {maxsize}")
         self.number = number
+        self.name = name  # a daemon feature's ("alerts"); "" for a client's (events --follow)
         self.kinds = kinds or (Event,)
         self.maxsize = maxsize
         self.dropped = 0
@@ -123,8 +124,11 @@ class Subscription:
             self._waiter.set_result(None)
 
     def stats(self) -> dict[str, Any]:
-        return {"id": self.number, "kinds": [k.__name__ for k in self.kinds], "queued": len(self._queue),
-                "maxsize": self.maxsize, "dropped": self.dropped}
+        out = {"id": self.number, "kinds": [k.__name__ for k in self.kinds], "queued": len(self._queue),
+               "maxsize": self.maxsize, "dropped": self.dropped}
+        if self.name:
+            out["name"] = self.name
+        return out
 
 
 class Bus:
@@ -179,11 +183,12 @@ class Bus:
         return wanted
 
     def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE,
-                  where: Filter | None = None) -> Subscription:
+                  where: Filter | None = None, name: str = "") -> Subscription:
         """A bounded queue of the events of these types (all when none) for which ``where``
-        holds; close it (or use it as a context manager) when done."""
+        holds; close it (or use it as a context manager) when done.  ``name``: a daemon
+        feature's subscription says whose it is (``ping --json``)."""
         self._numbers += 1
-        sub = Subscription(self, self._numbers, kinds, maxsize, where)
+        sub = Subscription(self, self._numbers, kinds, maxsize, where, name)
         self._subscriptions.append(sub)
         self._wanted.clear()
         return sub

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from corral.daemon.ops.apps import Context
     from corral.daemon.supervisor import Supervisor
     from corral.daemon.view import AppView, InstanceView, Snapshot
+    from corral.process.reaper import ExitCallback
 
 
 def __getattr__(name: str) -> Any:
@@ -46,13 +47,15 @@ class Core(Protocol):
 
     def publish(self, event: Event) -> None: ...
 
-    def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE) -> Subscription: ...
+    def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE,
+                  where: Filter | None = None, name: str = "") -> Subscription: ...
 
     async def call(self, op: str, **args: Any) -> Any: ...  # the control socket's operations
 
     def view(self) -> Snapshot: ...  # read-only apps, instances, pids
 
     def settings(self) -> Mapping[str, Any]: ...  # the daemon-wide settings (corral.config.host), frozen
+    def watch_child(self, pid: int, callback: ExitCallback) -> bool: ...  # a feature's own child exits
 
 
 class DaemonCore:
@@ -89,8 +92,8 @@ class DaemonCore:
         self.bus.publish(event)
 
     def subscribe(self, *kinds: type[Event], maxsize: int = DEFAULT_MAXSIZE,
-                  where: Filter | None = None) -> Subscription:
-        return self.bus.subscribe(*kinds, maxsize=maxsize, where=where)
+                  where: Filter | None = None, name: str = "") -> Subscription:
+        return self.bus.subscribe(*kinds, maxsize=maxsize, where=where, name=name)
 
     async def call(self, op: str, **args: Any) -> Any:
         """Run a control operation as the socket would (``UserError``/``OperationFailed`` raise)."""
@@ -113,3 +116,12 @@ class DaemonCore:
         from corral.daemon.view import snapshot
 
         return snapshot(self.supervisor, self.clock.now())
+
+    def watch_child(self, pid: int, callback: ExitCallback) -> bool:
+        """The exit of a child a feature started (an alert delivery) goes to ``callback(pid, code,
+        signal)``: the daemon's one reaper sees every exit, so a feature must not wait for its
+        children itself.  False when no supervisor reaps here (the caller then waits itself)."""
+        if self.supervisor is None:
+            return False
+        self.supervisor.reaper.watch(pid, callback)
+        return True

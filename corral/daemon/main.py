@@ -9,6 +9,7 @@ import _sqlite3 as sqlite3
 import os
 import signal
 import sys
+from typing import Any
 
 from corral.config.limits import ceiling_problem
 from corral.daemon import daemonlog
@@ -25,6 +26,7 @@ from corral.daemon.server import ControlServer
 from corral.process.listeners import enable_request_migration
 from corral.daemon.store import Store, private_db
 from corral.daemon.supervisor import App, Supervisor
+from corral.daemon.core import DaemonCore
 from corral.exceptions import OperationFailed
 from corral.daemon import watchhook
 from corral.monitor import start as start_monitor
@@ -144,6 +146,7 @@ async def serve(home: Home, store: Store) -> None:
     sup.core.state_dir = home.root
     monitor = start_monitor(sup.core, home.root)
     sup.core.features["monitor"] = monitor
+    alerts_on_demand(sup.core)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
@@ -159,6 +162,47 @@ async def serve(home: Home, store: Store) -> None:
     if cgroups is not None:
         cgroups.close()
     log.info("corral daemon %s exits", os.getpid())
+
+
+#: event kinds that may raise an alert (``corral.monitor.alerts.KINDS``, repeated here so that a
+#: daemon whose apps never fail never loads the monitor)
+ALERT_KINDS = frozenset(("crash", "crash_loop", "errored", "threshold", "log_dropped", "sweep"))
+
+
+def alerts_on_demand(core: DaemonCore) -> None:
+    """Load the alert service (``corral.monitor.alertservice``) with the first event that may alert;
+    it subscribes then, in time to get that very event (the bus hands an event to its listeners
+    before its subscriptions)."""
+    from corral.events import Event, StateChanged
+
+    loaded = False
+    configured: list[Any] = [None]  # the sinks the service has
+
+    def load() -> None:
+        nonlocal loaded
+        loaded = True
+        from corral.monitor.alertservice import configure
+
+        configured[0] = core.settings().get("sinks")
+        configure(core, list(configured[0] or []))
+
+    def first(event: Event) -> None:
+        if not loaded and (event.kind in ALERT_KINDS or getattr(event, "new", None) == "errored"):
+            load()
+
+    def settings_changed() -> None:  # the file's [[sinks]] (corral.config.host), now or restored
+        if core.settings().get("sinks") != configured[0]:
+            load()
+
+    core.on_settings(settings_changed)
+    if core.settings().get("sinks"):
+        load()
+
+    import corral.events
+
+    core.bus.listen(first, Event, stored_only=True)
+    core.bus.listen(first, StateChanged, *[cls for cls in (getattr(corral.events, "Threshold", None),)
+                                           if isinstance(cls, type)])  # live-only kinds that may alert
 
 
 async def stop_everything(sup: Supervisor) -> None:

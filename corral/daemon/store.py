@@ -378,6 +378,20 @@ class Store:
         parts.reverse()
         return "[" + ",".join(parts) + "]"
 
+    def events_of(self, kinds: tuple[str, ...], limit: int = 200) -> list[dict[str, Any]]:
+        """The last ``limit`` events of these kinds (all apps), oldest first: ``corral alerts``."""
+        found = [_event_dict(*p) for p in (self.failing.event_params() if self.failing is not None else [])
+                 if p[3] in kinds]
+        marks = ", ".join("?" for _ in kinds)
+        try:
+            rows = self.db.execute(f"SELECT ts, app, instance, kind, message, data FROM events WHERE kind IN ({marks}) "
+                                   "ORDER BY id DESC LIMIT ?", (*kinds, limit)).fetchall()
+        except sqlite3.Error as exc:
+            log.warning("state.db: cannot read the history: %s", describe(exc))
+            rows = []
+        out = [_event_dict(*row) for row in reversed(rows)] + found
+        return out[-limit:] if limit > 0 else []
+
     def _newest_events(self, app: str | None, limit: int) -> Iterator[dict[str, Any]]:
         """Newest first: the events not saved yet (newer than every saved one), then the saved."""
         if limit <= 0:

@@ -61,7 +61,8 @@ def ping(corral: Corral) -> dict[str, Any]:
 
 
 def subscribers(corral: Corral) -> list[dict[str, Any]]:
-    return list(ping(corral)["bus"]["subscribers"])
+    """The clients' subscriptions (not a daemon feature's, such as the alert service's, named)."""
+    return [s for s in ping(corral)["bus"]["subscribers"] if not s.get("name")]
 
 
 def raw_subscribe(corral: Corral, args: dict[str, Any]) -> socket.socket:
