@@ -29,12 +29,12 @@ log = logging.getLogger("corral.daemon")
 async def recover(sup: Supervisor) -> list[str]:
     """Stop leftovers of the previous daemon, then bring back the apps that should run."""
     stored = _stored_apps(sup)
-    policies = {name: restart_policy(spec) for name, _, _, spec, _ in stored}
+    policies = {name: restart_policy(spec) for name, _, _, spec, _, _ in stored}
     await end_leftovers(sup, policies)
     sup.store.clear_slots()
     names = []
-    for name, app_id, base_env, spec, desired in stored:
-        restored = sup.add_app(spec, base_env, app_id=app_id)
+    for name, app_id, base_env, spec, desired, inferred in stored:
+        restored = sup.add_app(spec, base_env, app_id=app_id, inferred=inferred)
         if desired == "online":
             sup.start(restored)
             names.append(name)
@@ -84,10 +84,11 @@ async def end_leftovers(sup: Supervisor, policies: dict[str, Policy]) -> None:
         sup.store.tree_gone(tree.marker)
 
 
-def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpec, str]]:
-    """(name, id, base_env, spec, desired) of every stored app.  A spec that no longer loads (a
-    damaged row, a value out of today's bounds) is left out rather than keeping the daemon from
-    starting: one daemon.log line and one ``skipped`` event each; its row stays (``kill`` clears it)."""
+def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpec, str, dict[str, list[int]]]]:
+    """(name, id, base_env, spec, desired, inferred listen addresses) of every stored app.  A spec
+    that no longer loads (a damaged row, a value out of today's bounds) is left out rather than
+    keeping the daemon from starting: one daemon.log line and one ``skipped`` event each; its row
+    stays (``kill`` clears it)."""
     from corral.config.speccheck import log_paths_problem
     from corral.control.ops import MAX_ENV, env_problem
 
@@ -97,11 +98,16 @@ def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpe
             base_env = data.pop("base_env", {})
             if env_problem(base_env, MAX_ENV) is not None:
                 raise ValueError("base_env: not an environment")
+            inferred = {}
+            if "listen_inferred" in data:  # a Node app in cluster mode: the ports its code listened on
+                from corral.daemon.nodeapps import checked_inferred
+
+                inferred = checked_inferred(data.pop("listen_inferred"))
             spec = AppSpec.from_dict(data)
             problem = log_paths_problem(data)
             if problem is not None:
                 raise ValueError(problem)
-            stored.append((name, app_id, base_env, spec, desired))
+            stored.append((name, app_id, base_env, spec, desired, inferred))
         except (ValueError, TypeError, AttributeError) as exc:
             message = f"stored spec does not load, app left out: {exc}"
             log.error("app %s: %s", name, message)

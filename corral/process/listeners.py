@@ -7,10 +7,14 @@ slot's socket stays open while its instance is restarted or replaced, so
 connections queue instead of being refused.  A Unix socket is one socket
 shared by every slot.  Port 0 binds a free port once; every slot then binds
 that same port, and ``describe`` shows it.
+
+Node apps in cluster mode also get addresses nobody declared: the port their code listens on
+(:meth:`SocketRegistry.claim`, asked by corral's Node preload), bound the same way, per slot.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
@@ -23,6 +27,10 @@ BACKLOG = 1024
 
 class BindError(OperationFailed):
     """A listen address could not be bound; the message names the app and address."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = code  # the bind's errno, when it failed in the kernel
 
 
 class SocketRegistry:
@@ -59,7 +67,8 @@ class SocketRegistry:
             try:
                 sock = self._bind_tcp(app, address, host, int(where)) if kind == "tcp" else self._bind_unix(app, str(where))
             except OSError as exc:
-                raise BindError(f'cannot listen on {address} for app "{app}": {exc.strerror or exc}') from None
+                raise BindError(f'cannot listen on {address} for app "{app}": {exc.strerror or exc}',
+                                exc.errno) from None
             self._sockets[key] = sock
             self._owner.setdefault(address, app)
         return sock
@@ -74,6 +83,8 @@ class SocketRegistry:
             # wraps it as AF_UNIX, so asyncio never sets it) would otherwise wait on Nagle + delayed
             # ACKs: ~40 ms per keep-alive response
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if family == socket.AF_INET6 and host == "::":
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # IPv4 too, as Node's listen(port)
             sock.bind((host, self._ports.get((app, address), port)))
             sock.listen(BACKLOG)
         except OSError:
@@ -104,6 +115,27 @@ class SocketRegistry:
             raise
         self._unix_paths[path] = app
         return sock
+
+    def claim(self, app: str, host: str, port: int, slot: int) -> tuple[str, int]:
+        """(address, fd) of APP's socket for SLOT on HOST:PORT, bound now if it is not yet: what a
+        Node instance in cluster mode asked for.  Raises ``BindError`` with the ``errno`` the
+        app would have got binding it itself (EADDRINUSE when another app holds the port)."""
+        address = f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+        if any(p == port and a != app for (a, _), p in self._ports.items()):
+            raise BindError(f'cannot listen on {address} for app "{app}": another app listens on port {port}',
+                            errno.EADDRINUSE)
+        return address, self._get(app, address, slot).fileno()
+
+    def holds(self, app: str, address: str, slot: int) -> bool:
+        return (app, address, slot) in self._sockets
+
+    def release_address(self, app: str, address: str) -> None:
+        """Close every slot's socket of one address (an inferred address the app no longer has)."""
+        for key in [k for k in self._sockets if k[0] == app and k[1] == address]:
+            self._sockets.pop(key).close()
+        self._ports.pop((app, address), None)
+        if self._owner.get(address) == app:
+            del self._owner[address]
 
     def release_slot(self, app: str, slot: int) -> None:
         """Close the per-slot sockets of a slot that is gone for good (scale down)."""

@@ -264,7 +264,8 @@ def test_pm2_keys_are_ignored_not_errors(tmp_path: Path) -> None:
         log_date_format="YYYY",
         treekill=True,
     )
-    assert spec["ignored"] == ["exec_mode", "watch", "max_memory_restart", "cron_restart", "autostart", "treekill"]
+    assert spec["ignored"] == ["watch", "max_memory_restart", "cron_restart", "autostart", "treekill"]
+    assert spec["exec_mode"] == "cluster"  # implemented now: Node's cluster mode on corral's sockets
     assert spec["log_date_format"] == "YYYY"  # implemented now: a moment.js format
 
 
@@ -498,7 +499,8 @@ def test_load_pm2_json_fixture() -> None:
     assert web["stop_exit_codes"] == [0]
     assert web["autorestart"] == "never"
     assert web["env"] == {"APP_ENV": "staging"}
-    assert web["ignored"] == ["exec_mode"]
+    assert web["ignored"] == []
+    assert web["exec_mode"] == "fork"
     assert web["log_date_format"]  # PM2's key is used, not ignored
 
 
@@ -512,7 +514,8 @@ def test_load_pm2_js_fixture() -> None:
     assert api["interpreter_args"] == ["--max-old-space-size=512"]
     assert api["kill_timeout"] == 3.0
     assert api["env"] == {"NODE_ENV": "production", "PORT": "8080"}
-    assert api["ignored"] == ["exec_mode", "max_memory_restart", "watch"]
+    assert api["ignored"] == ["max_memory_restart", "watch"]
+    assert api["exec_mode"] == "cluster"
     assert api["out_file"] == str(FIXTURES / "logs" / "api-out.log")
     assert worker["cwd"] == str(FIXTURES / "jobs")
     assert worker["script"] == str(FIXTURES / "jobs" / "worker.py")
