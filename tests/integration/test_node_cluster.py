@@ -153,10 +153,11 @@ def test_a_port_in_use_is_the_apps_own_eaddrinuse(corral: Corral, workdir: Path)
         port = taken.getsockname()[1]
         corral.run("start", ecosystem(workdir, exec_mode="cluster", instances=2, max_restarts=0,
                                       env={"PORT": port}))
-        log = Path(corral.home) / "logs" / "web-error-0.log"
-        wait_until(lambda: log.exists() and f"Error: listen EADDRINUSE: address already in use :::{port}"
-                   in log.read_text(), 20, "the app's own error")
-    assert describe(corral)["listen_inferred"] == {}
+        for instance in (0, 1):
+            corral.wait_status("web", "errored", timeout=20, instance=instance)
+            log = Path(corral.home) / "logs" / f"web-error-{instance}.log"
+            assert f"Error: listen EADDRINUSE: address already in use :::{port}" in log.read_text()
+        assert describe(corral)["listen_inferred"] == {}
 
 
 def test_declared_listen_wins_over_the_host_the_code_asks_for(corral: Corral, workdir: Path) -> None:
@@ -252,3 +253,24 @@ def test_apps_that_are_not_node_cluster_get_nothing(corral: Corral, workdir: Pat
     for pid in py:
         assert "-r" not in cmdline(pid) and "NODE_CHANNEL_FD" not in environ(pid)
     assert describe(corral, "py")["listen_inferred"] == {}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running an app as another user needs a root daemon")
+def test_an_app_run_as_another_user_gets_ports_only_the_daemon_binds(corral: Corral, workdir: Path) -> None:
+    import pwd
+
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    port = free_port()
+    (workdir / "ecosystem.json").write_text(json.dumps({"apps": [
+        {"name": "web", "script": SERVER, "instances": 2, "user": "nobody", "env": {"PORT": port}},
+        {"name": "low", "script": SERVER, "instances": 2, "user": "nobody", "max_restarts": 0, "env": {"PORT": 999}},
+    ]}))
+    corral.run("start", str(workdir / "ecosystem.json"))
+    pids = serving(corral, port, 2)
+    assert {os.stat(f"/proc/{p}").st_uid for p in pids.values()} == {pwd.getpwnam("nobody").pw_uid}
+    log = Path(corral.home) / "logs" / "low-error-0.log"
+    wait_until(lambda: log.exists() and "Error: listen EACCES: permission denied :::999" in log.read_text(), 20,
+               "a port below 1024 refused as the kernel would refuse it to the user")

@@ -8,7 +8,9 @@ import errno
 import json
 import os
 import socket
+import stat
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,3 +186,39 @@ def test_a_port_held_outside_corral_is_the_kernels_errno() -> None:
 ])
 def test_a_stored_inferred_address_list_is_checked(stored: Any, restored: dict[str, list[int]]) -> None:
     assert checked_inferred(stored) == restored
+
+
+# -- the preload for an app run as another user ------------------------------------------------
+def test_a_file_under_a_private_folder_is_not_readable_by_all(tmp_path: Path) -> None:
+    from corral.daemon.nodeapps import PRELOAD, _readable_by_all
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "p.js").write_text("//")
+    (private / "p.js").chmod(0o644)
+    assert not _readable_by_all(str(private / "p.js"))
+    private.chmod(0o711)
+    assert _readable_by_all(str(private / "p.js")) is all(
+        os.stat(p).st_mode & 0o001 for p in [*map(str, (private / "p.js").parents)])
+    assert os.path.exists(PRELOAD)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="/run/corral is root's")
+def test_a_shared_copy_is_roots_readable_by_all_and_removed_with_the_daemon(tmp_path: Path) -> None:
+    from corral.process.sdnotify import NotifySockets
+
+    loop = asyncio.new_event_loop()
+    source = tmp_path / "source.js"
+    source.write_text("// the preload\n")
+    sockets = NotifySockets(loop, str(tmp_path / "notify.sock"), lambda pid, fields: None)
+    try:
+        path = sockets.shared_file("cluster_preload.js", str(source))
+        st = os.stat(path)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o644)
+        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o711
+        assert Path(path).read_text() == "// the preload\n"
+        assert sockets.shared_file("cluster_preload.js", str(source)) == path
+    finally:
+        sockets.close()
+        loop.close()
+    assert not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
