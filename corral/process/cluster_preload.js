@@ -95,6 +95,8 @@
       if (known) [code, text] = known;
     } catch (e) { /* an older Node: the number alone */ }
     const err = new Error(`listen ${code}: ${text} ${address}:${port}`);
+    // the app's error, as Node's own listen would report it: no frame of this file in its stack
+    err.stack = err.stack.split('\n').filter((line) => !line.includes(__filename)).join('\n');
     return Object.assign(err, { code, errno, syscall: 'listen', address, port });
   }
 
@@ -116,8 +118,8 @@
       } else if (errno === null) {
         original.apply(server, args);  // no channel any more: the app binds the port itself
       } else {
-        const err = listenError(errno, address, port);
-        process.nextTick(() => server.emit('error', err));
+        // emitted from Node's own tick queue, as its listen errors are: its report names no frame of ours
+        process.nextTick(server.emit.bind(server, 'error', listenError(errno, address, port)));
       }
     }
     pending.set(id, done);

@@ -39,6 +39,7 @@ class SocketRegistry:
         self._ports: dict[tuple[str, str], int] = {}
         self._unix_paths: dict[str, str] = {}  # path -> app that created it
         self._owner: dict[str, str] = {}  # address -> app
+        self._claimed: dict[int, str] = {}  # port -> the app whose Node code listens there (claim)
 
     def fds(self, app: str, addresses: list[str], slot: int) -> list[int]:
         """File descriptors of APP's sockets for SLOT, binding what is not bound yet."""
@@ -64,6 +65,10 @@ class SocketRegistry:
         key = (app, address, slot if kind == "tcp" else 0)
         sock = self._sockets.get(key)
         if sock is None:
+            claimed = self._claimed.get(int(where)) if kind == "tcp" else None
+            if claimed is not None and claimed != app:  # the kernel would let every SO_REUSEPORT bind share it
+                raise BindError(f'cannot listen on {address} for app "{app}": app "{claimed}" listens on port {where}',
+                                errno.EADDRINUSE)
             try:
                 sock = self._bind_tcp(app, address, host, int(where)) if kind == "tcp" else self._bind_unix(app, str(where))
             except OSError as exc:
@@ -124,7 +129,9 @@ class SocketRegistry:
         if any(p == port and a != app for (a, _), p in self._ports.items()):
             raise BindError(f'cannot listen on {address} for app "{app}": another app listens on port {port}',
                             errno.EADDRINUSE)
-        return address, self._get(app, address, slot).fileno()
+        fd = self._get(app, address, slot).fileno()
+        self._claimed[port] = app
+        return address, fd
 
     def holds(self, app: str, address: str, slot: int) -> bool:
         return (app, address, slot) in self._sockets
@@ -133,9 +140,12 @@ class SocketRegistry:
         """Close every slot's socket of one address (an inferred address the app no longer has)."""
         for key in [k for k in self._sockets if k[0] == app and k[1] == address]:
             self._sockets.pop(key).close()
-        self._ports.pop((app, address), None)
+        port = self._ports.pop((app, address), None)
         if self._owner.get(address) == app:
             del self._owner[address]
+        if port is not None and self._claimed.get(port) == app and port not in {
+                p for (a, _), p in self._ports.items() if a == app}:
+            del self._claimed[port]
 
     def release_slot(self, app: str, slot: int) -> None:
         """Close the per-slot sockets of a slot that is gone for good (scale down)."""
@@ -149,6 +159,8 @@ class SocketRegistry:
             del self._owner[address]
         for port_key in [k for k in self._ports if k[0] == app]:
             del self._ports[port_key]
+        for port in [p for p, owner in self._claimed.items() if owner == app]:
+            del self._claimed[port]
         for path in [p for p, owner in self._unix_paths.items() if owner == app]:
             del self._unix_paths[path]
             try:

@@ -155,9 +155,13 @@ def test_a_port_in_use_is_the_apps_own_eaddrinuse(corral: Corral, workdir: Path)
                                       env={"PORT": port}))
         for instance in (0, 1):
             corral.wait_status("web", "errored", timeout=20, instance=instance)
-            log = Path(corral.home) / "logs" / f"web-error-{instance}.log"
-            assert f"Error: listen EADDRINUSE: address already in use :::{port}" in log.read_text()
-        assert describe(corral)["listen_inferred"] == {}
+            log = (Path(corral.home) / "logs" / f"web-error-{instance}.log").read_text()
+            assert f"Error: listen EADDRINUSE: address already in use :::{port}" in log
+            assert "cluster_preload.js" not in log  # the app's error, not corral's
+        info = describe(corral)
+        assert info["listen_inferred"] == {}
+        assert info["argv"] == ["node", "-r", PRELOAD, SERVER]
+        assert info["last_crash"]["exc_type"] == "Error" and "EADDRINUSE" in info["last_crash"]["summary"]
 
 
 def test_declared_listen_wins_over_the_host_the_code_asks_for(corral: Corral, workdir: Path) -> None:
@@ -169,7 +173,7 @@ def test_declared_listen_wins_over_the_host_the_code_asks_for(corral: Corral, wo
     assert all(environ(p)["CORRAL_NODE_LISTEN"] == f"3=tcp://127.0.0.1:{port}" for p in pids.values())
 
 
-def test_the_inferred_port_survives_a_daemon_restart(corral: Corral, workdir: Path) -> None:
+def test_the_inferred_port_survives_a_daemon_restart_and_resurrect(corral: Corral, workdir: Path) -> None:
     port = free_port()
     corral.run("start", ecosystem(workdir, exec_mode="cluster", instances=2, env={"PORT": port}))
     serving(corral, port, 2)
@@ -182,6 +186,12 @@ def test_the_inferred_port_survives_a_daemon_restart(corral: Corral, workdir: Pa
     assert describe(corral)["listen_inferred"] == {f"tcp://[::]:{port}": [0, 1]}
     pids = serving(corral, port, 2)
     assert all(environ(p)["CORRAL_NODE_INFERRED"].endswith(f"=tcp://[::]:{port}") for p in pids.values())
+    corral.run("save")  # and through save / kill / resurrect
+    corral.expect_daemon_restart()
+    corral.run("kill")
+    corral.run("resurrect")
+    assert describe(corral)["listen_inferred"] == {f"tcp://[::]:{port}": [0, 1]}
+    serving(corral, port, 2)
 
 
 def test_process_send_ready_is_ready(corral: Corral, workdir: Path) -> None:

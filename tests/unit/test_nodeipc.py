@@ -156,6 +156,10 @@ def test_a_claimed_port_is_one_socket_per_slot_and_another_apps_port_is_in_use()
         assert caught.value.errno == errno.EADDRINUSE
         assert str(caught.value) == (f'cannot listen on tcp://0.0.0.0:{port} for app "api": '
                                      f"another app listens on port {port}")
+        # the kernel would let a declared SO_REUSEPORT bind on another host share the port: refused
+        with pytest.raises(BindError) as caught:
+            registry.fds("api", [f"tcp://127.0.0.2:{port}"], 0)
+        assert str(caught.value) == f'cannot listen on tcp://127.0.0.2:{port} for app "api": app "web" listens on port {port}'
         registry.release_address("web", address)
         assert not registry.holds("web", address, 0)
         registry.claim("api", "0.0.0.0", port, 0)  # free again
