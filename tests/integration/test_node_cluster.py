@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -107,6 +108,35 @@ def test_two_instances_share_the_port_of_their_code_and_describe_shows_it(corral
     new = wait_until(lambda: (p := online(corral)) and p.get(0) not in (None, pids[0]) and p, 20, "a replacement")
     assert environ(new[0])["CORRAL_NODE_INFERRED"].endswith(f"=tcp://[::]:{port}")
     assert answers(port) == {f"pid={p}" for p in new.values()}
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET6) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # connections in TIME_WAIT do not count
+        try:
+            s.bind(("::", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.skipif(not port_free(3000), reason="port 3000 is in use on this machine")
+def test_the_default_port_of_the_code_with_nothing_in_the_file(corral: Corral, workdir: Path) -> None:
+    """`app.listen(process.env.PORT || 3000)` with no PORT anywhere: the real file's case."""
+    corral.run("start", ecosystem(workdir, exec_mode="cluster", instances=2))
+    serving(corral, 3000, 2)
+    assert describe(corral)["listen"] == ["tcp://[::]:3000"]
+
+
+def test_listen_with_an_options_object_and_a_host_name(corral: Corral, workdir: Path) -> None:
+    port = free_port()
+    corral.run("start", ecosystem(workdir, exec_mode="cluster", instances=2,
+                                  env={"PORT": port, "LISTEN_HOST": "localhost"}))
+    serving(corral, port, 2)
+    node_says = subprocess.run(["node", "-e", "require('dns').lookup('localhost', (e, a) => console.log(a))"],
+                               capture_output=True, text=True, check=True).stdout.strip()  # as its listen resolves
+    address = f"tcp://[{node_says}]:{port}" if ":" in node_says else f"tcp://{node_says}:{port}"
+    assert describe(corral)["listen_inferred"] == {address: [0, 1]}
 
 
 def test_rolling_reload_under_load_loses_no_request(corral: Corral, workdir: Path) -> None:
