@@ -38,8 +38,8 @@ from corral.process.usage import UsageSampler
 from corral.config.spec import AppSpec
 
 Status = lc.Status
-KILL = "kill"
-SHUTDOWN = b'"shutdown"\n'  # process.send('shutdown') as Node's IPC channel carries it  # the slot's kill escalation, kept among its timers while it is stopping
+KILL = "kill"  # the slot's kill escalation, kept among its timers while it is stopping
+SHUTDOWN = b'"shutdown"\n'  # process.send('shutdown') as Node's IPC channel carries it
 
 
 class Supervisor:
