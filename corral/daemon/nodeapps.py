@@ -3,7 +3,7 @@ and ``shutdown_with_message``.
 
 Which apps (``config.command.node_mode``): a Node program in cluster mode (``exec_mode =
 "cluster"``, or several instances) gets the channel and corral's preload (``node -r
-cluster_preload.js``); one with ``wait_ready`` or ``shutdown_with_message`` gets the channel.
+cluster_preload.cjs``); one with ``wait_ready`` or ``shutdown_with_message`` gets the channel.
 Any other app never loads this module.
 
 * **Sockets.** The preload makes ``server.listen(port)`` use corral's socket for the instance's
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from corral.daemon.supervisor import Supervisor
     from corral.process.spawner import Child
 
-PRELOAD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "process", "cluster_preload.js")
+PRELOAD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "process", "cluster_preload.cjs")
 SHUTDOWN = encode("shutdown")
 MAX_INFERRED = 16  # ports one app may have corral bind for it
 
@@ -112,7 +112,7 @@ def _preload(sup: Supervisor, slot: Slot) -> str:
     if slot.app.spec.user is None or _readable_by_all(PRELOAD):
         return PRELOAD
     try:
-        return sup.notify_sockets.shared_file("cluster_preload.js", PRELOAD)
+        return sup.notify_sockets.shared_file("cluster_preload.cjs", PRELOAD)
     except (OSError, AttributeError):
         return PRELOAD  # node says it cannot find the module: one clear line in the app's log
 

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Corral, app, wait_until
 
 NODE = shutil.which("node")
-CLUSTER_PRELOAD = str(Path(__file__).resolve().parents[2] / "corral" / "process" / "cluster_preload.js")
+CLUSTER_PRELOAD = str(Path(__file__).resolve().parents[2] / "corral" / "process" / "cluster_preload.cjs")
 
 
 def records(path: Path) -> list[dict]:

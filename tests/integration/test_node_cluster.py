@@ -24,7 +24,7 @@ from tests.loadgen import Load
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
 SERVER = app("cluster_http.js")
-PRELOAD = str(Path(__file__).resolve().parents[2] / "corral" / "process" / "cluster_preload.js")
+PRELOAD = str(Path(__file__).resolve().parents[2] / "corral" / "process" / "cluster_preload.cjs")
 
 
 def free_port() -> int:
@@ -187,7 +187,7 @@ def test_a_port_in_use_is_the_apps_own_eaddrinuse(corral: Corral, workdir: Path)
             corral.wait_status("web", "errored", timeout=20, instance=instance)
             log = (Path(corral.home) / "logs" / f"web-error-{instance}.log").read_text()
             assert f"Error: listen EADDRINUSE: address already in use :::{port}" in log
-            assert "cluster_preload.js" not in log  # the app's error, not corral's
+            assert "cluster_preload.cjs" not in log  # the app's error, not corral's
         info = describe(corral)
         assert info["listen_inferred"] == {}
         assert info["argv"] == ["node", "-r", PRELOAD, SERVER]
@@ -314,3 +314,17 @@ def test_an_app_run_as_another_user_gets_ports_only_the_daemon_binds(corral: Cor
     log = Path(corral.home) / "logs" / "low-error-0.log"
     wait_until(lambda: log.exists() and "Error: listen EACCES: permission denied :::999" in log.read_text(), 20,
                "a port below 1024 refused as the kernel would refuse it to the user")
+
+
+def test_an_es_module_app_in_a_module_package(corral: Corral, workdir: Path) -> None:
+    """`"type": "module"`: the app imports node:http; the preload (CommonJS, .cjs) patches the same server."""
+    port = free_port()
+    (workdir / "package.json").write_text('{"type": "module"}\n')
+    (workdir / "server.js").write_text(
+        "import http from 'node:http';\n"
+        "http.createServer((req, res) => res.end(`pid=${process.pid}\\n`)).listen(process.env.PORT || 3000);\n")
+    (workdir / "ecosystem.json").write_text(json.dumps({"apps": [
+        {"name": "web", "script": str(workdir / "server.js"), "instances": 2, "env": {"PORT": port}}]}))
+    corral.run("start", str(workdir / "ecosystem.json"))
+    serving(corral, port, 2)
+    assert describe(corral)["listen_inferred"] == {f"tcp://[::]:{port}": [0, 1]}

@@ -62,8 +62,8 @@ def test_cluster_mode_is_ready_when_it_listens_or_after_listen_timeout(tmp_path:
 
 def test_the_preload_comes_before_the_app_and_its_node_options(tmp_path: Path) -> None:
     made = spec(tmp_path, script="a.js", node_args="--max-old-space-size=64", args=["--port", "1"])
-    argv = with_preload(resolve_argv(made, "python3"), "/p/cluster_preload.js")
-    assert argv == ["node", "-r", "/p/cluster_preload.js", "--max-old-space-size=64", str(tmp_path / "a.js"),
+    argv = with_preload(resolve_argv(made, "python3"), "/p/cluster_preload.cjs")
+    assert argv == ["node", "-r", "/p/cluster_preload.cjs", "--max-old-space-size=64", str(tmp_path / "a.js"),
                     "--port", "1"]
 
 

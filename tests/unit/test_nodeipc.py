@@ -216,12 +216,12 @@ def test_a_shared_copy_is_roots_readable_by_all_and_removed_with_the_daemon(tmp_
     source.write_text("// the preload\n")
     sockets = NotifySockets(loop, str(tmp_path / "notify.sock"), lambda pid, fields: None)
     try:
-        path = sockets.shared_file("cluster_preload.js", str(source))
+        path = sockets.shared_file("cluster_preload.cjs", str(source))
         st = os.stat(path)
         assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o644)
         assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o711
         assert Path(path).read_text() == "// the preload\n"
-        assert sockets.shared_file("cluster_preload.js", str(source)) == path
+        assert sockets.shared_file("cluster_preload.cjs", str(source)) == path
     finally:
         sockets.close()
         loop.close()
