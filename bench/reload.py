@@ -409,8 +409,10 @@ class CorralTarget(Target):
     def rows(self) -> list[dict[str, Any]]:
         return [r for r in json.loads(self.cli("ls", "--json").stdout) if r["name"] == self.name]
 
+    file_name = ""  # the ecosystem file's name (its extension says its format); default KEY.toml
+
     def start(self) -> None:
-        path = self.work / f"{self.key}.toml"
+        path = self.work / (self.file_name or f"{self.key}.toml")
         path.write_text(self.toml)
         self.cli("start", str(path))
         deadline = time.monotonic() + self.clock.cap(40)
@@ -499,6 +501,22 @@ class PM2Target(Target):
 
     def stop(self) -> None:
         self.cli("delete", "all")
+
+
+class CorralNodeTarget(CorralTarget):
+    """PM2's own cluster-mode file for node_app.js (the port only in its env, as PM2 runs it), run
+    by corral: its preload makes listen(PORT) use corral's per-slot sockets.  One key more than the
+    PM2 file: stop_signal = SIGINT, PM2's stop signal, which node_app.js handles."""
+
+    file_name = "ecosystem.config.json"
+
+    def __init__(self, env: dict[str, str], clock: Clock, work: Path) -> None:
+        port = free_port()
+        pm2_file = {"apps": [{"name": "web", "script": str(APPS / "node_app.js"), "exec_mode": "cluster",
+                              "instances": 2, "stop_signal": "SIGINT",
+                              "env": {"PORT": str(port), "BOOT_DELAY": "1"}}]}
+        super().__init__("corral-node", "corral · PM2's cluster-mode file, Node http", "'listening' (preload)",
+                         json.dumps(pm2_file), env, clock, work)
 
 
 def children(ppid: int) -> set[int]:
@@ -675,6 +693,7 @@ def reload_targets(env: dict[str, str], clock: Clock, work: Path) -> list[Target
         BareRollingTarget(env, clock, work),
         corral("corral-plain", "corral · plain Python, corral.app.listen()", "plain", "notify"),
         PM2Target(env, clock, work),
+        CorralNodeTarget(env, clock, work),
         GunicornTarget(env, clock, work),
     ]
 
@@ -719,7 +738,7 @@ def measure_reload(t: Target, wrk: str, args: argparse.Namespace, env: dict[str,
             rel["corral_events"] = t.events_since(t.reload_wall)
             # "ready after 1.2s" (notify, probe) or "up for 3s" (listen_timeout)
             rel["ready_after_s"] = [float(m.split()[2].rstrip("s")) for _, _, k, m in rel["corral_events"]
-                                    if k == "ready" and m.startswith(("ready after ", "up for "))]
+                                    if k == "ready" and m.startswith(("ready after ", "up for ", "listening after "))]
             log(f"{t.key}: corral events of the reload: {rel['corral_events']}")
         return {"key": t.key, "label": t.label, "readiness": t.readiness, "reload_cmd": t.reload_cmd,
                 "pids_before": sorted(before), "pids_after": sorted(after), "steady": steady, "reload": rel}

@@ -126,6 +126,17 @@ def to_reload_mode(value: Any) -> str:
     raise Invalid('is not a reload mode (use "rolling" or "restart")')
 
 
+def to_exec_mode(value: Any) -> str:
+    """PM2's ``exec_mode``: ``"fork"`` or ``"cluster"`` (PM2's own spellings ``"fork_mode"`` and
+    ``"cluster_mode"`` too)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        text = text[:-5] if text.endswith("_mode") else text
+        if text in ("fork", "cluster"):
+            return text
+    raise Invalid('is not an exec mode (use "cluster" or "fork")')
+
+
 def to_env_name(value: Any) -> str:
     if isinstance(value, str) and value and len(value) <= 256 and (value[0].isalpha() or value[0] == "_") and \
             all(c.isalnum() or c == "_" for c in value):

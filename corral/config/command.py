@@ -1,10 +1,12 @@
 """How an app spec becomes a command: argv resolution and default app names.
 
-Owns two decisions that must agree between the loader and the daemon:
+Owns decisions that must agree between the loader and the daemon:
 
 * :func:`resolve_argv` turns a normalized spec into the argv the daemon execs
   (interpreter chosen by extension, virtualenv honoured, never a shell unless
   ``shell`` is true);
+* :func:`node_mode` says whether that program is Node in PM2's cluster mode, and whether it
+  gets Node's IPC channel;
 * :func:`default_name` / :func:`sanitize_name` give an app its name when the
   user did not (PM2 behaviour: the script's basename without extension).
 """
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,6 +36,7 @@ _OPTIONS_WITH_VALUE = frozenset({"-X", "-W", "-r", "--require", "--import", "--l
 # Options after which the program is inline code: the name falls back to the interpreter.
 _INLINE_CODE = frozenset({"-c", "-e", "--eval", "-p", "--print"})
 _SUBCOMMANDS = frozenset({"run"})  # bun run x.ts, deno run main.ts
+_NODE_RE = re.compile(r"^node(js)?[0-9.]*$")
 
 
 def is_valid_name(name: object) -> bool:
@@ -129,17 +133,59 @@ def _venv_program(venv: str | None, program: str) -> str:
 
 def _interpreter_for(spec: AppSpec, python: str) -> str | None:
     """The interpreter for ``spec.script``, or None to exec the script directly."""
-    interpreter = spec.interpreter
+    return _interpreter(spec.script, spec.interpreter, spec.venv, python)
+
+
+def _interpreter(script: str | None, interpreter: str | None, venv: str | None, python: str) -> str | None:
     if interpreter == "none":
         return None
-    extension = os.path.splitext(str(spec.script))[1].lower()
+    extension = os.path.splitext(str(script))[1].lower()
     if extension in PYTHON_EXTENSIONS:
-        if spec.venv:
-            return os.path.join(spec.venv, "bin", "python")
+        if venv:
+            return os.path.join(venv, "bin", "python")
         return str(interpreter) if interpreter else python
     if extension in NODE_EXTENSIONS:
         return str(interpreter) if interpreter else "node"
     return str(interpreter) if interpreter else None
+
+
+def _field(spec: AppSpec | Mapping[str, Any], key: str) -> Any:
+    return spec.get(key) if isinstance(spec, Mapping) else getattr(spec, key)
+
+
+def runs_node(spec: AppSpec | Mapping[str, Any]) -> bool:
+    """Whether the program corral starts for ``spec`` (an AppSpec or its dict) is node itself:
+    a ``.js``/``.mjs``/``.cjs`` script, an ``interpreter`` named node, or ``cmd = ["node", ...]``.
+    Not through a shell, npm or another program: the preload and the IPC channel are node's."""
+    if _field(spec, "shell"):
+        return False
+    cmd = _field(spec, "cmd")
+    if cmd:
+        program: str | None = cmd[0]
+    else:
+        program = _interpreter(_field(spec, "script"), _field(spec, "interpreter"), _field(spec, "venv"), "python")
+    return program is not None and _NODE_RE.match(os.path.basename(program)) is not None
+
+
+def node_mode(spec: AppSpec | Mapping[str, Any]) -> tuple[bool, bool]:
+    """``(cluster, ipc)`` for a Node app (both False for any other program).
+
+    *cluster*, PM2's cluster mode: ``exec_mode = "cluster"``, or more than one instance when
+    ``exec_mode`` is not given (as PM2 decides); its instances run with corral's preload
+    (``node -r``), which makes ``listen(port)`` use corral's per-slot sockets.  *ipc*: Node's IPC
+    channel (``NODE_CHANNEL_FD``), for cluster mode, ``wait_ready`` (``process.send('ready')``)
+    and ``shutdown_with_message``.
+    """
+    if not runs_node(spec):
+        return False, False
+    mode = _field(spec, "exec_mode")
+    cluster = mode == "cluster" or (mode is None and (_field(spec, "instances") or 1) > 1)
+    return cluster, bool(cluster or _field(spec, "wait_ready") or _field(spec, "shutdown_with_message"))
+
+
+def with_preload(argv: list[str], preload: str) -> list[str]:
+    """``node -r PRELOAD ...``: the preload runs before the app's own code."""
+    return [argv[0], "-r", preload, *argv[1:]]
 
 
 def resolve_argv(spec: AppSpec, python: str) -> list[str]:

@@ -27,9 +27,12 @@ from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-#: systemd's protocol variables: never inherited (the daemon sets its own).
+#: systemd's protocol variables, and Node's IPC channel and cluster ones (a CLI run by a Node
+#: parent would otherwise hand its channel's fd number to every app): never inherited (the daemon
+#: sets its own).
 PROTOCOL_VARS = frozenset({"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC",
-                           "WATCHDOG_PID"})
+                           "WATCHDOG_PID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE",
+                           "NODE_UNIQUE_ID", "CORRAL_NODE_CLUSTER", "CORRAL_NODE_LISTEN", "CORRAL_NODE_INFERRED"})
 #: What an app run as another user inherits from the CLI's environment (plus its ``env_inherit``).
 OTHER_USER_KEEPS = ("PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "TERM")
 _PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+")

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from corral.config.rlimits import to_limits
-from corral.config.cluster import to_depends, to_env_name, to_listen, to_ready, to_reload_mode
+from corral.config.cluster import to_depends, to_env_name, to_exec_mode, to_listen, to_ready, to_reload_mode
 from corral.config.convert import (
     to_account,
     to_args,
@@ -201,6 +201,11 @@ FIELDS: tuple[Field, ...] = (
           'readiness: "notify", or a probe { http = "/healthz" } / { tcp = true } / { cmd }', table=""),
     Field("wait_ready", to_bool, False, "bool", 'wait for READY=1 (same as ready = "notify")',
           flag=("--wait-ready",), table=""),
+    Field("exec_mode", to_exec_mode, None, 'Literal["fork", "cluster"] | None',
+          '"cluster": Node instances share the ports they listen on through corral; "fork": they do not',
+          table=""),
+    Field("shutdown_with_message", to_bool, False, "bool",
+          "stop a Node app by sending it 'shutdown' on its IPC channel instead of a signal", table=""),
     Field("listen_timeout", to_duration, 3.0, "float", "with no readiness signal: ready once up this long",
           flag=("--listen-timeout",), table=""),
     Field("ready_timeout", to_duration, 30.0, "float", "an instance not ready by then has failed to start",
@@ -228,9 +233,9 @@ PM2_IGNORED: frozenset[str] = frozenset(
         "name_prefix", "filter_env", "append_env_to_name", "install_url", "execute_command", "force",
         "username", "port",
         # mode and instances
-        "exec_mode", "instance_var",
+        "instance_var",
         # start, stop, restart
-        "autostart", "shutdown_with_message", "treekill",
+        "autostart", "treekill",
         "kill_retry_time", "cron_restart", "cron",
         # watch
         "watch_options",

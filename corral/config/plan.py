@@ -8,8 +8,11 @@
 * only keys the processes never see changed (restart policy, kill timeout, namespace,
   ``instances`` ...): **HotUpdate**, applied in place, nothing restarted (``instances``
   resizes);
-* an app serving a shared socket with ``reload = "rolling"``: **RollingReload** (start
-  new, wait ready, stop old);
+* an app serving a shared socket with ``reload = "rolling"`` (declared ``listen``, or a Node
+  app in cluster mode before and after): **RollingReload** (start new, wait ready, stop old);
+* a Node app entering or leaving cluster mode (``exec_mode``, or ``instances`` crossing 1):
+  **Restart**, never in place: an instance in fork mode holds its port by itself, so no
+  instance in cluster mode could share it;
 * anything else: **Restart** (stop, then start).
 
 ``for_reload`` is the same decision for an explicit ``corral reload``: rolling unless the
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any, Mapping
+
+from corral.config.command import node_mode
 
 
 class Change(StrEnum):
@@ -49,9 +54,10 @@ def plan(old: Mapping[str, Any] | None, new: Mapping[str, Any], running: bool) -
     changed = changed_keys(old, new)
     if not changed:
         return Change.UNCHANGED
-    if changed <= HOT_KEYS:
+    cluster, was_cluster = node_mode(new)[0], node_mode(old)[0]
+    if changed <= HOT_KEYS and cluster == was_cluster:
         return Change.HOT_UPDATE
-    if new.get("listen") and new.get("reload") == "rolling":
+    if (new.get("listen") or (cluster and was_cluster)) and new.get("reload") == "rolling":
         return Change.ROLLING_RELOAD
     return Change.RESTART
 

@@ -7,19 +7,22 @@ declared once, in :data:`corral.config.fields.FIELDS`.  Cheap to import: the dae
 
 from __future__ import annotations
 
+from corral.config.command import node_mode
 from corral.config.spec import AppSpec
 from corral.lifecycle.policy import Policy
 
 
 def ready_mode(spec: AppSpec) -> str:
     """READY=1 when asked for (``ready = "notify"``, PM2's ``wait_ready``), else a probe,
-    else ``listen_timeout`` for apps with shared sockets ("delay"); any other app is online at
-    once and ready when one of its processes listens on TCP, or after ``listen_timeout`` ("auto")."""
+    else ``listen_timeout`` for apps with shared sockets and Node apps in cluster mode ("delay":
+    launching until then, or until the Node preload reports that a server listens); any other
+    app is online at once and ready when one of its processes listens on TCP, or after
+    ``listen_timeout`` ("auto")."""
     if spec.wait_ready or (spec.ready is not None and spec.ready.get("kind") == "notify"):
         return "notify"
     if spec.ready:
         return "probe"
-    return "delay" if spec.listen else "auto"
+    return "delay" if spec.listen or node_mode(spec)[0] else "auto"
 
 
 def restart_policy(spec: AppSpec) -> Policy:

@@ -71,6 +71,8 @@ class AppSpec:
     listen: list[str] = field(default_factory=list)
     ready: dict[str, Any] | None = None
     wait_ready: bool = False
+    exec_mode: Literal["fork", "cluster"] | None = None
+    shutdown_with_message: bool = False
     listen_timeout: float = 3.0
     ready_timeout: float = 30.0
     increment_var: str | None = None

@@ -30,12 +30,12 @@ log = logging.getLogger("corral.daemon")
 async def recover(sup: Supervisor) -> list[str]:
     """Stop leftovers of the previous daemon, then bring back the apps that should run."""
     stored = _stored_apps(sup)
-    policies = {name: restart_policy(spec) for name, _, _, spec, _ in stored}
+    policies = {name: restart_policy(spec) for name, _, _, spec, _, _ in stored}
     await end_leftovers(sup, policies)
     sup.store.clear_slots()
     names = []
-    for name, app_id, base_env, spec, desired in stored:
-        restored = sup.add_app(spec, base_env, app_id=app_id)
+    for name, app_id, base_env, spec, desired, inferred in stored:
+        restored = sup.add_app(spec, base_env, app_id=app_id, inferred=inferred)
         if desired == "online":
             sup.start(restored)
             names.append(name)
@@ -95,8 +95,8 @@ async def end_leftovers(sup: Supervisor, policies: dict[str, Policy]) -> None:
         sup.store.tree_gone(tree.marker)
 
 
-def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpec, str]]:
-    """(name, id, base_env, spec, desired) of every stored app.  A row that no longer loads (a
+def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpec, str, dict[str, list[int]]]]:
+    """(name, id, base_env, spec, desired, inferred listen addresses) of every stored app.  A row that no longer loads (a
     damaged row: not JSON, not an object, an id that is not a number; a value out of today's
     bounds) is left out rather than keeping the daemon from starting: one daemon.log line and one
     ``skipped`` event each; its row stays, listed by ``ls`` as ``skipped`` with the reason, until
@@ -104,8 +104,8 @@ def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpe
     stored = []
     for rowid, name, app_id, text, desired in sup.store.apps():
         try:
-            base_env, spec = _load_row(name, app_id, text)
-            stored.append((name, app_id, base_env, spec, desired))
+            base_env, spec, inferred = _load_row(name, app_id, text)
+            stored.append((name, app_id, base_env, spec, desired, inferred))
         except Exception as exc:  # noqa: BLE001 - whatever is wrong with one row, the others load
             shown = name if isinstance(name, str) else f"#{rowid}"
             message = f"stored spec does not load, app left out: {exc}"
@@ -115,8 +115,9 @@ def _stored_apps(sup: Supervisor) -> list[tuple[str, int, dict[str, str], AppSpe
     return stored
 
 
-def _load_row(name: object, app_id: object, text: object) -> tuple[dict[str, str], AppSpec]:
-    """The base environment and spec of one stored row; ValueError (or any other) says what is wrong."""
+def _load_row(name: object, app_id: object, text: object) -> tuple[dict[str, str], AppSpec, dict[str, list[int]]]:
+    """The base environment, spec and inferred listen addresses (a Node app in cluster mode: the
+    ports its code listened on) of one stored row; ValueError (or any other) says what is wrong."""
     from corral.config.speccheck import log_paths_problem
     from corral.control.ops import MAX_ENV, env_problem
 
@@ -135,10 +136,15 @@ def _load_row(name: object, app_id: object, text: object) -> tuple[dict[str, str
     base_env = data.pop("base_env", {})
     if env_problem(base_env, MAX_ENV) is not None:
         raise ValueError("base_env: not an environment")
+    inferred = {}
+    if "listen_inferred" in data:
+        from corral.daemon.nodeapps import checked_inferred
+
+        inferred = checked_inferred(data.pop("listen_inferred"))
     spec = AppSpec.from_dict(data)
     problem = log_paths_problem(data)
     if problem is not None:
         raise ValueError(problem)
     if spec.name != name:
         raise ValueError(f"it is the spec of another app ({spec.name!r:.70})")
-    return base_env, spec
+    return base_env, spec, inferred

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from corral.config.command import node_mode
 from corral.config.policies import restart_policy
 from corral.config.spec import AppSpec
 from corral.lifecycle import app as am
@@ -18,6 +19,7 @@ from corral.logs.lines import LogLoss
 if TYPE_CHECKING:
     from corral.daemon.timers import Handle
     from corral.logs.pipe import PipeReader
+    from corral.process.nodeipc import Channel
     from corral.process.spawner import Child
     from corral.process.tracking import Tree
 
@@ -53,6 +55,7 @@ class Slot:
         self.stderr: PipeReader | None = None
         self.last_exit: dict[str, Any] | None = None
         self.log_paths: tuple[str, str] | None = None  # the files its live process writes
+        self.ipc: Channel | None = None  # Node's IPC channel of its live process (daemon.nodeapps)
 
     @property
     def status(self) -> Status:
@@ -68,9 +71,12 @@ class App:
         self.spec = spec
         self.base_env = base_env
         self.policy = restart_policy(spec)
+        self.node_cluster, self.node_ipc = node_mode(spec)
         self.state = am.AppState(instances=spec.instances)
         self.slots: list[Slot] = []
         self.log_loss = LogLoss(name)  # lines its log files did not get (the supervisor sets where it reports)
+        #: Node cluster mode: the addresses its instances listened on, and which slots did
+        self.inferred: dict[str, list[int]] = {}
 
     @property
     def namespace(self) -> str:
@@ -87,10 +93,14 @@ class App:
     def set_spec(self, spec: AppSpec) -> None:
         self.spec = spec
         self.policy = restart_policy(spec)
+        self.node_cluster, self.node_ipc = node_mode(spec)
         self.state = replace(self.state, instances=spec.instances)
 
     def stored_spec(self) -> dict[str, Any]:
-        return {**self.spec.to_dict(), "base_env": self.base_env}
+        stored = {**self.spec.to_dict(), "base_env": self.base_env}
+        if self.inferred:
+            stored["listen_inferred"] = self.inferred
+        return stored
 
     def slot_infos(self) -> list[am.SlotInfo]:
         return [am.SlotInfo(s.uid, s.index, s.status) for s in self.slots]

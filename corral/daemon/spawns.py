@@ -1,4 +1,5 @@
-"""One spawn, tracked from before its fork until its last process is gone (write-ahead).
+"""One spawn: its argv, environment and sockets (:func:`start`), tracked from before its fork until
+its last process is gone (write-ahead).
 
 The spawn's marker (and cgroup) are recorded in the store and committed *before* the fork, so a
 daemon killed at any instant leaves a record naming every copy it may have started; the child
@@ -14,17 +15,71 @@ break the promise "never two copies after a daemon crash"; an instance that star
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from corral.daemon.store import StoreUnavailable
 from corral.lifecycle import instance as lc
-from corral.process.spawner import Child, SpawnError, spawn
+from corral.logs.safeopen import LogFileError
+from corral.process.identity import IdentityError
+from corral.process.identity import resolve as resolve_identity
+from corral.process.limits import for_spawn as limits_for_spawn
+from corral.process.listeners import BindError
+from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.process.tracking import MARKER, Tree
 
 if TYPE_CHECKING:
     from corral.daemon.slots import Slot
+    from corral.logs.sinks import InstanceLogs
     from corral.process.identity import Identity
     from corral.daemon.supervisor import Supervisor
+
+EXEC_SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "process", "exec_shim.py")
+
+
+def start(sup: Supervisor, slot: Slot) -> tuple[Child, Tree, InstanceLogs, dict[str, str]] | None:
+    """Start SLOT's program: (child, tree, its open logs, its environment), or None when it could
+    not start (the lifecycle is told, with the reason)."""
+    app = slot.app
+    logs: InstanceLogs | None = None
+    node = None
+    try:
+        from corral.config.command import resolve_argv
+
+        argv = resolve_argv(app.spec, sup.python)
+        who = resolve_identity(app.spec)
+        owner = who.owner if who is not None else None
+        env = build_env(app.spec, slot.index, app.base_env, who)
+        if sup.notify_path:
+            env["NOTIFY_SOCKET"] = sup.notify_sockets.path_for(owner)
+        fds: list[int] = []
+        shim = limits_for_spawn(app.spec.limits)
+        if app.spec.listen:
+            fds = sup.sockets.fds(app.name, app.spec.listen, slot.index)
+            env.update(socket_env(app.name, len(fds)))
+        shimmed = bool(shim or fds)  # then every passed fd moves to 3, 4, ...
+        if app.node_ipc:  # Node's IPC channel, and in cluster mode the preload (daemon.nodeapps)
+            from corral.daemon import nodeapps
+
+            argv, extra, node = nodeapps.prepare(sup, slot, argv, env, 3 + len(fds) if shimmed else None)
+            fds = fds + extra
+        if shimmed:  # set in the child itself, before the program runs
+            argv = [sup.python, "-I", "-S", EXEC_SHIM, *shim, *(["--fds", ",".join(map(str, fds))] if fds else []),
+                    "--", *argv]
+        logs = sup.logs.open(app.spec, slot.index, owner, app.log_loss)  # before the fork: a refused file leaves no process
+        child, tree = fork(sup, slot, argv, env, fds, who)  # write-ahead: recorded before the fork
+    except (SpawnError, BindError, IdentityError, LogFileError) as exc:
+        if logs is not None:
+            logs.close()
+        if node is not None:
+            node.failed()
+        slot.spawn_error = str(exc)
+        retry = RETRY_AFTER if isinstance(exc, NotRecorded) else None
+        sup.dispatch(slot, lc.SpawnFailed(str(exc), retry))
+        return None
+    if node is not None:
+        node.started(sup, slot, child)
+    return child, tree, logs, env
 
 
 RETRY_AFTER = 60.0  # a spawn put off: tried again then at the latest (at once when the store saves)

@@ -7,7 +7,6 @@ All IO the lifecycle asks for happens here or in the modules it calls
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections import deque
@@ -27,25 +26,20 @@ from corral.lifecycle import instance as lc
 from corral.process import procfs
 from corral.process.procgroups import GroupWatcher, signal_group, terminate
 from corral.logs.pipe import PipeReader
-from corral.logs.safeopen import LogFileError
 from corral.logs.sinks import FileLogs, InstanceLogs, StdoutLogs
 from corral.process.reaper import Reaper
 from corral.process.listenwatch import ListenWatcher
-from corral.process.listeners import BindError, SocketRegistry
-from corral.process.identity import IdentityError
-from corral.process.identity import resolve as resolve_identity
-from corral.process.spawner import Child, SpawnError, build_env, socket_env
-from corral.process.limits import for_spawn as limits_for_spawn
+from corral.process.listeners import SocketRegistry
+from corral.process.spawner import Child
 from corral.process.tracking import Proc, Tracker, Tree, new_run_id
 from corral.daemon import spawns
 from corral.daemon.store import Store
 from corral.process.usage import UsageSampler
 from corral.config.spec import AppSpec
 
-EXEC_SHIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "process", "exec_shim.py")
-
 Status = lc.Status
 KILL = "kill"  # the slot's kill escalation, kept among its timers while it is stopping
+SHUTDOWN = b'"shutdown"\n'  # process.send('shutdown') as Node's IPC channel carries it
 
 
 class Supervisor:
@@ -91,7 +85,7 @@ class Supervisor:
         app run as another user, a socket that user can reach: ``sdnotify.NotifySockets``)."""
         from corral.process.sdnotify import NotifySockets
 
-        self._notify_sockets = NotifySockets(self.loop, path, partial(on_notify, self))
+        self.notify_sockets = NotifySockets(self.loop, path, partial(on_notify, self))
         self.notify_path = path
 
     def close(self) -> None:
@@ -99,7 +93,7 @@ class Supervisor:
         self.sockets.close_all()
         self.listen_watcher.close()
         if self.notify_path is not None:
-            self._notify_sockets.close()
+            self.notify_sockets.close()
             self.notify_path = None
 
     def install_signal_handlers(self) -> None:
@@ -153,7 +147,10 @@ class Supervisor:
             case lc.Terminate(signal=sig, kill_timeout=timeout):
                 if slot.tree is not None:
                     self._cancel_timer(slot, KILL)
-                    slot.timers[KILL] = self.terminate(slot.tree, sig, timeout, slot.app.name, slot.index)
+                    asked = slot.ipc is not None and slot.app.spec.shutdown_with_message and slot.ipc.send(SHUTDOWN)
+                    # PM2's shutdown_with_message: 'shutdown' on the channel instead of the signal
+                    slot.timers[KILL] = self.terminate(slot.tree, None if asked else sig, timeout, slot.app.name,
+                                                       slot.index)
             case lc.ArmTimer(name=name, delay=delay):
                 self._cancel_timer(slot, name)
                 slot.timers[name] = self.timers.after(delay, partial(self.dispatch, slot, lc.TimerFired(name)))
@@ -176,7 +173,7 @@ class Supervisor:
             case lc.Record(kind=kind, message=message, data=data):
                 self.publish(ev.from_record(slot.app.name, slot.index, kind, message, data))
 
-    def terminate(self, tree: Tree, sig: str, kill_timeout: float, app: str, index: int | None,
+    def terminate(self, tree: Tree, sig: str | None, kill_timeout: float, app: str, index: int | None,
                   until_gone: bool = False, members: list[Proc] | None = None) -> Handle:
         """End a tree (``procgroups.terminate``, recorded as ``kill`` if it escalates); the escalation
         is cancelled when the lifecycle leaves STOPPING or, ``until_gone``, when the tree is empty."""
@@ -193,35 +190,11 @@ class Supervisor:
             handle.cancel()
 
     def _spawn(self, slot: Slot) -> None:
-        app = slot.app
-        logs: InstanceLogs | None = None
-        try:
-            from corral.config.command import resolve_argv
-
-            argv = resolve_argv(app.spec, self.python)
-            who = resolve_identity(app.spec)
-            owner = who.owner if who is not None else None
-            env = build_env(app.spec, slot.index, app.base_env, who)
-            if self.notify_path:
-                env["NOTIFY_SOCKET"] = self._notify_sockets.path_for(owner)
-            fds: list[int] = []
-            shim = limits_for_spawn(app.spec.limits)
-            if app.spec.listen:
-                fds = self.sockets.fds(app.name, app.spec.listen, slot.index)
-                env.update(socket_env(app.name, len(fds)))
-                shim += ["--fds", ",".join(map(str, fds))]
-            if shim:  # set in the child itself, before the program runs
-                argv = [self.python, "-I", "-S", EXEC_SHIM, *shim, "--", *argv]
-            logs = self.logs.open(app.spec, slot.index, owner, app.log_loss)  # before the fork: a refused file leaves no process
-            child, tree = spawns.fork(self, slot, argv, env, fds, who)  # write-ahead: recorded before the fork
-        except (SpawnError, BindError, IdentityError, LogFileError) as exc:
-            if logs is not None:
-                logs.close()
-            slot.spawn_error = str(exc)
-            retry = spawns.RETRY_AFTER if isinstance(exc, spawns.NotRecorded) else None
-            self.dispatch(slot, lc.SpawnFailed(str(exc), retry))
+        started = spawns.start(self, slot)  # argv, environment, sockets, logs, the fork
+        if started is None:
             return
-        slot.env = env if app.policy.ready_mode == "probe" else {}  # only cmd probes need it
+        child, tree, logs, env = started
+        slot.env = env if slot.app.policy.ready_mode == "probe" else {}  # only cmd probes need it
         slot.spawn_error = None
         slot.child = child
         slot.pgid = child.pid
@@ -230,7 +203,7 @@ class Supervisor:
         slot.tree = tree
         self.store.tree_started(tree.marker, child.pid, slot.start_ticks, tree.cgroup)
         self._attach_logs(slot, child, logs)
-        slot.log_paths = self.logs.paths(app.spec, slot.index)
+        slot.log_paths = self.logs.paths(slot.app.spec, slot.index)
         self.reaper.watch(child.pid, partial(self._on_exit, slot, child, tree))
         self._save_instance(slot)
         self.dispatch(slot, lc.Spawned(child.pid))
@@ -273,6 +246,9 @@ class Supervisor:
         slot.last_exit = {"code": code, "signal": sig, "at": self.clock.now(), "pid": pid}
         if slot.child is child:
             slot.child = None
+            if slot.ipc is not None:
+                slot.ipc.close()
+                slot.ipc = None
         event = lc.Exited(code, sig, alive)
         self.dispatch(slot, event)
         self._save_instance(slot)
@@ -315,6 +291,10 @@ class Supervisor:
         elif slot.index >= app.spec.instances and not any(s.index == slot.index for s in app.slots):
             self.sockets.release_slot(app.name, slot.index)
             app.log_loss.end(slot.index)
+            if app.inferred:
+                from corral.daemon.nodeapps import forget_slot
+
+                forget_slot(self, app, slot.index)
 
     # -- waiting ------------------------------------------------------------------------
     def _notify(self) -> None:
@@ -339,13 +319,17 @@ class Supervisor:
         return True
 
     # -- apps ---------------------------------------------------------------------------
-    def add_app(self, spec: AppSpec, base_env: dict[str, str], app_id: int | None = None) -> App:
-        """A new app; with ``app_id``, one a new daemon restores from the store."""
+    def add_app(self, spec: AppSpec, base_env: dict[str, str], app_id: int | None = None,
+                inferred: dict[str, list[int]] | None = None) -> App:
+        """A new app; with ``app_id``, one a new daemon restores from the store (with the addresses
+        its Node instances listened on, ``inferred``)."""
         restored = app_id is not None
         if app_id is None:
             app_id = max([a.id for a in self.apps.values()] + [self.store.next_app_id() - 1]) + 1
         app = App(spec.name, app_id, spec, self.shared_env(kept_env(base_env, spec.env_inherit, self.whole_env)))
         app.log_loss.publish = self.publish  # LogDropped, when an app's log file takes writes again
+        if inferred and app.node_cluster:
+            app.inferred = inferred
         self.apps[app.name] = app
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)
         self.publish(ev.AppAdded(app=app.name, app_id=app.id, restored=restored))
@@ -357,6 +341,10 @@ class Supervisor:
         if changed:
             self.publish(ev.AppChanged(app=app.name, keys=tuple(sorted(changed))))
         app.set_spec(spec)
+        if app.inferred and not app.node_cluster:
+            from corral.daemon.nodeapps import forget_all
+
+            forget_all(self, app)
         app.base_env = self.shared_env(kept_env(app.base_env if base_env is None else base_env, spec.env_inherit,
                                                   self.whole_env))
         self.store.put_app(app.name, app.id, app.stored_spec(), app.desired)

@@ -96,6 +96,11 @@ class Ready(Struct):
     pass
 
 
+class Listening(Struct):
+    """A server of the instance started listening, as the instance itself reports it (the Node
+    preload of cluster mode: a server's 'listening' event)."""
+
+
 class Exited(Struct):
     code: int | None
     signal: str | None
@@ -117,7 +122,7 @@ class TimerFired(Struct):
     name: str
 
 
-Event = Start | Stop | Spawned | SpawnFailed | Ready | Exited | GroupGone | TimerFired | WatchdogPing
+Event = Start | Stop | Spawned | SpawnFailed | Ready | Listening | Exited | GroupGone | TimerFired | WatchdogPing
 
 
 # -- effects -----------------------------------------------------------------------------
@@ -203,6 +208,14 @@ def step(inst: Instance, event: Event, now: float, policy: Policy) -> Result:
                 CancelTimer(READY_TIMER), Record("ready", f"ready after {took:.3f}s")]
         case Ready() if inst.status is Status.ONLINE and not inst.ready:
             # ONLINE, not yet ready -> ready: a process of the instance listens (readiness "auto")
+            took = now - inst.started_at if inst.started_at is not None else 0.0
+            return replace(inst, ready=True), [CancelTimer(READY_TIMER), Record("ready", f"listening after {took:.3f}s")]
+        case Listening() if inst.status is Status.LAUNCHING and policy.ready_mode == "delay":
+            # LAUNCHING -> ONLINE: it listens (rather than waiting out listen_timeout)
+            took = now - inst.started_at if inst.started_at is not None else 0.0
+            return replace(inst, status=Status.ONLINE, ready=True), [
+                CancelTimer(READY_TIMER), Record("ready", f"listening after {took:.3f}s")]
+        case Listening() if inst.status is Status.ONLINE and not inst.ready and policy.ready_mode == "auto":
             took = now - inst.started_at if inst.started_at is not None else 0.0
             return replace(inst, ready=True), [CancelTimer(READY_TIMER), Record("ready", f"listening after {took:.3f}s")]
         case WatchdogPing() if inst.status in RUNNING and policy.watchdog:

@@ -42,11 +42,12 @@ def signal_group(pgid: int, sig: str | int) -> bool:
     return True
 
 
-def terminate(timers: Timers[H], tracker: Tracker, tree: Tree, sig: str, kill_timeout: float,
+def terminate(timers: Timers[H], tracker: Tracker, tree: Tree, sig: str | None, kill_timeout: float,
               on_kill: Callable[[], None], members: list[Proc] | None = None) -> H:
     """The one kill escalation: SIG to every process of the tree now (its group and whatever left
-    the group), SIGKILL (then ``on_kill()``) after ``kill_timeout`` unless the returned timer is
-    cancelled first.  ``members``: the tree's processes, when the caller has just looked."""
+    the group; None: no signal, the app was asked another way), SIGKILL (then ``on_kill()``) after
+    ``kill_timeout`` unless the returned timer is cancelled first.  ``members``: the tree's
+    processes, when the caller has just looked."""
 
     def escalate() -> None:
         tree.killing = True
@@ -54,7 +55,7 @@ def terminate(timers: Timers[H], tracker: Tracker, tree: Tree, sig: str, kill_ti
             on_kill()
 
     handle = timers.after(kill_timeout, escalate)
-    if not tracker.signal(tree, sig, members):
+    if sig is not None and not tracker.signal(tree, sig, members):
         handle.cancel()  # nothing left to end
     return handle
 

@@ -98,6 +98,7 @@ class NotifySockets:
         st = os.stat(os.path.dirname(path) or ".")
         self._folder = os.path.join(RUN_ROOT, f"{st.st_dev:x}-{st.st_ino:x}")  # one per home, stable
         self._users: dict[int, NotifyListener] = {}  # by uid
+        self._files: list[str] = []  # shared_file copies
 
     def path_for(self, owner: tuple[int, int] | None) -> str:
         """The socket an app running as ``owner`` (uid, gid) can reach; SpawnError when it cannot be made."""
@@ -116,6 +117,25 @@ class NotifySockets:
             self._users[owner[0]] = listener
         return listener.path
 
+    def shared_file(self, name: str, source: str) -> str:
+        """A copy of SOURCE in ``/run/corral/<home>``, root's and readable by every user (the Node
+        preload, for apps run as another user who cannot read corral's own copy); OSError if not."""
+        path = os.path.join(self._folder, name)
+        if path not in self._files:
+            self._make_folders()
+            with open(source, "rb") as f:
+                data = f.read()
+            tmp = path + ".tmp"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with open(fd, "wb") as f:
+                f.write(data)
+                os.fchmod(f.fileno(), 0o644)
+            os.replace(tmp, path)
+            self._files.append(path)
+        return path
+
     def _make_folders(self) -> None:
         """``/run/corral/<home>``: root's, 0711 (anyone may cross it, only root may write it)."""
         for folder in (os.path.dirname(RUN_ROOT), RUN_ROOT, self._folder):
@@ -133,9 +153,15 @@ class NotifySockets:
         self.main.close()
         for listener in self._users.values():
             listener.close()
-        if self._users:
+        for path in self._files:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if self._users or self._files:
             try:
                 os.rmdir(self._folder)
             except OSError:
                 pass
         self._users.clear()
+        self._files.clear()

@@ -24,8 +24,12 @@ if TYPE_CHECKING:
     from corral.config.spec import AppSpec
 
 
-#: Variables of systemd's protocols that must never leak from the daemon's own environment.
-INHERITED_PROTOCOL_VARS = frozenset({"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
+#: Variables of systemd's protocols (and of Node's IPC channel) that must never leak from the
+#: daemon's own environment (``config.environ.PROTOCOL_VARS``).
+INHERITED_PROTOCOL_VARS = frozenset({"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+                                     "WATCHDOG_PID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE",
+                                     "NODE_UNIQUE_ID", "CORRAL_NODE_CLUSTER", "CORRAL_NODE_LISTEN",
+                                     "CORRAL_NODE_INFERRED"})
 
 
 class SpawnError(OperationFailed):

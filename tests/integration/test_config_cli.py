@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import Corral, app, wait_until
 
 NODE = shutil.which("node")
+CLUSTER_PRELOAD = str(Path(__file__).resolve().parents[2] / "corral" / "process" / "cluster_preload.cjs")
 
 
 def records(path: Path) -> list[dict]:
@@ -47,13 +48,15 @@ module.exports = {{
 }};
 """)
     result = corral.run("start", "ecosystem.config.js", "--env", "production", cwd=str(workdir))
-    assert 'not supported yet, ignored: exec_mode\n' in result.stderr
+    assert 'not supported yet' not in result.stderr  # exec_mode and max_memory_restart: implemented
     wait_until(lambda: len(records(out)) == 3, what="three instances to report")
     node = sorted((r for r in records(out) if "node" in r), key=lambda r: r["instance"])
     assert [(r["node"], r["port"], r["instance"]) for r in node] == [("production", "8080", "0"), ("production", "8080", "1")]
-    assert node[0]["argv"] == ["--max-old-space-size=64"]
+    assert node[0]["argv"] == ["-r", CLUSTER_PRELOAD, "--max-old-space-size=64"]  # cluster mode: corral's preload
     assert [r["env"]["ROLE"] for r in records(out) if "env" in r] == ["prod-worker"]
-    assert {(r["name"], r["status"]) for r in corral.ls()} == {("api", "online"), ("worker", "online")}
+    # cluster mode: launching until a server listens, or listen_timeout (3 s) for this one that never does
+    wait_until(lambda: {(r["name"], r["status"]) for r in corral.ls()} == {("api", "online"), ("worker", "online")},
+               what="every instance online")
 
 
 def test_pm2_ecosystem_config_json_loads_unchanged(corral: Corral, workdir: Path) -> None:

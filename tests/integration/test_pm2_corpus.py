@@ -3,8 +3,8 @@ run end to end as PM2 would run it: every app online, serving where it serves (t
 apps' code, not in the files), and stopping through its own SIGINT handler (never SIGKILL).
 
 Each folder is copied to a temporary directory first (apps write beside themselves, and the watch
-case edits its sources).  The cases that need Node's IPC channel (``process.send('ready')``,
-``shutdown_with_message``) or cluster sockets are marked xfail until issue 9 items 1-2 land.
+case edits its sources).  Cluster mode, ``process.send('ready')`` and ``shutdown_with_message``
+go through Node's IPC channel (``corral.daemon.nodeapps``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import pytest
 from tests.conftest import ROOT, Corral, wait_until
 
 CORPUS = ROOT / "tests" / "pm2corpus"
-NEEDS_NODE_IPC = pytest.mark.xfail(reason="needs issue 9 item 1/2 (i9-node)", strict=False)
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
 
@@ -44,10 +43,10 @@ CASES = [
     pytest.param(Case("cluster-api", "ecosystem.config.js", {"cluster-api": 2}, {29101: "cluster-api "},
                       {"@cluster-api-out-0": "cluster-api: SIGINT, closing the server",
                        "@cluster-api-out-1": "cluster-api: SIGINT, closing the server"}),
-                 marks=NEEDS_NODE_IPC, id="cluster-api"),
+                 id="cluster-api"),
     pytest.param(Case("wait-ready", "ecosystem.config.js", {"ready-api": 1}, {29102: "ready-api ok"},
                       {"@ready-api-out": "ready-api: SIGINT, draining"}),
-                 marks=NEEDS_NODE_IPC, id="wait-ready"),
+                 id="wait-ready"),
     pytest.param(Case("sigint-worker", "process.json", {"queue-worker": 1}, {},
                       {"@queue-worker-out": "queue-worker: queue closed"},
                       up=[("@queue-worker-out", "queue-worker: consuming emails")]), id="sigint-worker"),
@@ -67,7 +66,7 @@ CASES = [
                           "reads (corral's README lists the keys it reads, in \"Ecosystem files\")",
                           '{file}: apps[0] "tolerant": owner: "team-payments" ignored: not a key PM2 or corral '
                           "reads (corral's README lists the keys it reads, in \"Ecosystem files\")",
-                          '{file}: app "tolerant": not supported yet, ignored: shutdown_with_message, instance_var, '
+                          '{file}: app "tolerant": not supported yet, ignored: instance_var, '
                           "source_map_support, vizion",
                       ]), id="unknown-keys"),
     pytest.param(Case("express-www", "ecosystem.config.js", {"shop": 1}, {29108: "shop production prod"},
@@ -90,7 +89,7 @@ CASES = [
                       {"dev-server.log": "dev-server: SIGINT, closing"}), id="watch-dev"),
     pytest.param(Case("shutdown-message", "ecosystem.config.js", {"graceful-msg": 1}, {29113: "graceful-msg ok"},
                       {"@graceful-msg-out": "graceful-msg: shutdown message, closing"}),
-                 marks=NEEDS_NODE_IPC, id="shutdown-message"),
+                 id="shutdown-message"),
 ]
 
 

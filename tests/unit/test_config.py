@@ -264,8 +264,9 @@ def test_pm2_keys_are_ignored_not_errors(tmp_path: Path) -> None:
         log_date_format="YYYY",
         treekill=True,
     )
-    assert spec["ignored"] == ["exec_mode", "cron_restart", "autostart", "treekill"]
+    assert spec["ignored"] == ["cron_restart", "autostart", "treekill"]
     assert spec["max_memory_restart"] == 300 * 1024**2  # implemented: PM2's sizes are base 1024
+    assert spec["exec_mode"] == "cluster"  # implemented: Node's cluster mode on corral's sockets
     assert spec["log_date_format"] == "YYYY"  # implemented now: a moment.js format
     assert spec["watch"] == [str(tmp_path / "src")]  # implemented now: restart on change
 
@@ -501,6 +502,7 @@ def test_load_pm2_json_fixture() -> None:
     assert web["autorestart"] == "never"
     assert web["env"] == {"APP_ENV": "staging"}
     assert web["ignored"] == []  # exec_mode "fork" is PM2's default: nothing to say
+    assert web["exec_mode"] == "fork"
     assert web["log_date_format"]  # PM2's key is used, not ignored
     assert web["stop_signal"] == "SIGINT"  # PM2's signal, in a PM2 file
 
@@ -515,8 +517,9 @@ def test_load_pm2_js_fixture() -> None:
     assert api["interpreter_args"] == ["--max-old-space-size=512"]
     assert api["kill_timeout"] == 3.0
     assert api["env"] == {"NODE_ENV": "production", "PORT": "8080"}
-    assert api["ignored"] == ["exec_mode"]
+    assert api["ignored"] == []
     assert api["watch"] == []
+    assert api["exec_mode"] == "cluster"
     assert api["out_file"] == str(FIXTURES / "logs" / "api-out.log")
     assert worker["cwd"] == str(FIXTURES / "jobs")
     assert worker["script"] == str(FIXTURES / "jobs" / "worker.py")

@@ -322,3 +322,31 @@ def test_watchdog_pings_are_ignored_without_a_watchdog() -> None:
 def test_a_change_is_unexpected_only_when_the_instance_did_it_on_its_own(
         before: Status, event: lc.Event, after: Status, surprise: bool) -> None:
     assert lc.unexpected(event, before, after) is surprise
+
+
+# -- Listening: a Node instance in cluster mode says that a server of it listens ----------------
+def test_listening_makes_a_launching_cluster_instance_ready_before_listen_timeout() -> None:
+    policy = replace(P, ready_mode="delay", ready_delay=3.0)
+    inst, out = lc.step(at(Status.LAUNCHING, pid=9, started_at=1.0), lc.Listening(), 1.5, policy)
+    assert inst.status is Status.ONLINE and inst.ready
+    assert kinds(out) == ["cancel:ready", "record:ready"]
+    assert out[1].message == "listening after 0.500s"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["notify", "probe"])
+def test_listening_is_not_ready_when_the_app_says_when_it_is(mode: str) -> None:
+    """wait_ready waits for process.send('ready'); a probe waits for its answer."""
+    inst = at(Status.LAUNCHING, pid=9, started_at=1.0)
+    assert lc.step(inst, lc.Listening(), 1.5, replace(P, ready_mode=mode)) == (inst, [])
+
+
+def test_listening_makes_an_auto_instance_ready_once() -> None:
+    inst, _ = lc.step(at(Status.LAUNCHING), lc.Spawned(9), 1.0, P)
+    inst, out = lc.step(inst, lc.Listening(), 1.25, P)
+    assert inst.ready and kinds(out) == ["cancel:ready", "record:ready"]
+    assert lc.step(inst, lc.Listening(), 2.0, P) == (inst, [])
+
+
+def test_listening_after_a_crash_changes_nothing() -> None:
+    inst = at(Status.WAITING_RESTART)
+    assert lc.step(inst, lc.Listening(), 2.0, replace(P, ready_mode="delay")) == (inst, [])

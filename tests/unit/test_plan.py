@@ -31,6 +31,23 @@ def test_a_changed_app_with_a_shared_socket_is_reloaded_rolling() -> None:
     assert plan(old, {**old, "env": {"V": "2"}}, running=True) is Change.ROLLING_RELOAD
 
 
+def test_a_changed_node_app_in_cluster_mode_is_reloaded_rolling() -> None:
+    old = {**BASE, "script": "/srv/app.js", "exec_mode": "cluster"}
+    assert plan(old, {**old, "env": {"V": "2"}}, running=True) is Change.ROLLING_RELOAD
+    assert plan(old, {**old, "instances": 4}, running=True) is Change.HOT_UPDATE
+
+
+def test_a_node_app_entering_or_leaving_cluster_mode_restarts() -> None:
+    """Its instances in fork mode hold the port by themselves: none in cluster mode could share it."""
+    fork = {**BASE, "script": "/srv/app.js", "instances": 1}
+    assert plan(fork, {**fork, "instances": 2}, running=True) is Change.RESTART
+    assert plan(fork, {**fork, "exec_mode": "cluster"}, running=True) is Change.RESTART
+    cluster = {**fork, "exec_mode": "cluster"}
+    assert plan(cluster, {**cluster, "exec_mode": "fork"}, running=True) is Change.RESTART
+    python = {**BASE, "instances": 1}  # not Node: instances stay a hot key
+    assert plan(python, {**python, "instances": 2}, running=True) is Change.HOT_UPDATE
+
+
 def test_reload_restart_mode_restarts_a_socket_app() -> None:
     old = {**BASE, "listen": ["tcp://127.0.0.1:8000"], "reload": "restart"}
     assert plan(old, {**old, "env": {"V": "2"}}, running=True) is Change.RESTART

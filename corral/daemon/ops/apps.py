@@ -351,8 +351,6 @@ async def describe(ctx: Context, args: dict[str, Any]) -> Any:
 def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
     from corral.logs.crashreport import last_crash
 
-    from corral.config.command import resolve_argv
-
     spec = {**app.spec.to_dict(), "env": mask_env(app.spec.env, app.spec.redact_keys)}
     for key in ("args", "cmd", "interpreter_args"):
         if spec.get(key):
@@ -368,8 +366,9 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "id": app.id,
         "namespace": app.namespace,
         "desired": app.desired,
-        "argv": mask_args(resolve_argv(app.spec, sup.python)),
-        "listen": sup.sockets.resolved(app.name, app.spec.listen),
+        "argv": mask_args(_argv(sup, app)),
+        "listen": sup.sockets.resolved(app.name, app.spec.listen) + list(app.inferred),
+        "listen_inferred": {address: list(slots) for address, slots in app.inferred.items()},
         "config": spec,
         "instances": instances,
         "events": sup.store.events(app.name, 20),
@@ -379,6 +378,18 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "store": sup.store.status(),
         **_monitoring(sup),
     }
+
+
+def _argv(sup: Supervisor, app: App) -> list[str]:
+    from corral.config.command import resolve_argv
+
+    argv = resolve_argv(app.spec, sup.python)
+    if app.node_cluster:  # as it runs: with corral's preload
+        from corral.config.command import with_preload
+        from corral.daemon.nodeapps import PRELOAD
+
+        argv = with_preload(argv, PRELOAD)
+    return argv
 
 
 @command("events")

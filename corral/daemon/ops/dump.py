@@ -58,6 +58,11 @@ async def resurrect(ctx: Context, args: dict[str, Any]) -> Any:
             base_env = stored.pop("base_env", {})
             if env_problem(base_env, MAX_ENV) is not None:
                 raise ValueError("base_env: not an environment")
+            inferred = stored.pop("listen_inferred", None)  # a Node app in cluster mode: its ports
+            if inferred is not None:
+                from corral.daemon.nodeapps import checked_inferred
+
+                inferred = checked_inferred(inferred)
             spec = AppSpec.from_dict(stored)
             problem = log_paths_problem(stored)
             if problem is not None:
@@ -72,7 +77,7 @@ async def resurrect(ctx: Context, args: dict[str, Any]) -> Any:
         if spec.name in sup.apps:  # already here (started again, or never stopped): left as it is
             present.append(spec.name)
             continue
-        app = sup.add_app(spec, base_env)
+        app = sup.add_app(spec, base_env, inferred=inferred)
         if entry.get("desired", "online") == "online":
             sup.start(app)
         restored.append(app)
