@@ -128,7 +128,8 @@ def test_exec_mode_fork_and_watch_false_say_nothing(tmp_path: Path) -> None:
                                      ' {"script": "c.js", "exec_mode": "cluster"}]}')
     (a, b, c), warnings = loaded(path)
     assert warnings == []
-    assert (a["ignored"], b["ignored"], c["ignored"]) == ([], [], ["exec_mode"])
+    assert (a["ignored"], b["ignored"], c["ignored"]) == ([], [], [])  # cluster: implemented (nodeapps)
+    assert (a["exec_mode"], b["exec_mode"], c["exec_mode"]) == ("fork", "fork", "cluster")
     assert a["watch"] == []
 
 
