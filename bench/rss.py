@@ -1,6 +1,6 @@
 """The daemon's memory budget on its own: bench/run.sh's corral RSS figures, without PM2, in ~15 s.
 
-    bench/run.sh rss [--budget 20] [--rounds 3] [--keep]
+    bench/run.sh rss [--budget 22] [--rounds 3] [--keep]
     .venv/bin/python bench/rss.py --cleanup bench/.work/rss-state.json   # kill what a run left
 
 The same steps and code as core.py (bench/README.md, "daemon RSS"): a fresh daemon and its RSS
@@ -28,7 +28,7 @@ from core import (BENCH, ROOT, TAG_VAR, BenchError, Clock, Corral, cleanup, idle
                   save_state, tool_round)
 
 DEFAULT_STATE = BENCH / ".work" / "rss-state.json"
-BUDGET_MIB = 20.0  # bench/README.md: corral <= 20 MiB with 50 apps
+BUDGET_MIB = 22.0  # bench/README.md: corral <= 22 MiB with 50 apps and monitoring on (20 before it)
 
 
 def status_kib(pid: int) -> dict[str, int]:
