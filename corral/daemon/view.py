@@ -20,6 +20,7 @@ class InstanceView:
     pgid: int | None
     restarts: int
     started_at: float | None  # wall time
+    ready: bool = False  # proven ready (its readiness probe passed, or it listens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,8 @@ def snapshot(sup: Supervisor | None, now: float) -> Snapshot:
     for app in sorted(sup.apps.values(), key=lambda a: a.id) if sup is not None else []:
         instances = tuple(
             InstanceView(s.index, s.status.value, s.child.pid if s.child else None,
-                         s.pgid if s.child else None, s.state.restarts, s.started_wall if s.child else None)
+                         s.pgid if s.child else None, s.state.restarts, s.started_wall if s.child else None,
+                         s.state.ready)
             for s in app.slots)
         loss = app.log_loss
         apps.append(AppView(app.name, app.id, app.namespace, app.desired, instances, loss.lines, loss.size,

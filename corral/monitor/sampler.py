@@ -48,6 +48,7 @@ class Sampler:
     def __init__(self, root: int | None = None) -> None:
         self.root = root or os.getpid()
         self._ticks: dict[int, tuple[int, float]] = {}  # main pid -> (tree ticks, monotonic)
+        self._spent: dict[int, int] = {}  # main pid -> ticks its tree used since the first reading (never less)
         self._host_cpu: tuple[int, int] | None = None  # (busy, total) jiffies
         self.last_host: dict[str, Any] = {}
         self.last_mounts: dict[str, dict[str, Any]] = {}
@@ -78,14 +79,25 @@ class Sampler:
             ticks = sum(m.cpu_ticks + m.child_ticks for m in members)
             seen.add(t.pid)
             out.append({
-                "app": t.app, "instance": t.instance, "pid": t.pid, "cpu": self._cpu(t.pid, ticks, mono, stats[t.pid]),
+                "app": t.app, "instance": t.instance, "pid": t.pid, "cpu_seconds": self._seconds(t.pid, ticks),
+                "cpu": self._cpu(t.pid, ticks, mono, stats[t.pid]),
                 "rss": sum(m.rss_bytes for m in members), "threads": sum(m.threads for m in members),
                 "fds": sum(_fds(m.pid) for m in members), "procs": len(members),
                 "uptime": round(max(0.0, wall - t.started_at), 1) if t.started_at else 0.0, "restarts": t.restarts,
             })
         for gone in set(self._ticks) - seen:
             del self._ticks[gone]
+        for gone in set(self._spent) - seen:
+            del self._spent[gone]
         return out
+
+    def _seconds(self, pid: int, ticks: int) -> float:
+        """CPU seconds the tree used, as a counter: it only grows (a member that exits unreaped by
+        the tree takes its ticks with it; the next readings count from there)."""
+        prev = self._ticks.get(pid)
+        spent = self._spent.get(pid, ticks) + (max(0, ticks - prev[0]) if prev is not None else 0)
+        self._spent[pid] = spent
+        return round(spent / procfs.CLOCK_TICKS, 2)
 
     def _cpu(self, pid: int, ticks: int, mono: float, main: procfs.Stat) -> float:
         prev = self._ticks.get(pid)

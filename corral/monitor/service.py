@@ -18,6 +18,7 @@ from corral.monitor.sampler import Sampler, Target
 if TYPE_CHECKING:
     from corral.daemon.core import DaemonCore, Handle
     from corral.monitor.history import History
+    from corral.monitor.prometheus import Exporter
 
 log = logging.getLogger("corral.daemon")
 DEFAULT_INTERVAL = 10.0
@@ -39,6 +40,7 @@ class Monitor:
         self.cost = 0.0  # seconds of the last tick
         self.failed = 0  # readings that raised (each logged)
         self.replacing: set[int] = set()  # pids being replaced
+        self.exporter: Exporter | None = None  # GET /metrics, once metrics_listen is set
         self._tasks: set[Any] = set()
 
     def start(self) -> None:
@@ -52,6 +54,8 @@ class Monitor:
 
     def close(self) -> None:
         self.stop()
+        if self.exporter is not None:
+            self.exporter.close()
         if self.history is not None:
             self.history.close()
 
@@ -67,6 +71,12 @@ class Monitor:
             self.stop()
             self.interval = interval
             self.handle = self.core.timers.every(interval, self.tick)
+        if settings.get("metrics_listen") or self.exporter is not None:
+            if self.exporter is None:  # loaded only then (the daemon's memory budget)
+                from corral.monitor.prometheus import Exporter
+
+                self.exporter = Exporter(self.core, self)
+            self.exporter.configure()
 
     # -- one tick ------------------------------------------------------------------------
     def tick(self) -> None:
@@ -167,6 +177,8 @@ class Monitor:
                "failed": self.failed}
         if self.history is not None:
             out["history"] = self.history.status()
+        if self.exporter is not None:
+            out["prometheus"] = self.exporter.status()
         return out
 
     def report(self, apps: list[str] | None, since: int) -> dict[str, Any]:
