@@ -148,7 +148,7 @@ def to_sinks(value: Any) -> list[dict[str, Any]]:
     try:  # the alerts feature checks sinks in full, when it is there
         from corral.config import sinks as sink_rules  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
-        sink_rules = None
+        sink_rules = None  # type: ignore[assignment, unused-ignore]
     if sink_rules is not None:
         return list(sink_rules.to_sinks(value))
     # TODO(issue 11 item 5): corral.config.sinks checks each sink; until it lands, their shape only
