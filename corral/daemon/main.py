@@ -147,7 +147,7 @@ async def serve(home: Home, store: Store) -> None:
     monitor = start_monitor(sup.core, home.root)
     sup.core.features["monitor"] = monitor
     alerts_on_demand(sup.core)
-    liveness_on_demand(sup.core)
+    liveness_on_demand(sup)
     start_sweep(sup.core)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
@@ -210,18 +210,20 @@ def alerts_on_demand(core: DaemonCore) -> None:
                                            if isinstance(cls, type)])  # live-only kinds that may alert
 
 
-def liveness_on_demand(core: DaemonCore) -> None:
+def liveness_on_demand(sup: Supervisor) -> None:
     """Load the liveness probes (``corral.health.liveservice``) when an instance of an app with
     ``health`` comes online; once loaded, each instance coming online is looked at (a scan)."""
     from corral.events import Event, StateChanged
+
+    core = sup.core
 
     def online(event: Event) -> None:
         if getattr(event, "new", None) != "online":
             return
         service = core.features.get("liveness")
         if service is None:
-            app = core.view().app(event.app)
-            if app is None or not app.health:
+            app = sup.apps.get(event.app)  # not core.view(): a daemon without probes never loads it
+            if app is None or not app.spec.health:
                 return
             from corral.health.liveservice import service_of
 

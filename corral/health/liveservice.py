@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from corral.events import LivenessFailed, Note, ProbeResult
 from corral.health import liveness as lv
 from corral.health.probes import AnsweredElsewhere, check
-from corral.process import procfs
+from corral.process.procfs import live_groups
 
 if TYPE_CHECKING:
     from corral.daemon.core import Core
-    from corral.daemon.view import AppView, InstanceView
+    from corral.daemon.core import AppView, InstanceView
 
 log = logging.getLogger("corral.daemon")
 Key = tuple[str, int]
@@ -135,7 +135,7 @@ class LivenessService:
 
 def _owner(pid: int) -> Callable[[], set[int]]:
     def group() -> set[int]:  # the instance's processes: a probe counts only if one of them answered
-        members = procfs.live_groups({pid}, within=os.getpid()).get(pid, [])
+        members = live_groups({pid}, within=os.getpid()).get(pid, [])
         return {m.pid for m in members}
 
     return group

@@ -17,14 +17,14 @@ from typing import Any, Callable, Protocol
 from corral.config.addresses import parse_listen
 from corral.daemon.core import Core, Handle
 from corral.events import ProbeResult
-from corral.exceptions import UserMistake
+from corral.exceptions import CorralError, UserMistake
 
 
 class ProbeError(UserMistake):
     pass
 
 
-class AnsweredElsewhere(Exception):
+class AnsweredElsewhere(CorralError):
     """Another instance sharing the socket took the probe: it says nothing about this one."""
 
 

@@ -20,7 +20,7 @@ from corral.events import Note, SweepReport
 
 if TYPE_CHECKING:
     from corral.daemon.core import Core
-    from corral.daemon.view import Snapshot
+    from corral.daemon.core import Snapshot
 
 log = logging.getLogger("corral.daemon")
 FLAPPING = 15 * 60.0  # up for less than this after a restart: flapping
