@@ -162,6 +162,53 @@ class ProbeResult(Event):
         return {"probe": self.probe, "ok": self.ok, "detail": self.detail, "purpose": self.purpose}
 
 
+class LivenessFailed(Event):
+    """A liveness probe failed and counted (``failures`` of ``threshold`` in a row); ``replacing``
+    when this one reached the threshold and corral replaces the instance."""
+
+    probe: str
+    detail: str
+    failures: int
+    threshold: int
+    pid: int = 0
+    replacing: bool = False
+
+    KIND: ClassVar[str] = "liveness_failed"
+
+    @property
+    def message(self) -> str:
+        text = f"liveness {self.probe} probe failed ({self.failures}/{self.threshold})" + (
+            f": {self.detail}" if self.detail else "")
+        return text + (f"; replacing pid {self.pid} gracefully" if self.replacing else "")
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"probe": self.probe, "detail": self.detail, "failures": self.failures, "threshold": self.threshold,
+                "pid": self.pid, "replacing": self.replacing}
+
+
+class SweepReport(Event):
+    """The health sweep (every ``sweep_interval``): apps not online, apps up for less than
+    15 minutes after a restart (flapping), and the apps it revived.  ``app`` is ""."""
+
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    revived: list[str] = field(default_factory=list)
+
+    KIND: ClassVar[str] = "sweep"
+
+    @property
+    def message(self) -> str:
+        if not self.problems:
+            return "sweep: every app is online and steady"
+        parts = [f"{p['app']} {p['problem']}" for p in self.problems]
+        text = f"sweep: {len(self.problems)} problem(s): " + "; ".join(parts)
+        return text + (f"; revived {', '.join(self.revived)}" if self.revived else "")
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"problems": list(self.problems), "revived": list(self.revived)}
+
+
 class LogDropped(Event):
     """Lines of one stream of an instance that its log file never got (a full disk, a quota,
     an I/O error), reported when a write to it succeeds again (or the instance is gone): how

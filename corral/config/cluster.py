@@ -143,3 +143,34 @@ def to_env_name(value: Any) -> str:
         return value
     raise Invalid('is not an environment variable name (like "PORT")')
 
+
+
+HEALTH_HINT = '(use { http = "/healthz" }, { tcp = true } or { cmd = ["check"] }, with interval, timeout, failures, start_period)'
+HEALTH_DEFAULTS = {"interval": 10.0, "timeout": 2.0, "failures": 3, "start_period": 30.0}
+
+
+def to_health(value: Any) -> dict[str, Any]:
+    """Liveness: a probe like ``ready``'s plus ``failures`` (consecutive, 1-100, default 3) and
+    ``start_period`` (failures in it do not count; default 30 s); interval 10 s, timeout 2 s."""
+    if not isinstance(value, dict):
+        raise Invalid(f"is not a liveness setting {HEALTH_HINT}")
+    own = {k: v for k, v in value.items() if k not in ("failures", "start_period")}
+    try:
+        probe = to_ready(own) if own.keys() & {"http", "tcp", "cmd"} else None
+    except Invalid as exc:
+        raise Invalid(str(exc).replace("readiness setting", "liveness setting")
+                      .replace(READY_HINT, HEALTH_HINT)) from None
+    if probe is None or probe["kind"] == "notify":
+        raise Invalid(f"is not a liveness setting {HEALTH_HINT}")
+    for key in ("interval", "timeout"):
+        if key not in own:
+            probe[key] = HEALTH_DEFAULTS[key]
+    failures = value.get("failures", HEALTH_DEFAULTS["failures"])
+    if not isinstance(failures, int) or isinstance(failures, bool) or not 1 <= failures <= 100:
+        raise Invalid("is not a liveness setting: failures takes a count from 1 to 100")
+    probe["failures"] = failures
+    start = to_duration(value["start_period"]) if "start_period" in value else HEALTH_DEFAULTS["start_period"]
+    if start < 0:
+        raise Invalid("is not a liveness setting: start_period takes a duration")
+    probe["start_period"] = start
+    return probe

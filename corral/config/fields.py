@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from corral.config.rlimits import to_limits
-from corral.config.cluster import to_depends, to_env_name, to_exec_mode, to_listen, to_ready, to_reload_mode
+from corral.config.cluster import to_depends, to_env_name, to_exec_mode, to_listen, to_health, to_ready, to_reload_mode
 from corral.config.convert import (
     to_account,
     to_args,
@@ -223,6 +223,9 @@ FIELDS: tuple[Field, ...] = (
           'this much memory for `samples` samples ("300M", "1G"): new instance first when it has a socket'),
     Field("thresholds", to_app_thresholds, {}, "dict[str, Any]",
           "this app's alert thresholds: cpu (per instance tree), process_memory, samples, window", table=""),
+    Field("health", to_health, None, "dict[str, Any] | None",
+          'liveness: { http = "/healthz" } / { tcp = true } / { cmd }, interval, timeout, failures, start_period',
+          table=""),
 )
 
 #: Keys of PM2's ecosystem schema that corral accepts but does not implement yet.

@@ -81,6 +81,7 @@ class AppSpec:
     reload: Literal["rolling", "restart"] = "rolling"
     max_memory_restart: int | None = None
     thresholds: dict[str, Any] = field(default_factory=dict)
+    health: dict[str, Any] | None = None
     # --- end of generated attributes ---
     source: str | None = None  # the ecosystem file it came from (absolute); None: a command line
     env_name: str | None = None  # the --env NAME the file was read with

@@ -226,6 +226,20 @@ def _rlimits(value: Any) -> str | None:
     return None
 
 
+def _health(value: Any) -> str | None:
+    """A liveness probe as normalized (``config.cluster.to_health``): a probe plus failures, start_period."""
+    if not isinstance(value, dict) or value.get("kind") == "notify":
+        return 'is not a liveness setting (kind "http", "tcp" or "cmd")'
+    problem = _int(value.get("failures"), 1, 100) if "failures" in value else "has no failures"
+    if problem is not None:
+        return problem if problem.startswith("has no") else f".failures {problem}"
+    start = value.get("start_period")
+    problem = _seconds(start, 0.0) if start is not None else "has no start_period"
+    if problem is not None:
+        return problem if problem.startswith("has no") else f".start_period {problem}"
+    return _ready({k: v for k, v in value.items() if k not in ("failures", "start_period")})
+
+
 def _thresholds(value: Any) -> str | None:
     """An app's thresholds as normalized (``config.host.to_app_thresholds``)."""
     if not isinstance(value, dict) or set(value) - {"cpu", "process_memory", "samples", "window"}:
@@ -265,6 +279,7 @@ CHECKS: dict[str, Check] = {
     "watchdog": _optional(_DURATION), "depends_on": lambda v: _texts(v, _name),
     "reload": _choice("rolling", "restart"), "limits": _rlimits,
     "max_memory_restart": _optional(lambda v: _int(v, 1 << 20, 1 << 50)), "thresholds": _thresholds,
+    "health": _optional(_health),
     "source": _optional(_path), "env_name": _optional(lambda v: _text(v, 256)), "ignored": _texts,
 }
 

@@ -29,7 +29,7 @@ from corral.daemon.supervisor import App, Supervisor
 from corral.daemon.core import DaemonCore
 from corral.exceptions import OperationFailed
 from corral.daemon import watchhook
-from corral.monitor import start as start_monitor
+from corral.monitor import start as start_monitor, start_sweep
 from corral.paths import Home, HomeError
 
 log = logging.getLogger("corral.daemon")
@@ -147,11 +147,16 @@ async def serve(home: Home, store: Store) -> None:
     monitor = start_monitor(sup.core, home.root)
     sup.core.features["monitor"] = monitor
     alerts_on_demand(sup.core)
+    liveness_on_demand(sup)
+    start_sweep(sup.core)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
     await done.wait()
     monitor.close()
+    for name in ("liveness", "sweep"):
+        if sup.core.features.get(name) is not None:
+            sup.core.features[name].close()
     await server.close()
     if terminated:
         log.info("%s: stopping every app", terminated[0])
@@ -166,7 +171,7 @@ async def serve(home: Home, store: Store) -> None:
 
 #: event kinds that may raise an alert (``corral.monitor.alerts.KINDS``, repeated here so that a
 #: daemon whose apps never fail never loads the monitor)
-ALERT_KINDS = frozenset(("crash", "crash_loop", "errored", "threshold", "log_dropped", "sweep"))
+ALERT_KINDS = frozenset(("crash", "crash_loop", "errored", "threshold", "log_dropped", "sweep", "liveness_failed"))
 
 
 def alerts_on_demand(core: DaemonCore) -> None:
@@ -203,6 +208,29 @@ def alerts_on_demand(core: DaemonCore) -> None:
     core.bus.listen(first, Event, stored_only=True)
     core.bus.listen(first, StateChanged, *[cls for cls in (getattr(corral.events, "Threshold", None),)
                                            if isinstance(cls, type)])  # live-only kinds that may alert
+
+
+def liveness_on_demand(sup: Supervisor) -> None:
+    """Load the liveness probes (``corral.health.liveservice``) when an instance of an app with
+    ``health`` comes online; once loaded, each instance coming online is looked at (a scan)."""
+    from corral.events import Event, StateChanged
+
+    core = sup.core
+
+    def online(event: Event) -> None:
+        if getattr(event, "new", None) != "online":
+            return
+        service = core.features.get("liveness")
+        if service is None:
+            app = sup.apps.get(event.app)  # not core.view(): a daemon without probes never loads it
+            if app is None or not app.spec.health:
+                return
+            from corral.health.liveservice import service_of
+
+            service = service_of(core)
+        core.timers.after(0, service.scan)
+
+    core.bus.listen(online, StateChanged)
 
 
 async def stop_everything(sup: Supervisor) -> None:

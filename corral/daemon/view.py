@@ -35,6 +35,10 @@ class AppView:
     log_withheld: int = 0  # lines written as "[line withheld: redaction failed]"
     max_memory_restart: int | None = None  # bytes (the monitor replaces an instance over it)
     thresholds: Mapping[str, Any] | None = None  # the app's own (corral.config.host.to_app_thresholds)
+    health: Mapping[str, Any] | None = None  # its liveness probe (corral.config.cluster.to_health)
+    listen: tuple[str, ...] = ()  # its sockets, ports as bound (given with a liveness probe only)
+    cwd: str | None = None
+    mutation: str | None = None  # the reload, scale, restart ... holding it now
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,10 @@ def snapshot(sup: Supervisor | None, now: float) -> Snapshot:
                          s.state.ready)
             for s in app.slots)
         loss = app.log_loss
+        spec = app.spec
+        listen = tuple(sup.sockets.resolved(app.name, spec.listen)) if spec.health and sup is not None else ()
+        mutation = app.state.mutation.kind if app.state.mutation is not None else None
         apps.append(AppView(app.name, app.id, app.namespace, app.desired, instances, loss.lines, loss.size,
-                            loss.withheld, app.spec.max_memory_restart, app.spec.thresholds or None))
+                            loss.withheld, spec.max_memory_restart, spec.thresholds or None, spec.health,
+                            listen, spec.cwd, mutation))
     return Snapshot(now, tuple(apps))

@@ -17,11 +17,15 @@ from typing import Any, Callable, Protocol
 from corral.config.addresses import parse_listen
 from corral.daemon.core import Core, Handle
 from corral.events import ProbeResult
-from corral.exceptions import UserMistake
+from corral.exceptions import CorralError, UserMistake
 
 
 class ProbeError(UserMistake):
     pass
+
+
+class AnsweredElsewhere(CorralError):
+    """Another instance sharing the socket took the probe: it says nothing about this one."""
 
 
 class Reaper(Protocol):
@@ -92,7 +96,7 @@ def owns_socket(pids: set[int], inode: int) -> bool:
     return False
 
 
-async def answered_by(writer: asyncio.StreamWriter, owner: Owner | None, wait: bool) -> bool:
+async def answered_by(writer: asyncio.StreamWriter, owner: Owner | None, wait: bool, elsewhere: bool = False) -> bool:
     """True when a process of the probed instance accepted this connection.
 
     With a shared socket the kernel may hand the probe to any instance (an old one, during a
@@ -110,13 +114,18 @@ async def answered_by(writer: asyncio.StreamWriter, owner: Owner | None, wait: b
         if inode is None:
             return True
         if inode:
-            return owns_socket(owner(), inode)
+            if owns_socket(owner(), inode):
+                return True
+            if elsewhere:
+                raise AnsweredElsewhere
+            return False
         if not wait:
             return False
         await asyncio.sleep(0.01)  # still in the accept queue: the probe's own timeout bounds this
 
 
-async def check_http(where: tuple[str, str, int | str], path: str, status: int, owner: Owner | None = None) -> bool:
+async def check_http(where: tuple[str, str, int | str], path: str, status: int, owner: Owner | None = None,
+                     elsewhere: bool = False) -> bool:
     reader, writer = await _connect(where)
     try:
         # HTTP/1.1 keep-alive: the server keeps the connection open after its answer, so the
@@ -126,15 +135,15 @@ async def check_http(where: tuple[str, str, int | str], path: str, status: int, 
         line = await reader.readline()
         parts = line.split()
         ok = len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) == status
-        return ok and await answered_by(writer, owner, wait=False)
+        return await answered_by(writer, owner, wait=False, elsewhere=elsewhere) and ok
     finally:
         writer.close()
 
 
-async def check_tcp(where: tuple[str, str, int | str], owner: Owner | None = None) -> bool:
+async def check_tcp(where: tuple[str, str, int | str], owner: Owner | None = None, elsewhere: bool = False) -> bool:
     _, writer = await _connect(where)
     try:
-        return await answered_by(writer, owner, wait=True)
+        return await answered_by(writer, owner, wait=True, elsewhere=elsewhere)
     finally:
         writer.close()
 
@@ -222,19 +231,25 @@ class ReadinessProbe:
 
     async def check(self) -> tuple[bool, str]:
         """One attempt: (passed, why not)."""
-        probe = self._probe
-        try:
-            async with asyncio.timeout(float(probe["timeout"])):
-                if probe["kind"] == "cmd":
-                    ok = await check_cmd(self._reaper, probe["cmd"], self._cwd, self._env)
-                    return ok, "" if ok else "command failed"
-                where = target(probe, self._listen)
-                if probe["kind"] == "http":
-                    ok = await check_http(where, probe["path"], int(probe["status"]), self._owner)
-                    return ok, "" if ok else f"no {probe['status']} answer from this instance"
-                ok = await check_tcp(where, self._owner)
-                return ok, "" if ok else "not accepted by this instance"
-        except TimeoutError:
-            return False, f"timed out after {float(probe['timeout']):g}s"
-        except (OSError, ValueError, ProbeError) as exc:
-            return False, str(exc) or type(exc).__name__
+        return await check(self._probe, self._listen, self._reaper, self._cwd, self._env, self._owner)
+
+
+async def check(probe: dict[str, Any], listen: list[str], reaper: Reaper, cwd: str | None, env: dict[str, str],
+                owner: Owner | None = None, elsewhere: bool = False) -> tuple[bool, str]:
+    """One attempt of a probe (readiness or liveness): (passed, why not), bounded by its timeout.
+    With ``elsewhere``, :class:`AnsweredElsewhere` when another instance took it."""
+    try:
+        async with asyncio.timeout(float(probe["timeout"])):
+            if probe["kind"] == "cmd":
+                ok = await check_cmd(reaper, probe["cmd"], cwd, env)
+                return ok, "" if ok else "command failed"
+            where = target(probe, listen)
+            if probe["kind"] == "http":
+                ok = await check_http(where, probe["path"], int(probe["status"]), owner, elsewhere)
+                return ok, "" if ok else f"no {probe['status']} answer from this instance"
+            ok = await check_tcp(where, owner, elsewhere)
+            return ok, "" if ok else "not accepted by this instance"
+    except TimeoutError:
+        return False, f"timed out after {float(probe['timeout']):g}s"
+    except (OSError, ValueError, ProbeError) as exc:
+        return False, str(exc) or type(exc).__name__

@@ -16,7 +16,8 @@ kind                   severity   from
 ``threshold``          warning    a ``threshold`` event (metric, value, limit; per mount)
 ``threshold_cleared``  warning    the same, ``cleared``: sent to every sink that took the alert
 ``log_dropped``        warning    lines a log file never got
-``sweep``              warning    a sweep report (later)
+``sweep``              warning    a sweep report that lists problems (apps not online, flapping)
+``liveness``           warning    a ``liveness_failed`` event that replaces the instance
 ``test``               info       ``corral alerts test``: every sink, whatever its min_severity
 =====================  =========  ===========================================================
 
@@ -41,7 +42,7 @@ SEVERITY = {"crash_loop": "critical", "errored": "critical", "code_bug": "warnin
 REPEAT = 3600.0
 BACKOFF = (5.0, 30.0, 120.0, 600.0)
 MAX_QUEUED = 100  # deliveries waiting per sink; beyond, the oldest is given up (counted)
-KINDS = frozenset(("crash", "crash_loop", "errored", "state", "threshold", "log_dropped", "sweep"))
+KINDS = frozenset(("crash", "crash_loop", "errored", "state", "threshold", "log_dropped", "sweep", "liveness_failed"))
 
 
 @dataclass
@@ -121,7 +122,14 @@ def alert_for(kind: str, app: str, instance: int | None, message: str, data: dic
         return Alert("log_dropped", app, f"{where}: {message}", SEVERITY["log_dropped"], instance, details=dict(data),
                      ts=ts)
     if kind == "sweep":
+        if not data.get("problems"):
+            return None
         return Alert("sweep", app, message, SEVERITY["sweep"], instance, details=dict(data), ts=ts)
+    if kind == "liveness_failed":
+        if not data.get("replacing"):
+            return None
+        return Alert("liveness", app, f"{where}: {message}", SEVERITY["liveness"], instance, details=dict(data),
+                     ts=ts)
     return None
 
 
