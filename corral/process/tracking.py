@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from corral.process import procfs
+from corral.process.procgroups import signal_group
 
 if TYPE_CHECKING:
     from corral.process.cgroups import Cgroups, Mover
@@ -247,7 +248,7 @@ class Tracker:
         every member outside the group.  False if nothing was left to signal."""
         number = signal_number(sig)
         group = tree.pgid if tree.pgid is not None and tree.group_ok and not tree.adopted else None
-        sent = group is not None and _killpg(group, number)
+        sent = group is not None and signal_group(group, number)
         if members is None:
             members = self.members([tree])[tree.marker]
         if number == _signal.SIGKILL and tree.cgroup is not None and (tree.moved or tree.adopted) and members:
@@ -283,13 +284,3 @@ def _kill_cgroup(path: str) -> bool:
     from corral.process.cgroups import kill, procs
 
     return os.getpid() not in procs(path) and kill(path)
-
-
-def _killpg(pgid: int, number: int) -> bool:
-    try:
-        os.killpg(pgid, number)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
