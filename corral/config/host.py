@@ -50,7 +50,6 @@ APP_THRESHOLDS = ("cpu", "process_memory", "samples", "window")
 MIN_INTERVAL = 0.2  # seconds: tests sample fast; anything below costs CPU for nothing
 MAX_INTERVAL = 3600.0
 MAX_SAMPLES = 100
-MAX_SINKS = 32
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
 
 
@@ -145,16 +144,9 @@ def to_token(value: Any) -> str:
 
 
 def to_sinks(value: Any) -> list[dict[str, Any]]:
-    try:  # the alerts feature checks sinks in full, when it is there
-        from corral.config import sinks as sink_rules  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        sink_rules = None  # type: ignore[assignment, unused-ignore]
-    if sink_rules is not None:
-        return list(sink_rules.to_sinks(value))
-    # TODO(issue 11 item 5): corral.config.sinks checks each sink; until it lands, their shape only
-    if not isinstance(value, list) or len(value) > MAX_SINKS or not all(isinstance(s, dict) for s in value):
-        raise Invalid(f"is not a list of at most {MAX_SINKS} sink tables (in TOML: [[sinks]])")
-    return [dict(s) for s in value]
+    from corral.config import sinks  # each sink checked in full (loaded only for a file with [[sinks]])
+
+    return list(sinks.to_sinks(value))
 
 
 def to_retention(value: Any) -> dict[str, float]:

@@ -180,9 +180,7 @@ def _json_sink(f: Writable, loss: LogLoss, index: int, stream: str, redact: Reda
     def json_sink(chunk: bytes) -> None:
         try:
             if redact is not None:
-                chunk, withheld = redact(chunk, budget(len(chunk)))
-                if withheld:
-                    loss.withheld += withheld
+                chunk = _redacted(redact, chunk, loss)
             now = now_of()
             ts = clock(now)
             if f.retry_at and f.waiting():
@@ -204,9 +202,7 @@ def _plain_sink(f: Writable, loss: LogLoss, index: int, stream: str, redact: Red
             if not chunk.isascii():
                 chunk = valid_utf8(chunk)
             if redact is not None:
-                chunk, withheld = redact(chunk, budget(len(chunk)))
-                if withheld:
-                    loss.withheld += withheld
+                chunk = _redacted(redact, chunk, loss)
             now = now_of()
             if f.retry_at and f.waiting():
                 loss.drop(index, stream, f.path, chunk, now)
@@ -228,9 +224,7 @@ def _stamped_sink(f: Writable, loss: LogLoss, index: int, stream: str, redact: R
             if not chunk.isascii():
                 chunk = valid_utf8(chunk)
             if redact is not None:
-                chunk, withheld = redact(chunk, budget(len(chunk)))
-                if withheld:
-                    loss.withheld += withheld
+                chunk = _redacted(redact, chunk, loss)
             now = now_of()
             if f.retry_at and f.waiting():
                 loss.drop(index, stream, f.path, chunk, now)
@@ -251,6 +245,14 @@ def _stamped_sink(f: Writable, loss: LogLoss, index: int, stream: str, redact: R
             _broken(loss, index, stream, f, chunk, exc)
 
     return stamped_sink
+
+
+def _redacted(redact: Redact, chunk: bytes, loss: LogLoss) -> bytes:
+    """``chunk`` redacted within its time budget; lines withheld (redaction failed) are counted."""
+    chunk, withheld = redact(chunk, budget(len(chunk)))
+    if withheld:
+        loss.withheld += withheld
+    return chunk
 
 
 def _broken(loss: LogLoss, index: int, stream: str, f: Writable, chunk: bytes, exc: Exception) -> None:
