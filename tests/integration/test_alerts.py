@@ -229,8 +229,12 @@ def test_a_real_code_bug_reaches_the_webhook_and_a_user_error_does_not(hook: Hoo
             cmd = [sys.executable, script] if script else [sys.executable, "-c", "int('x')"]
             sup.start(sup.add_app(AppSpec(name=name, cwd=str(tmp_path), cmd=cmd, autorestart="never"), {}))
         deadline = time.monotonic() + 30
-        while not (any(isinstance(e, AlertDelivery) for e in seen)
-                   and sum(isinstance(e, InstanceCrashed) for e in seen) == 2):
+        def settled() -> bool:  # both crashes seen, and every alert raised so far has its outcome
+            raised = {e.alert for e in seen if isinstance(e, AlertEvent) and e.sinks}
+            done = {e.alert for e in seen if isinstance(e, AlertDelivery)}
+            return sum(isinstance(e, InstanceCrashed) for e in seen) == 2 and len(raised) == 3 and raised <= done
+
+        while not settled():
             assert time.monotonic() < deadline, seen
             await asyncio.sleep(0.05)
         await asyncio.sleep(0)
