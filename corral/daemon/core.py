@@ -80,8 +80,8 @@ class DaemonCore:
         return self._settings
 
     def set_settings(self, settings: dict[str, Any]) -> None:
-        """New settings (key by key: what a file gives replaces those keys); features are told."""
-        self._settings = MappingProxyType({**self._settings, **settings})
+        """New settings, all of them (a key left out is back at its default); features are told."""
+        self._settings = MappingProxyType(dict(settings))
         for fn in list(self._on_settings):
             fn()
 

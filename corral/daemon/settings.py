@@ -26,6 +26,8 @@ def apply(core: DaemonCore, store: Store, raw: dict[str, Any]) -> None:
         converted = to_host(raw, "host")
     except ValueError as exc:
         raise UserMistake(str(exc).splitlines()[0]) from None
+    for key in set(store.settings()) - set(raw):  # the file is the truth: a key it dropped goes back
+        store.forget_setting(key)                  # to its default (no metrics_listen: no endpoint)
     for key, value in raw.items():
         store.put_setting(key, value)
     core.set_settings(converted)

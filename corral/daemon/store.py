@@ -281,10 +281,13 @@ class Store:
         self._write(("all apps",), "DELETE FROM apps", ())
         self._write(("all slots",), "DELETE FROM slots", ())
 
-    # -- daemon-wide settings, as files gave them (the last file that gives a key wins) ----
+    # -- daemon-wide settings, as the last file that gave any gave them ----
     def put_setting(self, key: str, value: Any) -> None:
         self._write(("setting", key), "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
                     (key, json.dumps(value)))
+
+    def forget_setting(self, key: str) -> None:
+        self._write(("setting", key), "DELETE FROM settings WHERE key = ?", (key,))
 
     def settings(self) -> dict[str, Any]:
         """The stored settings, as written (the caller checks them: ``daemon.settings``)."""

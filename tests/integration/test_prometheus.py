@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import time
@@ -170,3 +171,22 @@ cmd = ["{sys.executable}", "-c", "import time; time.sleep(600)"]
     corral.run("start", write(workdir, f'metrics_listen = "127.0.0.1:{port}"\n[[apps]]\nname = "a"\n'
                                        f'cmd = ["{sys.executable}", "-c", "import time; time.sleep(600)"]\n'))
     wait_until(lambda: scrape(port)[0] == 200, 15, "the endpoint on the new address")
+
+
+def test_a_file_without_metrics_listen_closes_the_endpoint_and_one_without_settings_leaves_it(
+        corral: Corral, workdir: Path) -> None:
+    """The file is the truth: a file that gives daemon-wide settings replaces them all (a key it
+    dropped is back at its default), a file that gives none (a second file of apps) changes nothing."""
+    app = f'[[apps]]\nname = "a"\ncmd = ["{sys.executable}", "-c", "import time; time.sleep(600)"]\n'
+    port = free_port()
+    corral.run("start", write(workdir, f'metrics_listen = "127.0.0.1:{port}"\n' + app))
+    wait_until(lambda: scrape(port)[0] == 200, 15, "the endpoint")
+    other = workdir / "other.toml"
+    other.write_text(f'[[apps]]\nname = "b"\ncmd = ["{sys.executable}", "-c", "import time; time.sleep(600)"]\n')
+    corral.run("start", str(other))
+    corral.wait_status("b", "online")
+    assert scrape(port)[0] == 200  # no settings in that file: the endpoint stays
+    corral.run("start", write(workdir, 'monitor_interval = "5s"\n' + app))
+    wait_until(lambda: scrape(port)[0] == 0, 15, "the endpoint to close")
+    settings = json.loads(corral.run("ping", "--json").stdout)["settings"]
+    assert settings == {"monitor_interval": 5.0}, settings
