@@ -6,6 +6,8 @@
 #                                              corral vs PM2 cluster mode vs gunicorn
 #   bench/run.sh rss [rss.py options]          the daemon's memory budget alone (~15 s, no PM2):
 #                                              exit status 1 above it
+#   bench/run.sh monitor [monitor.py options]  sampling CPU with 100 apps, threshold -> webhook
+#                                              time (~3 min, no PM2): exit status 1 over budget
 #
 # Env: CORRAL_PYTHON (default: the repo's .venv/bin/python), BENCH_SKIP_INSTALL=1 to reuse
 # bench/node_modules as it is.  Results: bench/results/core-latest.{md,json}
@@ -25,11 +27,15 @@ elif [ "${1:-}" = rss ]; then
     shift
     script="$here/rss.py"
     state="$here/.work/rss-state.json"
+elif [ "${1:-}" = monitor ]; then
+    shift
+    script="$here/monitor.py"
+    state="$here/.work/monitor-state.json"
 fi
 
 [ -x "$py" ] || { echo "run.sh: no python at $py (make the venv, or set CORRAL_PYTHON)" >&2; exit 2; }
 needs_pm2=1
-[ "$script" = "$here/rss.py" ] && needs_pm2=0
+[ "$script" = "$here/rss.py" ] || [ "$script" = "$here/monitor.py" ] && needs_pm2=0
 if [ "$needs_pm2" = 1 ]; then
     command -v node >/dev/null || { echo "run.sh: node is not installed" >&2; exit 2; }
     command -v npm >/dev/null || { echo "run.sh: npm is not installed" >&2; exit 2; }
