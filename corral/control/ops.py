@@ -72,6 +72,7 @@ def _target(required: bool = True) -> Arg:
 _SPECS = Arg("apps", "specs", "app specs (JSON dicts, as `config.load` makes them)", high=MAX_APPS)
 _ENV = Arg("base_env", "env", "the environment the apps start from", high=MAX_ENV)
 _NONE: tuple[Arg, ...] = ()
+_BY = Arg("by", "text", 'who or what asks, for the timeline (default "corral VERB")', high=80)
 
 OPERATIONS: tuple[Op, ...] = (
     Op("ping", _NONE, ("ping",), "the daemon's pid, version, apps and event bus"),
@@ -81,8 +82,8 @@ OPERATIONS: tuple[Op, ...] = (
                      "of that name running another command is refused, not replaced"),
                  Arg("host", "host", "the file's daemon-wide settings (monitor_interval, thresholds ...)")),
        ("start", "startOrRestart", "startOrReload"), "start specs, or existing apps by target", long=True),
-    Op("stop", (_target(),), ("stop",), "stop apps gracefully", long=True),
-    Op("restart", (_target(), _SPECS, _ENV), ("restart",), "restart apps (new specs with --update-env)",
+    Op("stop", (_target(), _BY), ("stop",), "stop apps gracefully", long=True),
+    Op("restart", (_target(), _SPECS, _ENV, _BY), ("restart",), "restart apps (new specs with --update-env)",
        long=True),
     Op("reload", (_target(), Arg("parallel", "int", "instances replaced at a time", low=1, high=-1),
                   _SPECS, _ENV), ("reload",), "rolling reload", long=True),
@@ -108,7 +109,7 @@ OPERATIONS: tuple[Op, ...] = (
     Op("metrics", (_target(False), Arg("since", "int", "seconds of history", high=86400 * 366)),
        ("metrics",), "the latest samples and their history"),
     Op("replace", (_target(), Arg("instance", "int", "the instance", high=-1, required=True),
-                   Arg("reason", "text", "why, for the events", high=500, required=True)),
+                   Arg("reason", "text", "why, for the events", high=500, required=True), _BY),
        (), "replace one instance gracefully (new first when the app has a socket)", long=True),
     Op("alerts", (Arg("limit", "int", "how many alerts (--lines)", high=10000),), ("alerts",),
        "recent alerts and their delivery"),

@@ -353,13 +353,13 @@ class Supervisor:
         app.state = am.set_desired(app.state, am.Desired(desired))
         self.store.set_desired(app.name, desired)
 
-    def start(self, app: App) -> None:
+    def start(self, app: App, by: str = "") -> None:
         self.set_desired(app, "online")
         self.resize(app)
         for slot in list(app.slots):
-            self.dispatch(slot, lc.Start())
+            self.dispatch(slot, lc.Start(by))
 
-    def stop(self, app: App, after: lc.After = lc.After.STOP) -> None:
+    def stop(self, app: App, after: lc.After = lc.After.STOP, by: str = "") -> None:
         if after is lc.After.STOP:
             self.set_desired(app, "stopped")
         if after is lc.After.DELETE:
@@ -370,7 +370,7 @@ class Supervisor:
                 app.log_loss.end()
                 self.publish(ev.AppRemoved(app=app.name))
         for slot in list(app.slots):
-            self.dispatch(slot, lc.Stop(after))
+            self.dispatch(slot, lc.Stop(after, by))
 
     def add_slot(self, app: App, index: int) -> Slot:
         """A new, stopped slot at INDEX (a reload's replacement shares the index of the old one)."""

@@ -206,14 +206,14 @@ class Watching:
         self.restarts += 1
         try:
             if self.sup.core.context is not None:
-                await self.sup.core.call("restart", target=name)
+                await self.sup.core.call("restart", target=name, by="watch")
             else:  # corral run: no control socket, the same restart
                 from corral.lifecycle import instance as lc
 
                 app = self.sup.apps.get(name)
                 if app is not None:
                     self.sup.set_desired(app, "online")
-                    self.sup.stop(app, lc.After.RESTART)
+                    self.sup.stop(app, lc.After.RESTART, by="watch")
         except (UserMistake, OperationFailed) as exc:
             log.warning("watch: %s: restart after a change failed: %s", name, exc)
         finally:

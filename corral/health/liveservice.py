@@ -116,7 +116,8 @@ class LivenessService:
 
     async def _replace(self, app: str, instance: int, pid: int, reason: str) -> None:
         try:
-            result = await self.core.call("replace", target=app, instance=instance, reason=reason)
+            result = await self.core.call("replace", target=app, instance=instance, reason=reason,
+                                          by="liveness probe")
         except Exception as exc:  # gone, or another change holds the app: counting starts again
             self.core.publish(Note(app=app, instance=instance, kind="liveness_restart_failed",
                                    message=f"could not replace it: {exc}", data={"error": str(exc)}))

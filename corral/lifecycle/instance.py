@@ -75,11 +75,12 @@ class Instance:
 # Events and effects are compared by type (``match``), never by value: structs (``corral.structs``),
 # not dataclasses (each generated method costs the daemon memory: about 200 KB of RSS for these 20).
 class Start(Struct):
-    pass
+    by: str = ""  # who or what asked ("corral start", "watch" ...), for the timeline
 
 
 class Stop(Struct):
     after: After = After.STOP
+    by: str = ""
 
 
 class Spawned(Struct):
@@ -188,10 +189,10 @@ Result = tuple[Instance, list[Effect]]
 def step(inst: Instance, event: Event, now: float, policy: Policy) -> Result:
     """Apply one event.  Events that do not apply to the current state change nothing."""
     match event:
-        case Start():
-            return _start(inst)
-        case Stop(after=after):
-            return _stop(inst, after, policy)
+        case Start(by=by):
+            return _start(inst, by)
+        case Stop(after=after, by=by):
+            return _stop(inst, after, policy, by)
         case Spawned(pid=pid) if inst.status is Status.LAUNCHING:
             return _spawned(replace(inst, pid=pid, started_at=now), policy)
         case SpawnFailed(reason=reason, retry=None) if inst.status is Status.LAUNCHING:
@@ -245,10 +246,14 @@ def _spawned(inst: Instance, policy: Policy) -> Result:
     return inst, effects
 
 
-def _start(inst: Instance) -> Result:
+def _by(by: str) -> str:
+    return f" by {by}" if by else ""
+
+
+def _start(inst: Instance, by: str = "") -> Result:
     if inst.status in RESTING:
         # STOPPED/ERRORED -> LAUNCHING
-        return _launch(replace(inst, fast_failures=0), [Record("start", "started")])
+        return _launch(replace(inst, fast_failures=0), [Record("start", "started" + _by(by))])
     if inst.status is Status.WAITING_RESTART:
         # WAITING_RESTART -> LAUNCHING: a user's start skips the backoff.
         return _launch(replace(inst, fast_failures=0), [CancelTimer(t) for t in WAITING_TIMERS])
@@ -257,12 +262,12 @@ def _start(inst: Instance) -> Result:
     return inst, []
 
 
-def _stop(inst: Instance, after: After, policy: Policy) -> Result:
+def _stop(inst: Instance, after: After, policy: Policy, by: str = "") -> Result:
     if inst.status in RUNNING:
         # LAUNCHING/ONLINE -> STOPPING
         effects: list[Effect] = [
             *LEAVE_RUNNING,
-            Record(after.value if after is not After.DELETE else "stop", f"stopping ({after.value})"),
+            Record(after.value if after is not After.DELETE else "stop", f"stopping ({after.value}){_by(by)}"),
             Terminate(policy.stop_signal, policy.kill_timeout),
         ]
         return replace(inst, status=Status.STOPPING, after=after, ready=False), effects
@@ -277,7 +282,8 @@ def _finish(inst: Instance, effects: list[Effect], policy: Policy | None = None)
     after = inst.after or After.STOP
     inst = replace(inst, after=None, pid=None)
     if after is After.FAILED and policy is not None:
-        return _after_failure(replace(inst, fast_failures=inst.fast_failures + 1), effects, policy)
+        return _after_failure(replace(inst, fast_failures=inst.fast_failures + 1), effects, policy,
+                              "after a failed start")
     if after is After.RESTART:
         # STOPPING -> LAUNCHING
         return _launch(replace(inst, fast_failures=0, restarts=inst.restarts + 1), effects)
@@ -312,10 +318,10 @@ def _crashed(inst: Instance, event: Exited, now: float, policy: Policy) -> Resul
     if not policy.wants_restart(event.code, event.signal):
         status = Status.STOPPED if policy.is_clean(event.code, event.signal) else Status.ERRORED
         return replace(inst, status=status), effects
-    return _after_failure(inst, effects, policy)
+    return _after_failure(inst, effects, policy, f"after {event.describe()}")
 
 
-def _after_failure(inst: Instance, effects: list[Effect], policy: Policy) -> Result:
+def _after_failure(inst: Instance, effects: list[Effect], policy: Policy, why: str) -> Result:
     """Restart after a failure: at once, after a backoff, or never again (errored)."""
     failures = inst.fast_failures
     if policy.gives_up(failures):
@@ -327,8 +333,11 @@ def _after_failure(inst: Instance, effects: list[Effect], policy: Policy) -> Res
     delay = policy.delay(failures)
     if delay <= 0:
         # ONLINE -> LAUNCHING (immediate restart)
+        effects.append(Record("restarting", f"restarting {why} (autorestart)"))
         return _launch(replace(inst, restarts=inst.restarts + 1), effects)
     # ONLINE -> WAITING_RESTART
+    effects.append(Record("restarting", f"restarting in {delay:.3g}s {why} (autorestart; backoff after "
+                                        f"{failures} fast failure{'s' if failures != 1 else ''})"))
     return replace(inst, status=Status.WAITING_RESTART), [*effects, ArmTimer(RESTART_TIMER, delay)]
 
 

@@ -161,7 +161,8 @@ class Monitor:
 
     async def _call_replace(self, app: str, instance: int, reason: str) -> None:
         try:
-            result = await self.core.call("replace", target=app, instance=instance, reason=reason)
+            result = await self.core.call("replace", target=app, instance=instance, reason=reason,
+                                          by="max_memory_restart")
         except Exception as exc:  # the app went away, another change holds it ...: said, and tried again later
             self.core.publish(Note(app=app, instance=instance, kind="memory_restart_failed",
                                    message=f"could not replace it: {exc}", data={"error": str(exc)}))

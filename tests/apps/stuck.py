@@ -29,6 +29,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
+        print("answered", flush=True)  # a probe passed: the tests wait for one before the flag
 
     def log_message(self, *args: object) -> None:
         pass

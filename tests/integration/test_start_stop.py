@@ -181,6 +181,8 @@ def test_ls_reports_cpu_and_memory_of_the_whole_group(corral: Corral) -> None:
     code = ("import os\nif os.fork() == 0:\n    b = bytearray(50 * 1024 * 1024)\n    import time; time.sleep(600)\n"
             "while True:\n    pass\n")
     corral.run("start", "--name", "busy", "--", "python3", "-c", code)
-    row = wait_until(lambda: (r := corral.row("busy"))["cpu_percent"] > 50 and r["memory_bytes"] > 50 * 1024 * 1024 and r,
-                     timeout=20, what="cpu > 50% and memory > 50 MB")
+    # > 5 %, not ~100 %: a busy loop gets its share of the cores, and CI runs several test
+    # processes on two of them (an idle process shows 0.0)
+    row = wait_until(lambda: (r := corral.row("busy"))["cpu_percent"] > 5 and r["memory_bytes"] > 50 * 1024 * 1024 and r,
+                     timeout=20, what="cpu > 5% and memory > 50 MB")
     assert row["cpu_percent"] <= 100 * (os.cpu_count() or 1) + 5  # never more than every core

@@ -126,7 +126,29 @@ def test_first_crash_restarts_at_once_and_counts() -> None:
     inst, out = lc.step(RUNNING, lc.Exited(1, None), 100.2, P)
     assert inst.status is Status.LAUNCHING
     assert (inst.fast_failures, inst.restarts) == (1, 1)
-    assert kinds(out) == ["cancel:ready", "cancel:watchdog", "record:exit", "spawn"]
+    assert kinds(out) == ["cancel:ready", "cancel:watchdog", "record:exit", "record:restarting", "spawn"]
+    assert [e.message for e in out if isinstance(e, lc.Record)][1] == "restarting after exit code 1 (autorestart)"
+
+
+def records(effects: list[lc.Effect]) -> list[str]:
+    return [f"{e.kind}: {e.message}" for e in effects if isinstance(e, lc.Record)]
+
+
+def test_the_timeline_says_why_it_restarts_and_who_asked() -> None:
+    """``corral events`` answers "why did this restart?": the backoff, and who asked for a start/stop."""
+    inst = replace(RUNNING, fast_failures=2)
+    _, out = lc.step(inst, lc.Exited(None, "SIGSEGV"), 100.1, P)
+    assert records(out)[1] == "restarting: restarting in 0.2s after killed by SIGSEGV (autorestart; backoff " \
+                              "after 3 fast failures)"
+    _, out = lc.step(RUNNING, lc.Stop(After.RESTART, by="max_memory_restart"), 0, P)
+    assert records(out) == ["restart: stopping (restart) by max_memory_restart"]
+    _, out = lc.step(at(Status.STOPPED), lc.Start(by="corral start"), 0, P)
+    assert records(out) == ["start: started by corral start"]
+    _, out = lc.step(at(Status.STOPPED), lc.Start(), 0, P)
+    assert records(out) == ["start: started"]
+    stopping = at(Status.STOPPING, after=After.FAILED, pid=None, fast_failures=0)
+    _, out = lc.step(stopping, lc.Exited(None, "SIGTERM"), 100.0, P)
+    assert records(out) == ["restarting: restarting after a failed start (autorestart)"]
 
 
 def test_consecutive_fast_failures_back_off_exponentially_to_the_cap() -> None:

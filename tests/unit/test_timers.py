@@ -161,6 +161,7 @@ def test_the_daemon_timers_run_on_the_asyncio_loop() -> None:
         def tick() -> None:
             fired.append("tick")
             if fired.count("tick") == 3 and not three_ticks.done():
+                ticks.cancel()  # here, not after the await: on a loaded machine a 4th may be due by then
                 three_ticks.set_result(None)
 
         timers.after(0.02, lambda: fired.append("late"))
@@ -168,7 +169,6 @@ def test_the_daemon_timers_run_on_the_asyncio_loop() -> None:
         timers.after(0.01, lambda: fired.append("cancelled")).cancel()
         ticks = timers.every(0.005, tick)
         await asyncio.wait_for(three_ticks, 10)
-        ticks.cancel()
         done = loop.create_future()
         timers.after(0.03, lambda: done.set_result(None))
         await asyncio.wait_for(done, 10)

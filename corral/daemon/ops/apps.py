@@ -225,7 +225,7 @@ async def start(ctx: Context, args: dict[str, Any]) -> Any:
             if how is not None:
                 launches[app.name] = (app, how)
         for app in targets:
-            launches[app.name] = (app, sup.start)
+            launches[app.name] = (app, partial(sup.start, by="corral start"))
             touched[app.name] = app
         apps = list(touched.values())
 
@@ -254,21 +254,22 @@ def _settled(app: App) -> bool:
 def _apply_plan(sup: Supervisor, app: App | None, spec: AppSpec, change: Change,
                 base_env: dict[str, str]) -> tuple[App, Any, str | None]:
     """Carry out ``plan``'s decision for one app: (the app, how to launch it, a note for the user)."""
+    start = partial(sup.start, by="corral start")
     if app is None:
-        return sup.add_app(spec, base_env), sup.start, None
+        return sup.add_app(spec, base_env), start, None
     if change is Change.UNCHANGED:
         if app.desired == "online":
             return app, None, "already running"
-        return app, sup.start, None
+        return app, start, None
     sup.update_app(app, spec, base_env)
     if change is Change.START:
-        return app, sup.start, None
+        return app, start, None
     if change is Change.HOT_UPDATE:
         sup.resize(app)
         return app, None, "configuration changed, applied without a restart"
     if change is Change.ROLLING_RELOAD:
         return app, partial(_reload_rolling, sup), "configuration changed, reloaded"
-    return app, partial(_restart, sup), "configuration changed, restarted"
+    return app, partial(_restart, sup, by="corral start: configuration changed"), "configuration changed, restarted"
 
 
 async def _reload_rolling(sup: Supervisor, app: App) -> None:
@@ -281,17 +282,18 @@ async def _reload_rolling(sup: Supervisor, app: App) -> None:
     sup.resize(app)
 
 
-def _restart(sup: Supervisor, app: App) -> None:
+def _restart(sup: Supervisor, app: App, by: str = "corral restart") -> None:
     sup.set_desired(app, "online")
     sup.resize(app)
-    sup.stop(app, lc.After.RESTART)
+    sup.stop(app, lc.After.RESTART, by)
 
 
 @command("stop")
 async def stop(ctx: Context, args: dict[str, Any]) -> Any:
     sup = ctx.supervisor
     apps = resolve(sup, args.get("target"))
-    if not await stop_ordered(sup, apps, sup.stop):
+    by = args.get("by") or "corral stop"
+    if not await stop_ordered(sup, apps, lambda app: sup.stop(app, by=by)):
         raise OperationFailed(f"stop did not finish in time for: {', '.join(a.name for a in apps)}")
     return {"rows": rows(sup, apps)}
 
@@ -305,7 +307,7 @@ async def restart(ctx: Context, args: dict[str, Any]) -> Any:
         for app in apps:
             if app.name in specs:
                 sup.update_app(app, specs[app.name], args.get("base_env") or app.base_env)
-            _restart(sup, app)
+            _restart(sup, app, args.get("by") or "corral restart")
         await _await(sup, lambda: all(_settled(a) for a in apps), apps, "restart")
     return {"rows": rows(sup, apps)}
 

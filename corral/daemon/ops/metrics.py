@@ -53,7 +53,7 @@ async def replace(ctx: Context, args: dict[str, Any]) -> Any:
             except ReloadFailed as exc:
                 raise OperationFailed(str(exc)) from None
             return {"how": "rolling", "replaced": lines}
-        sup.dispatch(slot, lc.Stop(lc.After.RESTART))
+        sup.dispatch(slot, lc.Stop(lc.After.RESTART, args.get("by") or "corral replace"))
         wait = app.policy.kill_timeout + app.policy.ready_wait() + MARGIN
         if not await sup.wait_for(lambda: _restarted(app, slot, old), wait):
             raise OperationFailed(f"{app.name}[{index}] was not back within {wait:g}s")
