@@ -133,7 +133,7 @@ def alert_for(kind: str, app: str, instance: int | None, message: str, data: dic
         return Alert("liveness", app, f"{where}: {message}", SEVERITY["liveness"], instance, details=dict(data),
                      ts=ts)
     if kind == "deploy_failed":
-        return Alert("deploy", app, f"deploy of {app}: {message}", SEVERITY["deploy"], None, details=dict(data),
+        return Alert("deploy", app, f"{app}: {message}", SEVERITY["deploy"], None, details=dict(data),
                      ts=ts)
     return None
 

@@ -1,0 +1,356 @@
+"""``corral deploy``: a git ref (or a directory) to a health-verified, reversible release.
+
+Runs here, in the CLI process, calling daemon operations (``start``, ``reload``, ``events``,
+``deploy_event``): fetching, building and the bake window take minutes, and none of it may hold
+the daemon's loop or cost the daemon memory; each daemon call stays short (or is a ``long``
+reload with keep-alives), so no CLI timeout is ever stretched.  The decisions are pure
+(``deploy.releases``); the files are ``deploy.switch``'s.  If this process is killed during the
+bake, ``current`` stays on the new release (``corral rollback`` goes back by hand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from corral.cli.main import emit_json, warn
+from corral.cli.parser import UsageError
+from corral.control import protocol
+from corral.control.client import Client
+from corral.deploy import releases as rl
+from corral.deploy.config import DeployConfig, DeployConfigError, environments, parse
+from corral.deploy.switch import DeployError, Layout, Lock, fetch, link_shared, place, prune, run_hooks, switch
+
+DEFAULT_FILES = ("corral.toml", "corral.yaml", "corral.yml", "corral.json", "ecosystem.config.js",
+                 "ecosystem.config.cjs", "ecosystem.json")
+POLL = 0.25  # seconds between two looks at the events in the bake window
+BUSY = "try again when it ends"  # the daemon's refusal while another mutation holds an app
+BUSY_WAIT = 120.0  # seconds a rollout waits for such a mutation to end
+
+
+class Target:
+    """What a deploy command acts on: the file, its deploy settings, the apps that run from
+    ``<path>/current`` (their specs, unchecked), and the layout."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from corral.config.errors import ConfigError
+        from corral.config.load import load_file, read_document
+
+        words = list(getattr(args, "targets", None) or [])
+        files = [w for w in words if _is_file(w)]
+        names = [w for w in words if not _is_file(w)]
+        if len(files) > 1 or len(names) > 1:
+            raise UsageError("deploy takes one file and one app or environment (`corral deploy production`)")
+        self.file = files[0] if files else (args.file or _default_file())
+        try:
+            doc = read_document(self.file)
+            raw = doc.get("deploy") if isinstance(doc, dict) else None
+            name = names[0] if names else None
+            env = name if name is not None and name in environments(raw) else None
+            self.config: DeployConfig = parse(raw, self.file, env)
+            self.specs = load_file(self.file, env_name=args.env)
+        except (ConfigError, DeployConfigError) as exc:
+            raise UsageError(str(exc)) from None
+        self.ignored = self.config.ignored
+        root = self.config.path if os.path.isabs(self.config.path) else \
+            os.path.join(os.path.dirname(os.path.abspath(self.file)), self.config.path)
+        self.layout = Layout(os.path.normpath(root))
+        self.apps = self._apps(None if env is not None or name in (None, "all") else name)
+
+    def _apps(self, only: str | None) -> list[dict[str, Any]]:
+        current = str(self.layout.current)
+        runs_here = [s for s in self.specs if s["cwd"] == current or s["cwd"].startswith(current + "/")]
+        if only is not None:
+            runs_here = [s for s in runs_here if s["name"] == only]
+            if not runs_here:
+                raise UsageError(f'{self.file}: no app "{only}" runs from {current} (set its cwd to {current})')
+        if not runs_here:
+            raise UsageError(f"{self.file}: no app runs from {current}: set the apps' cwd to {current}")
+        return runs_here
+
+
+def _is_file(word: str) -> bool:
+    from corral.cli.start import is_config_file
+
+    return is_config_file(word) and os.path.isfile(word)
+
+
+def _default_file() -> str:
+    for name in DEFAULT_FILES:
+        if os.path.isfile(name):
+            return name
+    raise UsageError(f"no ecosystem file here ({', '.join(DEFAULT_FILES[:1] + DEFAULT_FILES[4:5])}); "
+                     "name one: `corral deploy --file FILE`")
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    target = Target(args)
+    layout = target.layout
+    config = target.config
+    if target.ignored:
+        warn(f"warning: deploy: not used by corral, ignored: {', '.join(target.ignored)}")
+    first = layout.prepare()
+    with Lock(layout, "deploy"):
+        here = os.path.dirname(os.path.abspath(target.file))
+        if first:
+            run_hooks(layout, "pre-setup", config.pre_setup, layout.root, config.build_timeout)
+        run_hooks(layout, "pre-deploy-local", config.pre_deploy_local, Path(here),
+                  config.build_timeout)
+        layout.log(f"deploy {config.repo} {config.ref} ({', '.join(s['name'] for s in target.apps)})")
+        incoming, revision = fetch(layout, config.repo, config.ref)
+        name = place(layout, incoming, revision, time.time())
+        try:
+            link_shared(layout, name, config.shared)
+            run_hooks(layout, "build", config.build, layout.releases / name, config.build_timeout,
+                      {"RELEASE": name, "SHARED": str(layout.shared)})
+        except (DeployError, OSError) as exc:
+            shutil.rmtree(layout.releases / name, ignore_errors=True)
+            layout.log(f"release {name} discarded: {exc}")
+            raise DeployError(str(exc) if isinstance(exc, DeployError) else f"deploy: {exc}") from None
+        run = Run(target, name, args)
+        status = run.go()
+        if status == 0:
+            _post_deploy(target, name)
+            prune(layout, config.keep_releases)
+        return status
+
+
+def _post_deploy(target: Target, name: str) -> None:
+    try:
+        run_hooks(target.layout, "post-deploy", target.config.post_deploy, target.layout.current,
+                  target.config.build_timeout, {"RELEASE": name, "SHARED": str(target.layout.shared)})
+    except DeployError as exc:
+        warn(f"{exc} (the release is live)")
+
+
+class Run:
+    """One deploy after its build: carries out the pure plan's actions against the daemon."""
+
+    def __init__(self, target: Target, name: str, args: argparse.Namespace) -> None:
+        self.target, self.name = target, name
+        self.layout = target.layout
+        self.client = Client(autostart=True)
+        self.canary = max(0, int(getattr(args, "canary", 0) or 0))
+        self.bake = args.bake if getattr(args, "bake", None) is not None else target.config.bake
+        self.quiet = bool(getattr(args, "json", False))
+        self.known = {row["name"]: row for row in self.client.call("ls")}
+        self.names = [s["name"] for s in target.apps]
+        self.since = time.time()
+        self.rolled: set[int] = set()
+
+    def say(self, text: str) -> None:
+        self.layout.log(text)
+        if not self.quiet:
+            print(text, flush=True)
+
+    def count(self, app: str) -> int:
+        rows = [r for r in self.client.call("ls") if r["name"] == app]
+        if rows:
+            return len(rows)
+        spec = next(s for s in self.target.apps if s["name"] == app)
+        return int(spec.get("instances") or 1)
+
+    def go(self) -> int:
+        live = self.layout.live()
+        instances = max(self.count(app) for app in self.names)
+        plan, actions = rl.start(self.name, live, instances, self.canary, self.bake)
+        self.event("started", f"deploying {self.name} (from {live or 'nothing'})")
+        while actions:
+            action = actions.pop(0)
+            outcome: rl.Outcome | None = None
+            match action:
+                case rl.Switch(release=release):
+                    self.since = time.time()
+                    switch(self.layout, release)
+                    self.say(f"current -> releases/{release}")
+                case rl.Roll(start=start, stop=stop):
+                    outcome = self.roll(start, stop)
+                case rl.Bake(seconds=seconds, start=start, stop=stop):
+                    outcome = self.watch(seconds, start, stop)
+                case rl.Revert(release=release):
+                    outcome = self.revert(release)
+                case rl.Finish():
+                    self.event("done", f"deployed {self.name}")
+                    self.say(f"deployed {self.name}: {', '.join(self.names)} run releases/{self.name}")
+                    return 0
+                case rl.Fail(reason=reason):
+                    self.event("rolled_back" if plan.previous else "failed", f"deploy of {self.name} failed: {reason}",
+                               failed=True)
+                    print(f"corral: deploy of {self.name} failed: {reason}", file=sys.stderr)
+                    return 1
+            if outcome is not None:
+                plan, actions = rl.step(plan, outcome)
+        return 1
+
+    def event(self, step: str, message: str, failed: bool = False) -> None:
+        for app in self.names:
+            try:
+                self.client.call("deploy_event", {"target": app, "step": step, "message": message,
+                                                  "release": self.name, "failed": failed})
+            except protocol.RemoteError:
+                pass
+
+    def roll(self, start: int, stop: int | None) -> rl.Outcome:
+        """Replace instances START..STOP of each app (start an app the daemon does not run yet)."""
+        for app in self.names:
+            if app not in self.known:
+                outcome = self.start_app(app)
+            else:
+                last = self.count(app) if stop is None else min(stop, self.count(app))
+                indices = list(range(start, last))
+                if not indices:
+                    continue
+                try:
+                    result = reload(self.client, app, indices)
+                except protocol.RemoteError as exc:
+                    return rl.Outcome(False, exc.message)
+                for line in result["replaced"]:
+                    self.say(f"reloaded {line}")
+                self.rolled.update(indices)
+                outcome = rl.Outcome(True)
+            if not outcome.ok:
+                return outcome
+        return rl.Outcome(True)
+
+    def start_app(self, app: str) -> rl.Outcome:
+        from corral.cli.start import base_env, load_config
+
+        try:
+            specs = load_config(self.target.file, None, app)
+            result = self.client.call("start", {"apps": specs, "base_env": base_env(specs)})
+        except (UsageError, protocol.RemoteError) as exc:
+            return rl.Outcome(False, getattr(exc, "message", str(exc)))
+        errored = [r for r in result["rows"] if r["status"] == "errored"]
+        if errored or result.get("errors"):
+            return rl.Outcome(False, "; ".join(result.get("errors") or [f"{app} did not start (errored)"]))
+        self.known[app] = result["rows"][0]
+        self.say(f"started {app} ({len(result['rows'])} instance(s))")
+        return rl.Outcome(True)
+
+    def watch(self, seconds: float, start: int, stop: int | None) -> rl.Outcome:
+        """The bake window: the events of the new instances, every POLL seconds, until SECONDS pass
+        or one says the release is bad."""
+        which = range(start, stop if stop is not None else 1 << 30)
+        what = f"instance(s) {start}..{stop - 1}" if stop is not None else "every instance"
+        self.say(f"baking {seconds:g}s: watching {what} of {', '.join(self.names)}")
+        deadline = time.monotonic() + seconds
+        while True:
+            events: list[dict[str, Any]] = []
+            for app in self.names:
+                events += self.client.call("events", {"target": app, "limit": 1000})
+            why = rl.bake_verdict(events, self.since, self.names, which)
+            if why is not None:
+                return rl.Outcome(False, why)
+            if time.monotonic() >= deadline:
+                return rl.Outcome(True)
+            time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+
+    def revert(self, release: str) -> rl.Outcome:
+        """``current`` back to RELEASE, then the instances that run the new one replaced."""
+        switch(self.layout, release)
+        self.layout.mark_bad(self.name, "rolled back")
+        self.say(f"current -> releases/{release} (rolled back)")
+        for app in self.names:
+            indices = sorted(self.rolled | on_release(self.client, app, self.layout, self.name))
+            indices = [i for i in indices if i < self.count(app)]
+            if not indices:
+                continue
+            try:
+                result = reload(self.client, app, indices)
+            except protocol.RemoteError as exc:
+                return rl.Outcome(False, exc.message)
+            for line in result["replaced"]:
+                self.say(f"rolled back {line}")
+        return rl.Outcome(True)
+
+
+def reload(client: Client, app: str, indices: list[int] | None = None, wait: float = BUSY_WAIT) -> Any:
+    """A rolling reload of APP (of INDICES); while another mutation holds the app (a liveness
+    replacement, a crash restart), asked again until WAIT seconds have passed."""
+    request: dict[str, Any] = {"target": app}
+    if indices is not None:
+        request["only"] = ",".join(map(str, indices))
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return client.call("reload", request)
+        except protocol.RemoteError as exc:
+            if BUSY not in exc.message or time.monotonic() >= deadline:
+                raise
+        time.sleep(POLL)
+
+
+def on_release(client: Client, app: str, layout: Layout, name: str) -> set[int]:
+    """The instances of APP whose process runs in release NAME (their working directory)."""
+    where = os.path.realpath(layout.releases / name)
+    found = set()
+    for row in client.call("ls"):
+        if row["name"] != app or not row.get("pid"):
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{row['pid']}/cwd")
+        except OSError:
+            continue
+        if cwd == where or cwd.startswith(where + "/"):
+            found.add(int(row["instance"]))
+    return found
+
+
+def cmd_releases(args: argparse.Namespace) -> int:
+    target = Target(args)
+    layout = target.layout
+    names = layout.names()
+    live = layout.live()
+    bad = set(layout.bad())
+    back = rl.previous(names, live, bad)
+    rows = []
+    for name in reversed(names):
+        try:
+            revision = (layout.releases / name / "REVISION").read_text().strip()
+        except OSError:
+            revision = ""
+        state = "live" if name == live else "previous" if name == back else "bad" if name in bad else ""
+        rows.append({"release": name, "revision": revision, "state": state})
+    if args.json:
+        emit_json({"path": str(layout.root), "releases": rows})
+        return 0
+    if not rows:
+        print(f"no releases in {layout.releases} yet (`corral deploy` makes one)")
+        return 0
+    for row in rows:
+        print(f"{'*' if row['state'] == 'live' else ' '} {row['release']}  {row['revision'][:12]:12}  {row['state']}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """``corral rollback [APP]``: ``current`` to the previous good release, every instance rolled."""
+    target = Target(args)
+    layout = target.layout
+    with Lock(layout, "rollback"):
+        names, live = layout.names(), layout.live()
+        back = rl.previous(names, live, layout.bad())
+        if live is None:
+            raise DeployError(f"rollback: nothing is deployed in {layout.root} yet")
+        if back is None:
+            raise DeployError(f"rollback: there is no release before {live} to go back to")
+        switch(layout, back)
+        layout.mark_bad(live, "rolled back by hand")
+        print(f"current -> releases/{back} (was {live})")
+        client = Client()
+        for spec in target.apps:
+            message = f"rolled back by hand from {live} to {back}"
+            client.call("deploy_event", {"target": spec["name"], "step": "rollback", "message": message,
+                                         "release": back})
+            try:
+                result = reload(client, spec["name"])
+            except protocol.RemoteError as exc:
+                print(f"corral: rollback: {exc.message} (current points at {back})", file=sys.stderr)
+                return 1
+            for line in result["replaced"]:
+                print(f"reloaded {line}")
+    return 0
