@@ -173,8 +173,9 @@ def test_bad_input_is_one_line_and_leaves_the_live_release(corral: Corral, workd
         return line
 
     assert refused(ecosystem(workdir, workdir / "nope")) == f"corral: deploy: repo {workdir / 'nope'} does not exist"
-    (workdir / "corral.toml").write_text((workdir / "corral.toml").read_text().replace('ref = "main"', 'ref = "v9"'))
-    assert refused(str(workdir / "corral.toml")) == f'corral: deploy: ref "v9" does not exist in {repo}'
+    wrong_ref = Path(ecosystem(workdir, repo))
+    wrong_ref.write_text(wrong_ref.read_text().replace('ref = "main"', 'ref = "v9"'))
+    assert refused(str(wrong_ref)) == f'corral: deploy: ref "v9" does not exist in {repo}'
     line = refused(ecosystem(workdir, repo, build='"echo building", "exit 3"'))
     assert line.startswith("corral: deploy: build `exit 3` failed with exit status 3 (its output is in ")
     assert "building" in (workdir / "srv" / "deploy.log").read_text()
@@ -193,8 +194,8 @@ def test_bad_input_is_one_line_and_leaves_the_live_release(corral: Corral, workd
         line = refused(file)
         assert line.startswith("corral: deploy: another deploy is running here (deploy by ") and "pid " in line
     finally:
-        slow.wait(timeout=120)
-    assert slow.returncode == 0, slow.stderr
+        _, err = slow.communicate(timeout=120)
+    assert slow.returncode == 0, err
 
 
 def test_remote_keys_point_to_the_ansible_export(corral: Corral, workdir: Path) -> None:
