@@ -209,3 +209,33 @@ def test_remote_keys_point_to_the_ansible_export(corral: Corral, workdir: Path) 
     assert result.returncode == 2
     assert result.stderr.strip() == (f"corral: {js}: deploy.production: remote deploys (host/user) go through "
                                      "`corral export ansible`: its playbook runs `corral deploy` on each host")
+
+
+def test_a_plain_directory_deploys_prunes_and_rolls_back_by_hand(corral: Corral, workdir: Path) -> None:
+    src = workdir / "src"
+    src.mkdir()
+    (src / "server.py").write_text((APPS / "deployable" / "server.py").read_text())
+    file = ecosystem(workdir, src, extra='keep_releases = 2\npost-deploy = "cat VERSION >> $SHARED/posted"')
+    made = []
+    for version in "123":
+        (src / "VERSION").write_text(version + "\n")
+        corral.run("deploy", "--file", file, timeout=120)
+        made.append(live(workdir).split("/")[1])
+    assert all(name.endswith(("-dir", ".2", ".3")) for name in made)
+    assert (workdir / "srv" / "shared" / "posted").read_text().split() == ["1", "2", "3"]
+    assert sorted(os.listdir(workdir / "srv" / "releases")) == sorted(made[1:])  # pruned to keep_releases
+    port = port_of(corral)
+    assert versions(port) == {"version=3"}
+
+    back = corral.run("rollback", "--file", file, timeout=120)
+    assert back.stdout.splitlines()[0] == f"current -> releases/{made[1]} (was {made[2]})"
+    assert live(workdir) == f"releases/{made[1]}"
+    assert versions(port) == {"version=2"}
+    listed = corral.run("releases", "--file", file).stdout.splitlines()
+    assert listed[0].split() == [made[2], "dir", "bad"] and listed[1].split() == ["*", made[1], "dir", "live"]
+    again = corral.run("rollback", "--file", file, check=False)
+    assert again.returncode == 2
+    assert again.stderr.strip() == f"corral: rollback: there is no release before {made[1]} to go back to"
+    assert live(workdir) == f"releases/{made[1]}"
+    steps = [e["data"]["step"] for e in corral.events("web") if e["kind"] == "deploy"]
+    assert steps.count("done") == 3 and steps[-1] == "rollback"
