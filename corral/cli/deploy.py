@@ -24,12 +24,15 @@ from corral.control import protocol
 from corral.control.client import Client
 from corral.deploy import releases as rl
 from corral.deploy.config import DeployConfig, DeployConfigError, environments, parse
+from corral.exceptions import OperationFailed
 from corral.deploy.switch import DeployError, Layout, Lock, fetch, link_shared, place, prune, run_hooks, switch
 
 DEFAULT_FILES = ("corral.toml", "corral.yaml", "corral.yml", "corral.json", "ecosystem.config.js",
                  "ecosystem.config.cjs", "ecosystem.json")
 POLL = 0.25  # seconds between two looks at the events in the bake window
+EVENTS = 300  # the latest events of each app read at each look (the bake reads those since the switch)
 BUSY = "try again when it ends"  # the daemon's refusal while another mutation holds an app
+START_MARGIN = 10.0  # seconds past ready_timeout a first start may take
 BUSY_WAIT = 120.0  # seconds a rollout waits for such a mutation to end
 
 
@@ -162,30 +165,48 @@ class Run:
         self.event("started", f"deploying {self.name} (from {live or 'nothing'})")
         while actions:
             action = actions.pop(0)
-            outcome: rl.Outcome | None = None
-            match action:
-                case rl.Switch(release=release):
-                    self.since = time.time()
-                    switch(self.layout, release)
-                    self.say(f"current -> releases/{release}")
-                case rl.Roll(start=start, stop=stop):
-                    outcome = self.roll(start, stop)
-                case rl.Bake(seconds=seconds, start=start, stop=stop):
-                    outcome = self.watch(seconds, start, stop)
-                case rl.Revert(release=release):
-                    outcome = self.revert(release)
-                case rl.Finish():
-                    self.event("done", f"deployed {self.name}")
-                    self.say(f"deployed {self.name}: {', '.join(self.names)} run releases/{self.name}")
-                    return 0
-                case rl.Fail(reason=reason):
-                    self.event("rolled_back" if plan.previous else "failed", f"deploy of {self.name} failed: {reason}",
-                               failed=True)
-                    print(f"corral: deploy of {self.name} failed: {reason}", file=sys.stderr)
-                    return 1
-            if outcome is not None:
-                plan, actions = rl.step(plan, outcome)
+            if isinstance(action, rl.Switch):
+                self.since = time.time()
+                switch(self.layout, action.release)
+                self.say(f"current -> releases/{action.release}")
+            elif isinstance(action, rl.Finish):
+                self.event("done", f"deployed {self.name}")
+                self.say(f"deployed {self.name}: {', '.join(self.names)} run releases/{self.name}")
+                self.summary(live, None)
+                return 0
+            elif isinstance(action, rl.Fail):
+                self.event("rolled_back" if plan.previous else "failed", f"deploy of {self.name} failed: {action.reason}",
+                           failed=True)
+                self.summary(live, action.reason)
+                print(f"corral: deploy of {self.name} failed: {action.reason}", file=sys.stderr)
+                return 1
+            else:
+                plan, actions = rl.step(plan, self.carry_out(action))
         return 1
+
+    def carry_out(self, action: rl.Action) -> rl.Outcome:
+        """A roll, the bake or the revert; the daemon going away or Ctrl-C is a failed outcome, so
+        the plan still switches back."""
+        try:
+            match action:
+                case rl.Roll(start=start, stop=stop):
+                    return self.roll(start, stop)
+                case rl.Bake(seconds=seconds, start=start, stop=stop):
+                    return self.watch(seconds, start, stop)
+                case rl.Revert(release=release):
+                    return self.revert(release)
+        except protocol.RemoteError as exc:
+            return rl.Outcome(False, exc.message)
+        except OperationFailed as exc:  # the daemon went away, or did not answer in time
+            return rl.Outcome(False, str(exc))
+        except KeyboardInterrupt:
+            return rl.Outcome(False, "interrupted (Ctrl-C)")
+        return rl.Outcome(False, f"unexpected step {action}")
+
+    def summary(self, previous: str | None, failure: str | None) -> None:
+        if self.quiet:
+            emit_json({"release": self.name, "previous": previous, "live": self.layout.live(),
+                       "ok": failure is None, "reason": failure, "apps": self.names})
 
     def event(self, step: str, message: str, failed: bool = False) -> None:
         for app in self.names:
@@ -225,12 +246,28 @@ class Run:
             result = self.client.call("start", {"apps": specs, "base_env": base_env(specs)})
         except (UsageError, protocol.RemoteError) as exc:
             return rl.Outcome(False, getattr(exc, "message", str(exc)))
-        errored = [r for r in result["rows"] if r["status"] == "errored"]
-        if errored or result.get("errors"):
-            return rl.Outcome(False, "; ".join(result.get("errors") or [f"{app} did not start (errored)"]))
+        if result.get("errors"):
+            return rl.Outcome(False, "; ".join(result["errors"]))
         self.known[app] = result["rows"][0]
+        wait = max(float(s.get("ready_timeout") or 30) for s in specs) + START_MARGIN
+        problem = self.until_online(app, time.monotonic() + wait)
+        if problem is not None:
+            return rl.Outcome(False, problem)
         self.say(f"started {app} ({len(result['rows'])} instance(s))")
         return rl.Outcome(True)
+
+    def until_online(self, app: str, deadline: float) -> str | None:
+        """Wait until every instance of a newly started APP is online (ready); why not, else."""
+        while True:
+            rows = [r for r in self.client.call("ls") if r["name"] == app]
+            for row in rows:
+                if row["status"] in ("errored", "stopped", "waiting_restart") or row["restarts"]:
+                    return f"{app}[{row['instance']}] failed to start ({row['status']}; see `corral logs {app}`)"
+            if rows and all(r["status"] == "online" for r in rows):
+                return None
+            if time.monotonic() >= deadline:
+                return f"{app} was not online within {START_MARGIN:g}s past its ready_timeout"
+            time.sleep(POLL)
 
     def watch(self, seconds: float, start: int, stop: int | None) -> rl.Outcome:
         """The bake window: the events of the new instances, every POLL seconds, until SECONDS pass
@@ -242,7 +279,7 @@ class Run:
         while True:
             events: list[dict[str, Any]] = []
             for app in self.names:
-                events += self.client.call("events", {"target": app, "limit": 1000})
+                events += self.client.call("events", {"target": app, "limit": EVENTS})
             why = rl.bake_verdict(events, self.since, self.names, which)
             if why is not None:
                 return rl.Outcome(False, why)

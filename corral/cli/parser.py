@@ -179,7 +179,7 @@ def _deploy(sub: Any) -> None:
                    help="replace N instances first, watch them for --bake, then the others")
     p.add_argument("--bake", type=duration_arg, metavar="T",
                    help="how long the new release is watched after the switch (default: deploy.bake, 60s)")
-    p.add_argument("--json", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="no progress lines: one JSON object at the end")
     for name, text in (("rollback", "switch current to the previous release and roll the apps to it"),
                        ("releases", "list the releases; which is live and which a rollback goes to")):
         p = sub.add_parser(name, help=text)

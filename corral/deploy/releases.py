@@ -23,6 +23,7 @@ from typing import Any
 
 RELEASE = re.compile(r"^\d{14}-[0-9A-Za-z]{1,40}(\.\d{1,4})?$")
 BAD_MARK = "BAD_RELEASE"
+RESTARTS = 3  # crashes of one new instance in the bake window that fail the release, whatever their class
 
 
 def release_name(wall: float, revision: str, existing: Iterable[str] = ()) -> str:
@@ -88,6 +89,7 @@ def bake_verdict(events: Iterable[Mapping[str, Any]], since: float, apps: Iterab
     code bug, a liveness failure that replaces an instance, a crash loop, an instance errored.
     A crash classified as a user error or an external failure is not the release's fault."""
     names = set(apps)
+    crashes: dict[str, int] = {}
     for event in sorted(events, key=lambda e: float(e.get("ts") or 0)):
         if float(event.get("ts") or 0) < since or event.get("app") not in names:
             continue
@@ -98,6 +100,10 @@ def bake_verdict(events: Iterable[Mapping[str, Any]], since: float, apps: Iterab
         kind, data, message = event.get("kind"), event.get("data") or {}, str(event.get("message") or "")
         if kind == "crash" and data.get("is_code_bug"):
             return f"{where} crashed on a code bug: {message}"
+        if kind == "crash":
+            crashes[where] = crashes.get(where, 0) + 1
+            if crashes[where] >= RESTARTS:
+                return f"{where} crashed {crashes[where]} times in the bake window (last: {message})"
         if kind == "liveness_failed" and data.get("replacing"):
             return f"{where} failed its liveness probe: {message}"
         if kind == "crash_loop":

@@ -239,3 +239,30 @@ def test_a_plain_directory_deploys_prunes_and_rolls_back_by_hand(corral: Corral,
     assert live(workdir) == f"releases/{made[1]}"
     steps = [e["data"]["step"] for e in corral.events("web") if e["kind"] == "deploy"]
     assert steps.count("done") == 3 and steps[-1] == "rollback"
+
+
+def test_pm2s_deploy_environment_in_an_ecosystem_config_js(corral: Corral, workdir: Path) -> None:
+    if subprocess.run(["which", "node"], capture_output=True).returncode != 0:
+        pytest.skip("node is not installed (PM2's ecosystem.config.js is evaluated with node)")
+    repo = make_repo(workdir)
+    srv = workdir / "srv"
+    js = workdir / "ecosystem.config.js"
+    js.write_text(f"""module.exports = {{
+  apps: [{{ name: "web", script: "server.py", interpreter: "{sys.executable}", cwd: "{srv}/current", instances: 1,
+           listen: "tcp://127.0.0.1:0", wait_ready: true, kill_timeout: 3000 }}],
+  deploy: {{
+    production: {{ repo: "{repo}", ref: "origin/main", path: "{srv}", "post-deploy": "echo posted > $SHARED/p" }},
+    staging: {{ repo: "{repo}", ref: "main", path: "{workdir / 'staging'}" }},
+  }},
+}};
+""")
+    result = corral.run("deploy", "production", "--file", str(js), "--bake", "1s", "--json", timeout=120)
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is True and summary["previous"] is None and summary["apps"] == ["web"]
+    assert live(workdir) == f"releases/{summary['release']}"
+    assert (srv / "shared" / "p").read_text() == "posted\n"
+    assert versions(port_of(corral)) == {"version=1"}
+    both = corral.run("deploy", "--file", str(js), check=False)
+    assert both.returncode == 2
+    assert both.stderr.strip() == f"corral: {js}: deploy: pick an environment: production, staging " \
+                                  "(`corral deploy production`)"

@@ -70,6 +70,14 @@ def test_bake_verdict_names_the_first_failure_of_the_new_release() -> None:
     assert rl.bake_verdict([ev("errored", 101, 0, message="gave up")], since, ["web"]) == "web[0] is errored: gave up"
 
 
+def test_repeated_crashes_of_any_class_fail_the_release() -> None:
+    crashes = [ev("crash", 101 + n, 0, message=f"exit {n}", classification="external") for n in range(3)]
+    assert rl.bake_verdict(crashes[:2], 100.0, ["web"]) is None
+    assert rl.bake_verdict(crashes, 100.0, ["web"]) == "web[0] crashed 3 times in the bake window (last: exit 2)"
+    spread = [ev("crash", 101, 0), ev("crash", 102, 1), ev("crash", 103, 0)]
+    assert rl.bake_verdict(spread, 100.0, ["web"]) is None  # counted per instance
+
+
 def test_a_canary_bake_watches_only_the_canary_instances() -> None:
     crash_peer = ev("crash", 101, 1, is_code_bug=True)
     assert rl.bake_verdict([crash_peer], 100.0, ["web"], range(0, 1)) is None
