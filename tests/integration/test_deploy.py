@@ -266,3 +266,22 @@ def test_pm2s_deploy_environment_in_an_ecosystem_config_js(corral: Corral, workd
     assert both.returncode == 2
     assert both.stderr.strip() == f"corral: {js}: deploy: pick an environment: production, staging " \
                                   "(`corral deploy production`)"
+
+
+def test_a_release_that_is_never_ready_is_switched_back_and_no_instance_is_replaced(
+        corral: Corral, workdir: Path) -> None:
+    repo = make_repo(workdir)
+    file = ecosystem(workdir, repo)
+    corral.run("deploy", "--file", file, timeout=120)
+    good = live(workdir)
+    before = pids(corral)
+    commit(repo, "2", breaks="boot")
+    result = corral.run("deploy", "--file", file, check=False, timeout=120)
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert line.startswith("corral: deploy of ") and 'reload of "web" stopped: new instance 0 (pid ' in line, line
+    assert line.endswith(f"the old instances keep serving; rolled back to {good.split('/')[1]}"), line
+    assert live(workdir) == good and pids(corral) == before
+    assert versions(port_of(corral)) == {"version=1"}
+    bad = result.stdout.split("current -> releases/")[1].split()[0]
+    assert (workdir / "srv" / "releases" / bad / "BAD_RELEASE").read_text().endswith(": rolled back\n")

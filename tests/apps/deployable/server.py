@@ -2,7 +2,8 @@
 socket corral hands over, answering "version=<VERSION> pid=<pid> instance=<n>".
 
 BREAK (a file beside it) makes a bad release: ``health`` -> /healthz answers 500 from 1 s after
-boot; ``crash`` -> the process dies on a TypeError 1.5 s after boot (a code bug).
+boot; ``crash`` -> the process dies on a TypeError 1.5 s after boot (a code bug); ``boot`` -> it
+exits before it is ready.
 """
 
 import os
@@ -37,6 +38,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
+    if BREAK == "boot":
+        raise SystemExit("cannot boot: DATABASE_URL is not set")
     sockets = corral_app.listen()
     if not sockets:
         print("no socket from corral", file=sys.stderr)
