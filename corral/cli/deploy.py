@@ -148,6 +148,9 @@ class Run:
 
     def say(self, text: str) -> None:
         self.layout.log(text)
+        self.show(text)
+
+    def show(self, text: str) -> None:
         if not self.quiet:
             print(text, flush=True)
 
@@ -167,8 +170,8 @@ class Run:
             action = actions.pop(0)
             if isinstance(action, rl.Switch):
                 self.since = time.time()
-                switch(self.layout, action.release)
-                self.say(f"current -> releases/{action.release}")
+                switch(self.layout, action.release)  # deploy.log has the line
+                self.show(f"current -> releases/{action.release}")
             elif isinstance(action, rl.Finish):
                 self.event("done", f"deployed {self.name}")
                 self.say(f"deployed {self.name}: {', '.join(self.names)} run releases/{self.name}")
@@ -262,7 +265,7 @@ class Run:
             rows = [r for r in self.client.call("ls") if r["name"] == app]
             for row in rows:
                 if row["status"] in ("errored", "stopped", "waiting_restart") or row["restarts"]:
-                    return f"{app}[{row['instance']}] failed to start ({row['status']}; see `corral logs {app}`)"
+                    return f"{app}[{row['instance']}] exited before it was ready (see `corral logs {app}`)"
             if rows and all(r["status"] == "online" for r in rows):
                 return None
             if time.monotonic() >= deadline:
@@ -291,7 +294,7 @@ class Run:
         """``current`` back to RELEASE, then the instances that run the new one replaced."""
         switch(self.layout, release)
         self.layout.mark_bad(self.name, "rolled back")
-        self.say(f"current -> releases/{release} (rolled back)")
+        self.show(f"current -> releases/{release} (rolled back)")
         for app in self.names:
             indices = sorted(self.rolled | on_release(self.client, app, self.layout, self.name))
             indices = [i for i in indices if i < self.count(app)]
