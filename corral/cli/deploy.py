@@ -111,9 +111,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             link_shared(layout, name, config.shared)
             run_hooks(layout, "build", config.build, layout.releases / name, config.build_timeout,
                       {"RELEASE": name, "SHARED": str(layout.shared)})
-        except (DeployError, OSError) as exc:
+        except (DeployError, OSError, KeyboardInterrupt) as exc:  # a release never built is no release
             shutil.rmtree(layout.releases / name, ignore_errors=True)
-            layout.log(f"release {name} discarded: {exc}")
+            layout.log(f"release {name} discarded: {exc or 'interrupted'}")
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             raise DeployError(str(exc) if isinstance(exc, DeployError) else f"deploy: {exc}") from None
         run = Run(target, name, args)
         status = run.go()

@@ -125,7 +125,7 @@ def test_fetch_a_git_ref_or_say_why_not(tmp_path: Path) -> None:
         incoming, revision = fetch(layout, str(repo), ref)
         assert revision == sha and (incoming / "app.py").exists()
         name = place(layout, incoming, revision, time.time())
-        assert name.endswith(sha[:7]) or name.endswith(sha[:7] + f".{len(layout.names())}")
+        assert f"-{sha[:7]}" in name
         assert (layout.releases / name / "REVISION").read_text() == sha + "\n"
     with pytest.raises(DeployError, match=f'^deploy: ref "nope" does not exist in {repo}$'):
         fetch(layout, str(repo), "nope")
