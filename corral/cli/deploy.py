@@ -40,7 +40,7 @@ class Target:
     """What a deploy command acts on: the file, its deploy settings, the apps that run from
     ``<path>/current`` (their specs, unchecked), and the layout."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, need_apps: bool = True) -> None:
         from corral.config.errors import ConfigError
         from corral.config.load import load_file, read_document
 
@@ -63,7 +63,7 @@ class Target:
         root = self.config.path if os.path.isabs(self.config.path) else \
             os.path.join(os.path.dirname(os.path.abspath(self.file)), self.config.path)
         self.layout = Layout(os.path.normpath(root))
-        self.apps = self._apps(None if env is not None or name in (None, "all") else name)
+        self.apps = self._apps(None if env is not None or name in (None, "all") else name) if need_apps else []
 
     def _apps(self, only: str | None) -> list[dict[str, Any]]:
         current = str(self.layout.current)
@@ -91,7 +91,18 @@ def _default_file() -> str:
                      "name one: `corral deploy --file FILE`")
 
 
+#: PM2's ``pm2 deploy <file> <env> <verb>``: the verb after the environment
+PM2_VERBS = {"update": "update", "revert": "rollback", "list": "releases", "curr": "curr", "current": "curr",
+             "prev": "prev", "previous": "prev", "setup": "setup"}
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
+    names = [w for w in args.targets if not _is_file(w)]
+    if len(names) == 2 and names[1] in PM2_VERBS:  # PM2's `deploy production revert`
+        verb = PM2_VERBS[names[1]]
+        args.targets = [w for w in args.targets if w != names[1]]
+        if verb != "update":
+            return _pm2_verb(args, verb)
     target = Target(args)
     layout = target.layout
     config = target.config
@@ -123,6 +134,31 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             _post_deploy(target, name)
             prune(layout, config.keep_releases)
         return status
+
+
+def _pm2_verb(args: argparse.Namespace, verb: str) -> int:
+    """PM2's other deploy verbs: revert (rollback), list (releases), curr, prev, setup."""
+    from corral.cli import releases as by_hand
+
+    if verb == "rollback":
+        return by_hand.cmd_rollback(args)
+    if verb == "releases":
+        return by_hand.cmd_releases(args)
+    target = Target(args, need_apps=False)
+    layout = target.layout
+    if verb == "setup":
+        if layout.prepare():
+            with Lock(layout, "setup"):
+                run_hooks(layout, "pre-setup", target.config.pre_setup, layout.root, target.config.build_timeout)
+        print(f"set up {layout.root} (releases/, shared/)")
+        return 0
+    live = layout.live()
+    found = live if verb == "curr" else rl.previous(layout.names(), live, layout.bad())
+    if found is None:
+        print(f"corral: no {'live' if verb == 'curr' else 'previous'} release in {layout.root}", file=sys.stderr)
+        return 1
+    print(found)
+    return 0
 
 
 def _post_deploy(target: Target, name: str) -> None:

@@ -18,7 +18,7 @@ from corral.deploy.switch import DeployError, Lock, switch
 
 
 def cmd_releases(args: argparse.Namespace) -> int:
-    target = Target(args)
+    target = Target(args, need_apps=False)
     layout = target.layout
     names = layout.names()
     live = layout.live()

@@ -262,6 +262,12 @@ def test_pm2s_deploy_environment_in_an_ecosystem_config_js(corral: Corral, workd
     assert live(workdir) == f"releases/{summary['release']}"
     assert (srv / "shared" / "p").read_text() == "posted\n"
     assert versions(port_of(corral)) == {"version=1"}
+    assert corral.run("deploy", "production", "curr", "--file", str(js)).stdout == summary["release"] + "\n"
+    listed = json.loads(corral.run("deploy", "production", "list", "--file", str(js), "--json").stdout)
+    assert [r["state"] for r in listed["releases"]] == ["live"]
+    assert corral.run("deploy", "staging", "setup", "--file", str(js)).stdout == f"set up {workdir / 'staging'} " \
+        "(releases/, shared/)\n"
+    assert (workdir / "staging" / "releases").is_dir() and not (workdir / "staging" / "current").exists()
     both = corral.run("deploy", "--file", str(js), check=False)
     assert both.returncode == 2
     assert both.stderr.strip() == f"corral: {js}: deploy: pick an environment: production, staging " \
