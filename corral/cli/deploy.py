@@ -183,6 +183,7 @@ class Run:
         self.names = [s["name"] for s in target.apps]
         self.since = time.time()
         self.rolled: set[int] = set()
+        self.started: list[str] = []  # apps this deploy started (its first)
 
     def say(self, text: str) -> None:
         self.layout.log(text)
@@ -216,14 +217,30 @@ class Run:
                 self.summary(live, None)
                 return 0
             elif isinstance(action, rl.Fail):
-                self.event("rolled_back" if plan.previous else "failed", f"deploy of {self.name} failed: {action.reason}",
+                reason = action.reason if plan.previous else action.reason + self.abandon()
+                self.event("rolled_back" if plan.previous else "failed", f"deploy of {self.name} failed: {reason}",
                            failed=True)
-                self.summary(live, action.reason)
-                print(f"corral: deploy of {self.name} failed: {action.reason}", file=sys.stderr)
+                self.summary(live, reason)
+                print(f"corral: deploy of {self.name} failed: {reason}", file=sys.stderr)
                 return 1
             else:
                 plan, actions = rl.step(plan, self.carry_out(action))
         return 1
+
+    def abandon(self) -> str:
+        """A first deploy that failed: the apps it started are deleted and ``current`` removed (no
+        release was ever good here); what was done, for the failure line."""
+        self.layout.mark_bad(self.name, "first deploy failed")
+        for app in self.started:
+            try:
+                self.client.call("delete", {"target": app})
+            except (protocol.RemoteError, OperationFailed):
+                return f"; {app} could not be deleted"
+        try:
+            os.unlink(self.layout.current)
+        except OSError:
+            pass
+        return f"; deleted {', '.join(self.started)}" if self.started else ""
 
     def carry_out(self, action: rl.Action) -> rl.Outcome:
         """A roll, the bake or the revert; the daemon going away or Ctrl-C is a failed outcome, so
@@ -290,6 +307,7 @@ class Run:
         if result.get("errors"):
             return rl.Outcome(False, "; ".join(result["errors"]))
         self.known[app] = result["rows"][0]
+        self.started.append(app)
         wait = max(float(s.get("ready_timeout") or 30) for s in specs) + START_MARGIN
         problem = self.until_online(app, time.monotonic() + wait)
         if problem is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -277,7 +278,14 @@ def test_pm2s_deploy_environment_in_an_ecosystem_config_js(corral: Corral, workd
 def test_a_release_that_is_never_ready_is_switched_back_and_no_instance_is_replaced(
         corral: Corral, workdir: Path) -> None:
     repo = make_repo(workdir)
+    commit(repo, "0", breaks="boot")
     file = ecosystem(workdir, repo)
+    first = corral.run("deploy", "--file", file, check=False, timeout=120)
+    assert first.returncode == 1
+    assert re.search(r"failed: web\[[01]\] exited before it was ready \(see `corral logs web`\); there is no "
+                     r"previous release to go back to; deleted web$", first.stderr.strip()), first.stderr
+    assert not (workdir / "srv" / "current").exists() and not [r for r in corral.ls() if r["name"] == "web"]
+    commit(repo, "1")
     corral.run("deploy", "--file", file, timeout=120)
     good = live(workdir)
     before = pids(corral)
