@@ -102,7 +102,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         verb = PM2_VERBS[names[1]]
         args.targets = [w for w in args.targets if w != names[1]]
         if verb != "update":
-            return _pm2_verb(args, verb)
+            from corral.cli.releases import pm2_verb
+
+            return pm2_verb(args, verb)
     target = Target(args)
     layout = target.layout
     config = target.config
@@ -134,31 +136,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             _post_deploy(target, name)
             prune(layout, config.keep_releases)
         return status
-
-
-def _pm2_verb(args: argparse.Namespace, verb: str) -> int:
-    """PM2's other deploy verbs: revert (rollback), list (releases), curr, prev, setup."""
-    from corral.cli import releases as by_hand
-
-    if verb == "rollback":
-        return by_hand.cmd_rollback(args)
-    if verb == "releases":
-        return by_hand.cmd_releases(args)
-    target = Target(args, need_apps=False)
-    layout = target.layout
-    if verb == "setup":
-        if layout.prepare():
-            with Lock(layout, "setup"):
-                run_hooks(layout, "pre-setup", target.config.pre_setup, layout.root, target.config.build_timeout)
-        print(f"set up {layout.root} (releases/, shared/)")
-        return 0
-    live = layout.live()
-    found = live if verb == "curr" else rl.previous(layout.names(), live, layout.bad())
-    if found is None:
-        print(f"corral: no {'live' if verb == 'curr' else 'previous'} release in {layout.root}", file=sys.stderr)
-        return 1
-    print(found)
-    return 0
 
 
 def _post_deploy(target: Target, name: str) -> None:

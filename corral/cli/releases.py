@@ -14,7 +14,7 @@ from corral.cli.main import emit_json
 from corral.control import protocol
 from corral.control.client import Client
 from corral.deploy import releases as rl
-from corral.deploy.switch import DeployError, Lock, switch
+from corral.deploy.switch import DeployError, Lock, run_hooks, switch
 
 
 def cmd_releases(args: argparse.Namespace) -> int:
@@ -69,4 +69,27 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                 return 1
             for line in result["replaced"]:
                 print(f"reloaded {line}")
+    return 0
+
+
+def pm2_verb(args: argparse.Namespace, verb: str) -> int:
+    """PM2's other deploy verbs: revert (rollback), list (releases), curr, prev, setup."""
+    if verb == "rollback":
+        return cmd_rollback(args)
+    if verb == "releases":
+        return cmd_releases(args)
+    target = Target(args, need_apps=False)
+    layout = target.layout
+    if verb == "setup":
+        if layout.prepare():
+            with Lock(layout, "setup"):
+                run_hooks(layout, "pre-setup", target.config.pre_setup, layout.root, target.config.build_timeout)
+        print(f"set up {layout.root} (releases/, shared/)")
+        return 0
+    live = layout.live()
+    found = live if verb == "curr" else rl.previous(layout.names(), live, layout.bad())
+    if found is None:
+        print(f"corral: no {'live' if verb == 'curr' else 'previous'} release in {layout.root}", file=sys.stderr)
+        return 1
+    print(found)
     return 0
