@@ -355,6 +355,36 @@ class ScaleProgress(Event):
         return {"step": self.step, "before": self.before, "after": self.after}
 
 
+class DeployProgress(Event):
+    """A step of ``corral deploy`` on an app (``corral deploy`` sends them): ``started``, ``switched``,
+    ``canary``, ``done``, ``rollback`` (a by-hand ``corral rollback``)."""
+
+    step: str
+    message: str
+    release: str = ""
+
+    KIND: ClassVar[str] = "deploy"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"step": self.step, "release": self.release}
+
+
+class DeployFailed(Event):
+    """A deploy that failed after its switch: ``current`` went back (``rolled_back``) or could not
+    (``failed``); it alerts."""
+
+    step: str
+    message: str
+    release: str = ""
+
+    KIND: ClassVar[str] = "deploy_failed"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"step": self.step, "release": self.release}
+
+
 class AppAdded(Event):
     app_id: int
     restored: bool = False  # brought back by a new daemon (not a user's start)

@@ -32,6 +32,7 @@ def build_parser() -> Parser:
     _cluster(sub)
     _inspection(sub)
     _files(sub)
+    _deploy(sub)
     return parser
 
 
@@ -151,3 +152,39 @@ def _files(sub: Any) -> None:
     p.add_argument("--only")
     p.add_argument("--env")
     add_setting_flags(p.add_argument_group("settings (override the file's, for every app)"))
+
+
+def duration_arg(text: str) -> float:
+    """A duration on the command line: ``5m``, ``90s``; a bare number is seconds."""
+    from corral.units import parse_duration
+
+    try:
+        seconds = float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (90s, 5m)") from None
+    if not 0 < seconds <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration above 0 and up to 24h")
+    return seconds
+
+
+def _deploy(sub: Any) -> None:
+    where = "the ecosystem file (default: corral.toml, ecosystem.config.js ... here)"
+    p = sub.add_parser("deploy", help="fetch a release, build it, switch current and roll the apps; "
+                                      "roll back by itself if it fails")
+    p.add_argument("targets", nargs="*", metavar="target",
+                   help="an app, all, a PM2 deploy environment (production), or the ecosystem file")
+    p.add_argument("--file", help=where)
+    p.add_argument("--env", help="use env_<ENV> of the apps")
+    p.add_argument("--canary", type=int, default=0, metavar="N",
+                   help="replace N instances first, watch them for --bake, then the others")
+    p.add_argument("--bake", type=duration_arg, metavar="T",
+                   help="how long the new release is watched after the switch (default: deploy.bake, 60s)")
+    p.add_argument("--json", action="store_true", help="no progress lines: one JSON object at the end")
+    for name, text in (("rollback", "switch current to the previous release and roll the apps to it"),
+                       ("releases", "list the releases; which is live and which a rollback goes to")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("targets", nargs="*", metavar="target", help="an app, a PM2 deploy environment, or the file")
+        p.add_argument("--file", help=where)
+        p.add_argument("--env", help="use env_<ENV> of the apps")
+        if name == "releases":
+            p.add_argument("--json", action="store_true")

@@ -32,9 +32,9 @@ FORMATS_HINT = "use .toml, .yaml, .yml, .json or ecosystem.config.js"
 NODE_TIMEOUT = 15.0
 NESTED = f"nested more than {MAX_DEPTH} levels deep (an ecosystem file needs a few)"
 
-#: Top-level keys: name -> what it holds.  Keys mapped to None are accepted and
-#: ignored (PM2's deploy section).  A new top-level key (e.g. log defaults)
-#: gets an entry here and is consumed in :func:`_normalize_document`.
+#: Top-level keys: name -> what it holds.  Keys mapped to None are accepted and not read here
+#: (``deploy``: ``corral deploy`` reads it, ``corral.deploy.config``).  A new top-level key (e.g.
+#: log defaults) gets an entry here and is consumed in :func:`_normalize_document`.
 TOP_LEVEL_KEYS: dict[str, str | None] = {
     "apps": "the list of apps",
     "deploy": None,
@@ -208,7 +208,7 @@ def _top_level_errors(doc: dict[str, Any], where: str, warnings: list[str] | Non
             import difflib
 
             close = difflib.get_close_matches(str(key), list(TOP_LEVEL_KEYS), n=1, cutoff=0.6)
-            hint = f'did you mean "{close[0]}"?' if close else 'a file holds "apps" (and PM2\'s "deploy", ignored)'
+            hint = f'did you mean "{close[0]}"?' if close else 'a file holds "apps", and "deploy" for `corral deploy`'
             errors.append(f"{where}: {shown_key(str(key))}: unknown top-level key ({hint})")
     return errors
 

@@ -34,6 +34,7 @@ MAX_APPS = 4096  # specs in one request
 MAX_ENV = limits.MAX_ENV  # variables in a base environment
 MAX_VALUE = limits.MAX_STRING  # characters of one variable (Linux: MAX_ARG_STRLEN)
 MAX_LINES = 1_000_000  # events, history
+MAX_ONLY = 20000  # characters of a reload's instance list
 
 
 class BadArgs(UserMistake):
@@ -86,7 +87,9 @@ OPERATIONS: tuple[Op, ...] = (
     Op("restart", (_target(), _SPECS, _ENV, _BY), ("restart",), "restart apps (new specs with --update-env)",
        long=True),
     Op("reload", (_target(), Arg("parallel", "int", "instances replaced at a time", low=1, high=-1),
-                  _SPECS, _ENV), ("reload",), "rolling reload", long=True),
+                  _SPECS, _ENV,
+                  Arg("only", "text", "the instance numbers to replace, comma-separated (a deploy's canary)",
+                      high=MAX_ONLY)), ("reload",), "rolling reload", long=True),
     Op("scale", (_target(), Arg("count", "count", "N, +N or -N", required=True)), ("scale",),
        "set the number of instances", long=True),
     Op("delete", (_target(),), ("delete", "del"), "stop and forget apps", long=True),
@@ -113,6 +116,11 @@ OPERATIONS: tuple[Op, ...] = (
        (), "replace one instance gracefully (new first when the app has a socket)", long=True),
     Op("alerts", (Arg("limit", "int", "how many alerts (--lines)", high=10000),), ("alerts",),
        "recent alerts and their delivery"),
+    Op("deploy_event", (_target(), Arg("step", "text", "the deploy's step", high=32, required=True),
+                        Arg("message", "text", "what happened, one line", high=2000, required=True),
+                        Arg("release", "text", "the release", high=100),
+                        Arg("failed", "bool", "the deploy failed (an alert)")),
+       (), "record a step of `corral deploy` in the events (a failed one alerts)"),
     Op("alerts_test", _NONE, ("alerts test",), "send a test alert through every sink", long=True),
 )
 OPS: dict[str, Op] = {op.name: op for op in OPERATIONS}

@@ -18,6 +18,7 @@ kind                   severity   from
 ``log_dropped``        warning    lines a log file never got
 ``sweep``              warning    a sweep report that lists problems (apps not online, flapping)
 ``liveness``           warning    a ``liveness_failed`` event that replaces the instance
+``deploy``             critical   a ``deploy_failed`` event: a deploy rolled back (or could not)
 ``test``               info       ``corral alerts test``: every sink, whatever its min_severity
 =====================  =========  ===========================================================
 
@@ -38,11 +39,12 @@ __all__ = ["Alert", "AlertEngine", "Delivery", "alert_for", "SEVERITY", "REPEAT"
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY = {"crash_loop": "critical", "errored": "critical", "code_bug": "warning", "threshold": "warning",
             "threshold_cleared": "warning", "log_dropped": "warning", "sweep": "warning", "liveness": "warning",
-            "test": "info"}
+            "deploy": "critical", "test": "info"}
 REPEAT = 3600.0
 BACKOFF = (5.0, 30.0, 120.0, 600.0)
 MAX_QUEUED = 100  # deliveries waiting per sink; beyond, the oldest is given up (counted)
-KINDS = frozenset(("crash", "crash_loop", "errored", "state", "threshold", "log_dropped", "sweep", "liveness_failed"))
+KINDS = frozenset(("crash", "crash_loop", "errored", "state", "threshold", "log_dropped", "sweep", "liveness_failed",
+                   "deploy_failed"))
 
 
 @dataclass
@@ -129,6 +131,9 @@ def alert_for(kind: str, app: str, instance: int | None, message: str, data: dic
         if not data.get("replacing"):
             return None
         return Alert("liveness", app, f"{where}: {message}", SEVERITY["liveness"], instance, details=dict(data),
+                     ts=ts)
+    if kind == "deploy_failed":
+        return Alert("deploy", app, f"{app}: {message}", SEVERITY["deploy"], None, details=dict(data),
                      ts=ts)
     return None
 

@@ -614,7 +614,7 @@ def test_parse_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
         ),
         (
             'servers = 1\n[[apps]]\nscript = "a.py"\n',
-            ["c.toml: servers: unknown top-level key (a file holds \"apps\" (and PM2's \"deploy\", ignored))"],
+            ["c.toml: servers: unknown top-level key (a file holds \"apps\", and \"deploy\" for `corral deploy`)"],
         ),
         ('[deploy.production]\nhost = "x"\n[[apps]]\nscript = "a.py"\n', []),
         (

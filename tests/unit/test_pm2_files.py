@@ -167,7 +167,7 @@ def test_a_single_app_object_is_the_app(tmp_path: Path) -> None:
     assert (spec["name"], spec["script"], spec["env"]) == ("solo", str(tmp_path / "server.js"), {"PORT": "3000"})
     assert warnings == []
     toml = write(tmp_path, "c.json.toml", 'script = "server.js"\n')
-    assert errors(toml)[0] == f'{toml}: script: unknown top-level key (a file holds "apps" (and PM2\'s "deploy", ignored))'
+    assert errors(toml)[0] == f'{toml}: script: unknown top-level key (a file holds "apps", and "deploy" for `corral deploy`)'
 
 
 @needs_node

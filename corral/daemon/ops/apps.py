@@ -432,7 +432,8 @@ LAZY = {"metrics": "corral.daemon.ops.metrics", "replace": "corral.daemon.ops.me
         "log_paths": "corral.daemon.ops.logs", "flush": "corral.daemon.ops.logs",
         "save": "corral.daemon.ops.dump", "resurrect": "corral.daemon.ops.dump",
         "reset": "corral.daemon.ops.instances", "env": "corral.daemon.ops.instances",
-        "alerts": "corral.daemon.ops.alerts", "alerts_test": "corral.daemon.ops.alerts"}
+        "alerts": "corral.daemon.ops.alerts", "alerts_test": "corral.daemon.ops.alerts",
+        "deploy_event": "corral.daemon.ops.deploy"}
 
 
 def handler_for(op: str) -> Handler | None:

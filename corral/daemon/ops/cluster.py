@@ -33,6 +33,7 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
     if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= ceiling:
         raise UserError(f"--parallel must be a number from 1 to {ceiling}, not {parallel}")
     specs = {s.name: s for s in specs_of(args)}
+    only = _only(args.get("only"))
     lines: list[str] = []
     with holding(sup, "reload", apps):
         for app in apps:
@@ -40,7 +41,7 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
                 sup.update_app(app, specs[app.name], args.get("base_env") or app.base_env)
             sup.publish(ReloadProgress(app=app.name, step="started", message=f"reload started (parallel {parallel})"))
             try:
-                lines += await _reload_one(sup, app, parallel)
+                lines += await _reload_one(sup, app, parallel, only)
             except ReloadFailed as exc:
                 sup.publish(ReloadProgress(app=app.name, step="failed", message=str(exc)))
                 raise OperationFailed(str(exc)) from None
@@ -49,12 +50,27 @@ async def reload(ctx: Context, args: dict[str, Any]) -> Any:
     return {"rows": rows(sup, apps), "replaced": lines}
 
 
-async def _reload_one(sup: Supervisor, app: App, parallel: int) -> list[str]:
+def _only(raw: Any) -> set[int] | None:
+    """``only``: "0,1" -> {0, 1} (a deploy's canary replaces these instances); None: every one."""
+    if raw is None:
+        return None
+    try:
+        found = {int(part) for part in str(raw).split(",") if part.strip()}
+    except ValueError:
+        raise UserError(f"reload: only: {str(raw)[:80]!r} is not a list of instance numbers (0,1)") from None
+    if not found or min(found) < 0:
+        raise UserError(f"reload: only: {str(raw)[:80]!r} is not a list of instance numbers (0,1)")
+    return found
+
+
+async def _reload_one(sup: Supervisor, app: App, parallel: int, only: set[int] | None = None) -> list[str]:
+    if only is not None and not any(s.index in only for s in app.slots):
+        return []
     if for_reload(app.spec.to_dict(), _running(app)) is Change.RESTART:
         _restart(sup, app)
         await sup.wait_for(lambda: _settled(app), app.policy.kill_timeout + MARGIN)
         return [f"{app.name}: restarted"]
-    replaced = await rolling_reload(sup, app, parallel)
+    replaced = await rolling_reload(sup, app, parallel, only)
     sup.resize(app)
     return replaced
 
