@@ -1,0 +1,78 @@
+"""Start at boot (``corral startup``): the daemon as systemd runs it, under a NOTIFY_SOCKET made
+here (a real unix datagram socket), and the units it writes, checked by ``systemd-analyze verify``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Corral, app, pid_alive, wait_until
+
+
+def _receive(sock: socket.socket, wanted: str, timeout: float = 30.0) -> dict[str, str]:
+    """The next datagram that holds WANTED (``READY=1``...), as key/value; fails after TIMEOUT."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {wanted} on the notify socket within {timeout}s")
+        sock.settimeout(left)
+        try:
+            data = sock.recv(4096).decode()
+        except TimeoutError:
+            continue
+        fields = dict(line.partition("=")[::2] for line in data.splitlines() if "=" in line)
+        key, _, value = wanted.partition("=")
+        if fields.get(key) == value or (not value and key in fields):
+            return fields
+
+
+def _environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        items = [item.decode(errors="replace") for item in f.read().split(b"\0") if item]
+    return dict(item.partition("=")[::2] for item in items)
+
+
+def test_the_daemon_under_systemd_restores_the_saved_apps_then_says_ready(corral: Corral, workdir: Path) -> None:
+    corral.run("start", app("worker.py"), "--name", "w", "--kill-timeout", "7s")
+    corral.wait_status("w", "online")
+    corral.run("save")
+    corral.run("kill")  # the apps are forgotten: only the saved list brings them back
+    corral.expect_daemon_restart()  # the next daemon is the one systemd would start
+    notify_path = str(workdir / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(notify_path)
+    env = {**corral.env, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "400000"}
+    with open(workdir / "daemon.err", "wb") as err:
+        daemon = subprocess.Popen([sys.executable, "-m", "corral.daemon", "--resurrect"], env=env,
+                                  stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+    try:
+        ready = _receive(listener, "READY=1")
+        assert ready["STATUS"] == "corral daemon ready (1 apps restored)"
+        assert ready["MAINPID"] == str(daemon.pid)
+        row = corral.row("w")  # restored before READY=1, not after
+        assert row["status"] in ("launching", "online")
+        _receive(listener, "WATCHDOG=1", timeout=10)
+        _receive(listener, "WATCHDOG=1", timeout=10)  # again: from the loop, every 0.2 s
+        online = corral.wait_status("w", "online")
+        app_env = _environ(online["pid"])
+        assert app_env.get("NOTIFY_SOCKET") != notify_path and "WATCHDOG_USEC" not in app_env
+        daemon.send_signal(signal.SIGTERM)  # `systemctl stop`: the apps stop gracefully
+        stopping = _receive(listener, "STOPPING=1")
+        assert int(stopping["EXTEND_TIMEOUT_USEC"]) == (7 + 10 + 10) * 1_000_000  # kill_timeout + margins
+        assert daemon.wait(timeout=30) == 0
+        assert not pid_alive(online["pid"])
+        assert "SIGTERM: stopping every app" in (workdir / "daemon.err").read_text()
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        listener.close()
