@@ -285,5 +285,7 @@ COMMANDS = {
     "save": cmd_save, "dump": cmd_save, "resurrect": _lazy("verbs", "cmd_resurrect"), "kill": cmd_kill,
     "ping": cmd_ping, "validate": cmd_validate, "run": cmd_run, "metrics": _lazy("metrics", "cmd_metrics"),
     "alerts": _lazy("alerts", "cmd_alerts"),
+    "startup": _lazy("boot", "cmd_startup"), "unstartup": _lazy("boot", "cmd_unstartup"),
+    "export": _lazy("export", "cmd_export"),
     "logs": _lazy("logs", "cmd_logs"), "log": _lazy("logs", "cmd_logs"), "flush": _lazy("logs", "cmd_flush"),
 }

@@ -202,9 +202,9 @@ async def resurrect_saved(ctx: Context) -> list[Any]:
 
 
 def stop_budget(sup: Supervisor) -> float:
-    from corral.daemon.sdservice import stop_budget as budget
+    from corral.lifecycle.order import stop_budget as budget
 
-    return budget((a.name, a.policy.kill_timeout, list(a.spec.depends_on)) for a in sup.apps.values())
+    return budget([(a.name, a.policy.kill_timeout, list(a.spec.depends_on)) for a in sup.apps.values()])
 
 
 #: event kinds that may raise an alert (``corral.monitor.alerts.KINDS``, repeated here so that a

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, MutableMapping
+from collections.abc import MutableMapping
 
 from corral.process.sdnotify import send
 
@@ -40,26 +40,6 @@ def watchdog_interval(found: dict[str, str], pid: int) -> float | None:
     except ValueError:
         return None
     return usec / 2e6 if usec > 0 and for_pid == pid else None
-
-
-def stop_budget(apps: Iterable[tuple[str, float, list[str]]], margin: float = 10.0) -> float:
-    """Seconds a graceful stop of APPS (name, kill_timeout, depends_on) may take: dependents
-    are stopped first, layer by layer, each waiting for its slowest app (``ops.ordering``)."""
-    apps = list(apps)
-    depth: dict[str, int] = {}
-    deps = {name: [d for d in depends if d != name] for name, _, depends in apps}
-
-    def height(name: str, seen: frozenset[str]) -> int:  # the longest chain of dependents above
-        if name not in depth:
-            above = [n for n, d in deps.items() if name in d and n not in seen]
-            depth[name] = 1 + max((height(n, seen | {n}) for n in above), default=0)
-        return depth[name]
-
-    layers: dict[int, float] = {}
-    for name, kill_timeout, _ in apps:
-        level = height(name, frozenset({name}))
-        layers[level] = max(layers.get(level, 0.0), kill_timeout)
-    return sum(timeout + margin for timeout in layers.values()) + margin
 
 
 class Manager:
