@@ -113,8 +113,9 @@ def _apply(kind: str, commands: list[list[str]], unit_dir: str | None) -> int:
     """Run COMMANDS where systemd runs (and the unit is in its folder); else print them."""
     import shlex
 
-    if unit_dir is not None or not systemd_runs(kind):
-        why = "the unit is not in systemd's folder" if unit_dir is not None else "systemd is not running here (not PID 1)"
+    runs = systemd_runs(kind)
+    if unit_dir is not None or not runs:
+        why = "systemd is not running here (not PID 1)" if not runs else "the unit is not in systemd's folder"
         print(f"{why}: run these where it is:")
         for command in commands:
             print("  " + shlex.join(command))

@@ -76,3 +76,62 @@ def test_the_daemon_under_systemd_restores_the_saved_apps_then_says_ready(corral
             daemon.kill()
             daemon.wait()
         listener.close()
+
+
+def _verify(path: Path) -> str:
+    done = subprocess.run(["systemd-analyze", "verify", path.name], cwd=path.parent, capture_output=True,
+                          text=True, timeout=60)
+    return (done.stdout + done.stderr).strip() + ("" if done.returncode == 0 else f" (exit {done.returncode})")
+
+
+needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                                   reason="systemd-analyze is not installed (Debian: systemd)")
+
+
+@needs_analyze
+def test_startup_writes_a_unit_that_verifies_and_says_what_to_run(corral: Corral, workdir: Path) -> None:
+    corral.run("start", app("worker.py"), "--name", "slow", "--kill-timeout", "20s")
+    units = workdir / "units"
+    done = corral.run("startup", "systemd", "--unit-dir", str(units))
+    user = __import__("pwd").getpwuid(os.geteuid()).pw_name
+    unit = units / f"corral-{user}.service"
+    assert _verify(unit) == ""
+    lines = unit.read_text().splitlines()
+    python = os.path.abspath(sys.executable)
+    for line in ("Type=notify", "NotifyAccess=main", "KillMode=process", "LimitCORE=0", "Restart=on-failure",
+                 f'Environment="CORRAL_HOME={corral.home}"', "WantedBy=multi-user.target",
+                 f"ExecStart={python} -OO -X no_debug_ranges -m corral.daemon --resurrect",
+                 "TimeoutStopSec=40000ms"):  # slow's 20 s kill_timeout, the layer's margin, the exit's
+        assert line in lines, line
+    out = done.stdout.splitlines()
+    assert out[0] == f"wrote {unit} (TimeoutStopSec 40s from the apps' kill_timeouts)"
+    if not os.path.isdir("/run/systemd/system"):  # this container: systemd is not PID 1
+        assert out[1] == "systemd is not running here (not PID 1): run these where it is:"
+    assert out[2:4] == ["  systemctl daemon-reload", f"  systemctl enable corral-{user}.service"]
+    assert "`corral save` chooses the apps the unit starts at boot" in done.stderr
+    done = corral.run("unstartup", "systemd", "--unit-dir", str(units))
+    assert not unit.exists()
+    assert f"removed {unit}" in done.stdout.splitlines()
+    assert "  systemctl disable corral-" + user + ".service" in done.stdout.splitlines()
+
+
+@needs_analyze
+def test_a_user_unit_goes_to_the_user_s_systemd_folder(corral: Corral, workdir: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(workdir / "config")}
+    done = corral.run("startup", "systemd-user", env=env)
+    unit = workdir / "config" / "systemd" / "user" / "corral.service"
+    assert done.stdout.splitlines()[0].startswith(f"wrote {unit} (TimeoutStopSec 90s")  # no app known: systemd's default
+    assert _verify(unit) == ""
+    text = unit.read_text()
+    assert "WantedBy=default.target" in text and "User=" not in text
+    assert "  loginctl enable-linger " in done.stdout
+    assert corral.run("startup", "systemd-user", "--print", env=env).stdout == text
+    corral.run("unstartup", "systemd-user", env=env)
+    assert not unit.exists()
+    assert corral.run("unstartup", "systemd-user", env=env).stdout == f"no unit at {unit}: nothing to remove\n"
+
+
+def test_startup_of_another_init_system_is_one_line(corral: Corral) -> None:
+    done = corral.run("startup", "launchd", check=False)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+    assert "invalid choice: 'launchd'" in done.stderr
