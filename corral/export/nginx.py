@@ -77,8 +77,7 @@ def _common(options: Options) -> list[str]:
         lines += [
             "    location /static/ {",
             f"        alias {options.static.rstrip('/')}/;",
-            "        expires 1y;",
-            '        add_header Cache-Control "public, immutable";',
+            '        add_header Cache-Control "public, max-age=31536000, immutable";  # hashed names',
             "        access_log off;",
             "    }",
         ]
