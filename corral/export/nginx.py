@@ -104,7 +104,7 @@ def export(specs: list[AppSpec], options: Options) -> Export:
             out.cannot(spec, f"listen {', '.join(spec.listen[1:])}: only the first address is proxied")
     if not locations:
         out.cannot(None, "no app has a listen address with a fixed port: nothing to proxy")
-    server = [f"server {{", f"    listen {options.listen};", f"    server_name {options.server_name};",
+    server = ["server {", f"    listen {options.listen};", f"    server_name {options.server_name};",
               *_common(options), *locations, "}", ""]
     tls = [
         "# TLS, once certbot has a certificate (certbot certonly --webroot -w /var/www/certbot",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Corral, app, pid_alive, wait_until
+from tests.conftest import Corral, app, pid_alive
 
 
 def _receive(sock: socket.socket, wanted: str, timeout: float = 30.0) -> dict[str, str]:
