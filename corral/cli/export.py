@@ -22,11 +22,11 @@ DEFAULT_FILES = ("corral.toml", "corral.yaml", "corral.yml", "corral.json", "eco
 def _file(args: argparse.Namespace) -> str | None:
     if args.file:
         return str(args.file)
+    if args.kind == "systemd":  # no file named: the unit of corral itself
+        return None
     for name in DEFAULT_FILES:
         if os.path.isfile(name):
             return name
-    if args.kind == "systemd":
-        return None
     raise UsageError(f"export {args.kind}: which ecosystem file? (none of {', '.join(DEFAULT_FILES[:1] + DEFAULT_FILES[4:5])} "
                      "here: `corral export KIND FILE`)")
 
@@ -56,7 +56,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         out = Export(files={"corral.service": _corral_unit()})
     else:
         hosts = tuple(h.strip() for h in (args.hosts or "").split(",") if h.strip())
-        options = Options(source=path, python=os.path.abspath(sys.executable), image=args.image or "",
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(args.output or os.getcwd()))
+        options = Options(source=path, source_from_output=relative, python=os.path.abspath(sys.executable), image=args.image or "",
                           server_name=args.server_name, static=os.path.abspath(args.static) if args.static else "",
                           listen=args.listen, hosts=hosts, serial=args.serial,
                           max_fail_percentage=args.max_fail_percentage)

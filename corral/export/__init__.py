@@ -25,6 +25,7 @@ class Options:
     """What the command line adds to the specs."""
 
     source: str = "corral.toml"  # the ecosystem file, as the generated files name it
+    source_from_output: str = "corral.toml"  # the same, relative to the folder the files go to
     python: str = "/usr/bin/python3"  # the interpreter .py scripts run with (systemd units)
     image: str = ""  # docker/compose/kubernetes: the image name (default: corral-<first app>)
     server_name: str = "example.com"  # nginx: the TLS server's name (certbot)

@@ -26,6 +26,7 @@ def export(specs: list[AppSpec], options: Options) -> Export:
         "# syntax=docker/dockerfile:1",
         f"# Written by `corral export docker` from {source}: corral runs the apps as PID 1",
         "# (reaps zombies, forwards SIGTERM to every app, exits with their status).",
+        f"# Build it in the folder of {source}: docker build -t IMAGE .",
         f"FROM {BASE}",
         "ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
         "# corral itself: a version from the index, a wheel or a git URL (docker build --build-arg CORRAL=...)",

@@ -141,6 +141,14 @@ def test_systemd_units_pass_systemd_analyze_verify(corral: Corral, project: Path
     assert 'corral: export systemd: app "web": watch: not mapped to systemd' in unmapped
 
 
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed (Debian: systemd)")
+def test_export_systemd_without_a_file_is_the_unit_of_corral_itself(corral: Corral, project: Path) -> None:
+    done = corral.run("export", "systemd", cwd=str(project))  # a corral.toml here changes nothing
+    assert done.stdout == corral.run("startup", "--print").stdout
+    (project / "corral.service").write_text(done.stdout)
+    assert verify(project, "corral.service") == ""
+
+
 def verify(folder: Path, *names: str) -> str:
     """What ``systemd-analyze verify`` says about the units (empty: nothing wrong)."""
     done = subprocess.run(["systemd-analyze", "verify", *names], cwd=folder, capture_output=True, text=True,
@@ -170,6 +178,8 @@ def test_the_playbook_passes_ansible_syntax_check_and_rolls_host_by_host(corral:
     deploy = next(t for t in play["tasks"] if "deploy" in t.get("ansible.builtin.command", {}).get("cmd", ""))
     assert deploy["ansible.builtin.command"]["cmd"] == "/opt/corral/bin/corral deploy {{ corral_target }}"
     assert (out / "inventory.ini").read_text() == "[corral]\nweb1.example.com\nweb2.example.com\n"
+    copy = next(t for t in play["tasks"] if "ansible.builtin.copy" in t)["ansible.builtin.copy"]
+    assert copy["src"] == "../corral.toml"  # from the playbook's folder, where ansible looks
     assert unmapped == []
 
 
