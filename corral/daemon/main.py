@@ -47,6 +47,10 @@ def main() -> int:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         print(f"corral: a daemon already runs for {home.root}", file=sys.stderr)
+        if os.environ.get("NOTIFY_SOCKET"):  # systemd's unit: it must not look started
+            print("corral: started outside systemd: `corral save && corral kill`, then start the unit again",
+                  file=sys.stderr)
+            return 1
         return 0
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"

@@ -71,6 +71,16 @@ def test_the_daemon_under_systemd_restores_the_saved_apps_then_says_ready(corral
         assert daemon.wait(timeout=30) == 0
         assert not pid_alive(online["pid"])
         assert "SIGTERM: stopping every app" in (workdir / "daemon.err").read_text()
+        # the next boot: the app is both in the daemon's store and in the saved list; it runs once
+        corral.expect_daemon_restart()
+        with open(workdir / "daemon.err", "ab") as err:
+            daemon = subprocess.Popen([sys.executable, "-m", "corral.daemon", "--resurrect"], env=env,
+                                      stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        assert _receive(listener, "READY=1")["STATUS"] == "corral daemon ready (1 apps restored)"
+        assert [r["name"] for r in corral.ls()] == ["w"]
+        corral.wait_status("w", "online")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
     finally:
         if daemon.poll() is None:
             daemon.kill()
@@ -135,3 +145,15 @@ def test_startup_of_another_init_system_is_one_line(corral: Corral) -> None:
     done = corral.run("startup", "launchd", check=False)
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
     assert "invalid choice: 'launchd'" in done.stderr
+
+
+def test_under_systemd_a_daemon_already_running_fails_the_unit_with_the_way_out(corral: Corral, workdir: Path) -> None:
+    corral.run("ping")  # a daemon the CLI started holds the home
+    env = {**corral.env, "NOTIFY_SOCKET": str(workdir / "notify.sock")}
+    done = subprocess.run([sys.executable, "-m", "corral.daemon", "--resurrect"], env=env, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1  # not 0: systemd must not take it for a clean stop
+    assert done.stderr.splitlines() == [
+        f"corral: a daemon already runs for {corral.home}",
+        "corral: started outside systemd: `corral save && corral kill`, then start the unit again",
+    ]
