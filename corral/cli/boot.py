@@ -39,9 +39,25 @@ def _user() -> str:
         return str(os.geteuid())
 
 
-def unit_path(kind: str, unit_dir: str | None) -> str:
+def _account(args: argparse.Namespace, kind: str) -> tuple[str, Home]:
+    """Whose daemon the unit runs, and its home: ``--user NAME`` (root writing a unit for another
+    user, as PM2's ``startup -u``: their ``~/.corral`` unless CORRAL_HOME says), else ours."""
+    name = getattr(args, "user", None)
+    if not name:
+        return _user(), Home.from_env()
+    if kind != "systemd":
+        raise UsageError("--user is for a system unit (`corral startup systemd --user NAME`); "
+                         "a user unit is the user's own")
+    try:
+        account = pwd.getpwnam(name)
+    except KeyError:
+        raise UsageError(f"--user {name}: no such user") from None
+    return name, Home(os.path.abspath(os.environ.get("CORRAL_HOME") or os.path.join(account.pw_dir, ".corral")))
+
+
+def unit_path(kind: str, unit_dir: str | None, user: str | None = None) -> str:
     if kind == "systemd":
-        return os.path.join(unit_dir or "/etc/systemd/system", f"corral-{_user()}.service")
+        return os.path.join(unit_dir or "/etc/systemd/system", f"corral-{user or _user()}.service")
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(unit_dir or os.path.join(config, "systemd", "user"), "corral.service")
 
@@ -64,16 +80,16 @@ def cmd_startup(args: argparse.Namespace) -> int:
     from corral.export.systemd import CorralUnit, corral_unit
 
     kind = _kind(args)
-    home = Home.from_env()
+    user, home = _account(args, kind)
     apps = known_apps(home)
     unit = CorralUnit(python=os.path.abspath(sys.executable), home=os.path.abspath(home.root),
-                      user=_user() if os.geteuid() != 0 else None, system=kind == "systemd",
+                      user=None if user == "root" else user, system=kind == "systemd",
                       stop_timeout=stop_timeout(apps))
     text = corral_unit(unit)
     if args.print:
         sys.stdout.write(text)
         return 0
-    path = unit_path(kind, args.unit_dir)
+    path = unit_path(kind, args.unit_dir, user)
     try:
         _write(path, text)
     except OSError as exc:
@@ -84,7 +100,7 @@ def cmd_startup(args: argparse.Namespace) -> int:
     print(f"wrote {path} (TimeoutStopSec {unit.stop_timeout:g}s from the apps' kill_timeouts)")
     commands = [[*_systemctl(kind), "daemon-reload"], [*_systemctl(kind), "enable", name]]
     if kind == "systemd-user":
-        commands.append(["loginctl", "enable-linger", _user()])  # the user's manager runs without a login
+        commands.append(["loginctl", "enable-linger", user])  # the user's manager runs without a login
     status = _apply(kind, commands, args.unit_dir)
     if not os.path.exists(home.dump):
         warn(f"note: nothing saved yet: `corral save` chooses the apps the unit starts at boot ({home.dump})")
@@ -95,7 +111,8 @@ def cmd_startup(args: argparse.Namespace) -> int:
 
 def cmd_unstartup(args: argparse.Namespace) -> int:
     kind = _kind(args)
-    path = unit_path(kind, args.unit_dir)
+    user, _ = _account(args, kind)
+    path = unit_path(kind, args.unit_dir, user)
     name = os.path.basename(path)
     if not os.path.exists(path):
         print(f"no unit at {path}: nothing to remove")
@@ -144,7 +161,7 @@ def known_apps(home: Home) -> list[dict[str, Any]]:
     from corral.control.client import Client, DaemonUnavailable
 
     try:
-        return [info["config"] for info in Client().call("describe", {"target": "all"})]
+        return [info["config"] for info in Client(home).call("describe", {"target": "all"})]
     except DaemonUnavailable:
         pass
     except Exception:  # a daemon that cannot answer: the saved list still tells

@@ -161,6 +161,8 @@ def _boot(sub: Any) -> None:
         p.add_argument("kind", nargs="?", choices=["systemd", "systemd-user"],
                        help="a system unit (root's default) or a user unit (systemctl --user; others' default)")
         p.add_argument("--unit-dir", metavar="DIR", help="write the unit there instead of systemd's folder")
+        p.add_argument("-u", "--user", metavar="NAME",
+                       help="a system unit for this user's daemon (their ~/.corral unless CORRAL_HOME is set)")
         if name == "startup":
             p.add_argument("--print", action="store_true", help="print the unit, write nothing")
 

@@ -157,3 +157,27 @@ def test_under_systemd_a_daemon_already_running_fails_the_unit_with_the_way_out(
         f"corral: a daemon already runs for {corral.home}",
         "corral: started outside systemd: `corral save && corral kill`, then start the unit again",
     ]
+
+
+@needs_analyze
+def test_root_writes_the_unit_of_another_user_s_daemon(corral: Corral, workdir: Path) -> None:
+    import pwd
+
+    try:
+        account = pwd.getpwnam("www-data")  # Debian's; "nobody" would be flagged by systemd as unsafe
+    except KeyError:
+        pytest.skip("no www-data user here")
+    units = workdir / "units"
+    env = {"CORRAL_HOME": ""}  # their ~/.corral
+    corral.run("startup", "systemd", "--user", "www-data", "--unit-dir", str(units), env=env)
+    unit = units / "corral-www-data.service"
+    lines = unit.read_text().splitlines()
+    assert "User=www-data" in lines
+    assert f'Environment="CORRAL_HOME={os.path.join(account.pw_dir, ".corral")}"' in lines
+    assert _verify(unit) == ""
+    done = corral.run("startup", "systemd", "--user", "no-such-user-here", "--unit-dir", str(units), check=False)
+    assert (done.returncode, done.stderr) == (2, "corral: --user no-such-user-here: no such user\n")
+    done = corral.run("startup", "systemd-user", "--user", "www-data", "--unit-dir", str(units), check=False)
+    assert done.returncode == 2 and done.stderr.startswith("corral: --user is for a system unit")
+    corral.run("unstartup", "systemd", "--user", "www-data", "--unit-dir", str(units))
+    assert not unit.exists()
