@@ -25,6 +25,7 @@ def export(specs: list[AppSpec], options: Options) -> Export:
         "hosts": "corral",
         "serial": serial,
         "max_fail_percentage": options.max_fail_percentage,
+        "become": True,  # /opt/corral and the systemd unit are root's
         "vars": {"corral_package": "corral", "corral_dir": "/srv/corral", "corral_target": "all"},
         "tasks": [
             {"name": "Install corral in its own virtualenv",
@@ -38,6 +39,8 @@ def export(specs: list[AppSpec], options: Options) -> Export:
             {"name": "Start corral at boot (systemd unit, resurrects the saved apps)",
              "ansible.builtin.command": {"cmd": f"{VENV}/bin/corral startup systemd"},
              "changed_when": False},
+            {"name": "Run the daemon under systemd from now on",
+             "ansible.builtin.systemd_service": {"name": "corral-root.service", "state": "started"}},
             {"name": "Deploy (health-gated; corral rolls back by itself and fails this host)",
              "ansible.builtin.command": {"cmd": f"{VENV}/bin/corral deploy {{{{ corral_target }}}}",
                                          "chdir": "{{ corral_dir }}"},

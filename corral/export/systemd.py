@@ -104,7 +104,7 @@ MAPPED = frozenset({
     "autorestart", "restart_delay", "kill_timeout", "stop_signal", "stop_exit_codes", "out_file",
     "error_file", "log_file", "user", "group", "limits", "ready", "watchdog", "depends_on",
     "max_memory_restart", "shell", "max_restarts", "min_uptime", "wait_ready", "listen", "health", "thresholds",
-    "increment_var", "merge_logs",
+    "increment_var", "merge_logs", "ready_timeout",
 })
 
 
@@ -145,7 +145,7 @@ def app_unit(out: Export, spec: AppSpec, options: Options) -> str:
                  f"StartLimitIntervalSec={span((spec.max_restarts + 1) * (spec.min_uptime + spec.restart_delay + 1))}"]
     service = ["", "[Service]", f"Type={'notify' if notify else 'exec'}"]
     if notify:
-        service.append("NotifyAccess=main")
+        service += ["NotifyAccess=main", f"TimeoutStartSec={span(spec.ready_timeout)}"]
     if spec.watchdog:
         service.append(f"WatchdogSec={span(spec.watchdog)}")
     service += [f"WorkingDirectory={spec.cwd}"]

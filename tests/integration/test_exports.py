@@ -162,17 +162,23 @@ def test_verify_catches_a_broken_unit(workdir: Path) -> None:
     assert "Failed to parse service type" in verify(workdir, "x.service")
 
 
+def syntax_check(folder: Path, playbook: str) -> subprocess.CompletedProcess[str]:
+    program = Path(sys.executable).parent / "ansible-playbook"
+    assert program.exists(), "ansible-playbook is not installed (ansible-core, in the test extra)"
+    return subprocess.run([str(program), "--syntax-check", "-i", "inventory.ini", playbook], cwd=folder,
+                          capture_output=True, text=True, timeout=120,
+                          env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(folder),
+                               "ANSIBLE_LOCAL_TEMP": str(folder / ".tmp"), "LANG": "C.UTF-8"})
+
+
 def test_the_playbook_passes_ansible_syntax_check_and_rolls_host_by_host(corral: Corral, project: Path) -> None:
     out, unmapped = export(corral, "ansible", project, "--hosts", "web1.example.com,web2.example.com",
                            "--serial", "25%", "--max-fail-percentage", "10")
-    playbook = ROOT / ".venv" / "bin" / "ansible-playbook"
-    program = str(playbook) if playbook.exists() else shutil.which("ansible-playbook")
-    assert program, "ansible-playbook is not installed (ansible-core, in the test extra)"
-    done = subprocess.run([program, "--syntax-check", "-i", "inventory.ini", "playbook.yml"], cwd=out,
-                          capture_output=True, text=True, timeout=120,
-                          env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(out),
-                               "ANSIBLE_LOCAL_TEMP": str(out / ".tmp"), "LANG": "C.UTF-8"})
+    done = syntax_check(out, "playbook.yml")
     assert done.returncode == 0, done.stdout + done.stderr
+    # the check can fail: a module misspelt is refused
+    (out / "bad.yml").write_text((out / "playbook.yml").read_text().replace("ansible.builtin.pip:", "ansible.builtin.pipp:"))
+    assert syntax_check(out, "bad.yml").returncode != 0
     (play,) = yaml.safe_load((out / "playbook.yml").read_text())
     assert play["serial"] == "25%" and play["max_fail_percentage"] == 10
     deploy = next(t for t in play["tasks"] if "deploy" in t.get("ansible.builtin.command", {}).get("cmd", ""))
