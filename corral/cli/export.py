@@ -57,7 +57,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         hosts = tuple(h.strip() for h in (args.hosts or "").split(",") if h.strip())
         relative = os.path.relpath(os.path.abspath(path), os.path.abspath(args.output or os.getcwd()))
-        options = Options(source=path, source_from_output=relative, python=os.path.abspath(sys.executable), image=args.image or "",
+        options = Options(source=path, source_from_output=relative, env_name=args.env, python=os.path.abspath(sys.executable), image=args.image or "",
                           server_name=args.server_name, static=os.path.abspath(args.static) if args.static else "",
                           listen=args.listen, hosts=hosts, serial=args.serial,
                           max_fail_percentage=args.max_fail_percentage)

@@ -26,6 +26,7 @@ class Options:
 
     source: str = "corral.toml"  # the ecosystem file, as the generated files name it
     source_from_output: str = "corral.toml"  # the same, relative to the folder the files go to
+    env_name: str | None = None  # --env NAME: the containers run the file with it too
     python: str = "/usr/bin/python3"  # the interpreter .py scripts run with (systemd units)
     image: str = ""  # docker/compose/kubernetes: the image name (default: corral-<first app>)
     server_name: str = "example.com"  # nginx: the TLS server's name (certbot)
@@ -151,11 +152,17 @@ def probe_command(probe: Probe) -> list[str] | None:
     return ["python3", "-c", f"import socket; socket.create_connection(({probe.host!r}, {probe.port}), {probe.timeout:g})"]
 
 
-def run_command(options: Options, spec: AppSpec) -> list[str]:
-    """What a container runs for one app: ``corral run`` (PID 1 duties) on the file, this app only."""
+def entrypoint(options: Options) -> list[str]:
+    """What the image runs: ``corral run`` on the file (PID 1 duties), with its ``--env``."""
     import os
 
-    return ["corral", "run", f"/app/{os.path.basename(options.source)}", "--only", spec.name]
+    env = ["--env", options.env_name] if options.env_name else []
+    return ["corral", "run", f"/app/{os.path.basename(options.source)}", *env]
+
+
+def app_args(spec: AppSpec) -> list[str]:
+    """The arguments after the image's entrypoint that run one app alone."""
+    return ["--only", spec.name]
 
 
 def loopback_note(out: Export, spec: AppSpec, kind: str) -> None:

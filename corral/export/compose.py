@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from corral.config.spec import AppSpec
-from corral.export import Export, Options, listen_port, loopback_note, probe_command, probe_of, run_command
+from corral.export import Export, Options, app_args, listen_port, loopback_note, probe_command, probe_of
 
 RESTART = {"always": "unless-stopped", "on-failure": "on-failure", "never": "no"}
 
@@ -23,7 +23,7 @@ def export(specs: list[AppSpec], options: Options) -> Export:
         service: dict[str, Any] = {"image": image}
         if index == 0:
             service["build"] = "."
-        service["command"] = run_command(options, spec)[3:]  # after the image's ENTRYPOINT corral run FILE
+        service["command"] = app_args(spec)  # after the image's ENTRYPOINT: corral run FILE
         service["restart"] = RESTART[spec.autorestart]
         service["stop_grace_period"] = f"{int(spec.kill_timeout) + 5}s"
         port = listen_port(spec)

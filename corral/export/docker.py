@@ -7,7 +7,7 @@ import json
 import os
 
 from corral.config.spec import AppSpec
-from corral.export import Export, Options, listen_port, probe_command, probe_of
+from corral.export import Export, Options, entrypoint, listen_port, probe_command, probe_of
 
 BASE = "python:3.11-slim"
 DOCKERIGNORE = ".git\n.venv\n__pycache__/\n*.pyc\nnode_modules/\n"
@@ -54,7 +54,7 @@ def export(specs: list[AppSpec], options: Options) -> Export:
             out.cannot(spec, "health: no port to probe from the container's HEALTHCHECK")
         for other, _ in health[1:]:
             out.cannot(other, f"health: a Dockerfile has one HEALTHCHECK (it probes {spec.name})")
-    lines += ["STOPSIGNAL SIGTERM", f'ENTRYPOINT ["corral", "run", "/app/{source}"]', ""]
+    lines += ["STOPSIGNAL SIGTERM", f"ENTRYPOINT {json.dumps(entrypoint(options))}", ""]
     for spec in specs:
         if _is_node(spec):
             out.cannot(spec, f"Node.js: {BASE} has no node (install it in the Dockerfile)")

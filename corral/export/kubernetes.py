@@ -12,7 +12,7 @@ import yaml
 
 from corral.config.spec import AppSpec
 from corral.export import (Export, Options, Probe, listen_port, loopback_note, probe_of, report_unmapped,
-                           run_command, seconds)
+                           app_args, seconds)
 
 MAPPED = frozenset({"instances", "listen", "ready", "health", "kill_timeout", "thresholds", "max_memory_restart",
                     "autorestart", "depends_on", "script", "cmd", "args", "interpreter", "interpreter_args", "venv",
@@ -43,7 +43,7 @@ def _labels(spec: AppSpec) -> dict[str, str]:
 
 def _container(spec: AppSpec, options: Options, image: str, out: Export) -> dict[str, Any]:
     container: dict[str, Any] = {"name": spec.name, "image": image,
-                                 "args": [*run_command(options, spec)[3:], "--instances", "1"]}
+                                 "args": [*app_args(spec), "--instances", "1"]}
     port = listen_port(spec)
     if port:
         container["ports"] = [{"containerPort": port, "name": "http" if spec.ready and spec.ready.get("kind") == "http"

@@ -197,6 +197,9 @@ def test_docker_runs_corral_as_pid_1_as_a_user_with_the_health_probe(corral: Cor
     health = next(line for line in lines if line.startswith("HEALTHCHECK"))
     assert "--retries=4" in health and "--start-period=20s" in health and "/healthz" in health
     assert unmapped == []
+    out, _ = export(corral, "docker", project, "--env", "production")  # the container reads the file so too
+    assert 'ENTRYPOINT ["corral", "run", "/app/corral.toml", "--env", "production"]' in \
+        (out / "Dockerfile").read_text().splitlines()
 
 
 def test_a_file_that_does_not_load_is_one_line(corral: Corral, workdir: Path) -> None:
