@@ -56,7 +56,7 @@ class Manager:
             log.warning("cannot reach the service manager's NOTIFY_SOCKET %s", self.path)
 
     def ready(self, restored: int) -> None:
-        self.notify(f"READY=1\nSTATUS=corral daemon ready ({restored} apps restored)\nMAINPID={os.getpid()}")
+        self.notify(f"READY=1\nSTATUS=corral daemon ready ({restored} apps restored)")
         if self._interval is not None:
             log.info("watchdog: pinging systemd every %.1fs", self._interval)
             self._ping()

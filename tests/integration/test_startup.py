@@ -26,10 +26,13 @@ def _receive(sock: socket.socket, wanted: str, timeout: float = 30.0) -> dict[st
             raise AssertionError(f"no {wanted} on the notify socket within {timeout}s")
         sock.settimeout(left)
         try:
-            data = sock.recv(4096).decode()
+            data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
         except TimeoutError:
             continue
-        fields = dict(line.partition("=")[::2] for line in data.splitlines() if "=" in line)
+        fields = dict(line.partition("=")[::2] for line in data.decode().splitlines() if "=" in line)
+        for level, kind, payload in ancillary:  # SO_PASSCRED: the kernel says who sent it
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                fields["_pid"] = str(int.from_bytes(payload[0:4], sys.byteorder))
         key, _, value = wanted.partition("=")
         if fields.get(key) == value or (not value and key in fields):
             return fields
@@ -50,6 +53,7 @@ def test_the_daemon_under_systemd_restores_the_saved_apps_then_says_ready(corral
     notify_path = str(workdir / "notify.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(notify_path)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     env = {**corral.env, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "400000"}
     with open(workdir / "daemon.err", "wb") as err:
         daemon = subprocess.Popen([sys.executable, "-m", "corral.daemon", "--resurrect"], env=env,
@@ -57,7 +61,7 @@ def test_the_daemon_under_systemd_restores_the_saved_apps_then_says_ready(corral
     try:
         ready = _receive(listener, "READY=1")
         assert ready["STATUS"] == "corral daemon ready (1 apps restored)"
-        assert ready["MAINPID"] == str(daemon.pid)
+        assert ready["_pid"] == str(daemon.pid)  # the main process itself (NotifyAccess=main)
         row = corral.row("w")  # restored before READY=1, not after
         assert row["status"] in ("launching", "online")
         _receive(listener, "WATCHDOG=1", timeout=10)
