@@ -117,13 +117,28 @@ def cmd_unstartup(args: argparse.Namespace) -> int:
     if not os.path.exists(path):
         print(f"no unit at {path}: nothing to remove")
         return 0
-    status = _apply(kind, [[*_systemctl(kind), "disable", name]], args.unit_dir)
+    disable, reload = [*_systemctl(kind), "disable", name], [*_systemctl(kind), "daemon-reload"]
+    live = args.unit_dir is None and systemd_runs(kind)
+    status = _apply(kind, [disable], None) if live else 0  # disable needs the file: before removing it
+    links = [] if live else _links(path, kind)  # what `systemctl enable` made, where systemd cannot undo it
     try:
+        for link in links:
+            os.unlink(link)
         os.unlink(path)
     except OSError as exc:
         raise UsageError(f"cannot remove {path}: {exc.strerror or exc}") from None
-    print(f"removed {path}")
-    return _apply(kind, [[*_systemctl(kind), "daemon-reload"]], args.unit_dir) or status
+    print(f"removed {path}" + "".join(f" and {link}" for link in links))
+    return _apply(kind, [reload], args.unit_dir) or status
+
+
+def _links(path: str, kind: str) -> list[str]:
+    """The ``WantedBy=`` links to PATH beside it (``systemctl enable`` run where systemd was not PID 1)."""
+    target = "multi-user.target" if kind == "systemd" else "default.target"
+    link = os.path.join(os.path.dirname(path), f"{target}.wants", os.path.basename(path))
+    try:
+        return [link] if os.path.realpath(link) == os.path.realpath(path) and os.path.islink(link) else []
+    except OSError:
+        return []
 
 
 def _apply(kind: str, commands: list[list[str]], unit_dir: str | None) -> int:

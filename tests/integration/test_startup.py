@@ -123,10 +123,13 @@ def test_startup_writes_a_unit_that_verifies_and_says_what_to_run(corral: Corral
         assert out[1] == "systemd is not running here (not PID 1): run these where it is:"
     assert out[2:4] == ["  systemctl daemon-reload", f"  systemctl enable corral-{user}.service"]
     assert "`corral save` chooses the apps the unit starts at boot" in done.stderr
+    wants = units / "multi-user.target.wants"  # as `systemctl enable` leaves it
+    wants.mkdir()
+    (wants / unit.name).symlink_to(unit)
     done = corral.run("unstartup", "systemd", "--unit-dir", str(units))
-    assert not unit.exists()
-    assert f"removed {unit}" in done.stdout.splitlines()
-    assert "  systemctl disable corral-" + user + ".service" in done.stdout.splitlines()
+    assert not unit.exists() and not os.path.lexists(wants / unit.name)
+    assert done.stdout.splitlines()[0] == f"removed {unit} and {wants / unit.name}"
+    assert done.stdout.splitlines()[2:] == ["  systemctl daemon-reload"]
 
 
 @needs_analyze
