@@ -287,5 +287,7 @@ COMMANDS = {
     "alerts": _lazy("alerts", "cmd_alerts"),
     "deploy": _lazy("deploy", "cmd_deploy"), "rollback": _lazy("releases", "cmd_rollback"),
     "releases": _lazy("releases", "cmd_releases"),
+    "startup": _lazy("boot", "cmd_startup"), "unstartup": _lazy("boot", "cmd_unstartup"),
+    "export": _lazy("export", "cmd_export"),
     "logs": _lazy("logs", "cmd_logs"), "log": _lazy("logs", "cmd_logs"), "flush": _lazy("logs", "cmd_flush"),
 }

@@ -33,6 +33,7 @@ def build_parser() -> Parser:
     _inspection(sub)
     _files(sub)
     _deploy(sub)
+    _boot(sub)
     return parser
 
 
@@ -188,3 +189,33 @@ def _deploy(sub: Any) -> None:
         p.add_argument("--env", help="use env_<ENV> of the apps")
         if name == "releases":
             p.add_argument("--json", action="store_true")
+
+
+def _boot(sub: Any) -> None:
+    for name, text in (("startup", "write and enable a systemd unit that starts corral (and the saved apps) at boot"),
+                       ("unstartup", "disable and remove the unit of `corral startup`")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("kind", nargs="?", choices=["systemd", "systemd-user"],
+                       help="a system unit (root's default) or a user unit (systemctl --user; others' default)")
+        p.add_argument("--unit-dir", metavar="DIR", help="write the unit there instead of systemd's folder")
+        p.add_argument("-u", "--user", metavar="NAME",
+                       help="a system unit for this user's daemon (their ~/.corral unless CORRAL_HOME is set)")
+        if name == "startup":
+            p.add_argument("--print", action="store_true", help="print the unit, write nothing")
+
+    p = sub.add_parser("export", help="files for systemd, Docker, compose, Kubernetes, nginx or Ansible")
+    p.add_argument("kind", choices=["systemd", "docker", "compose", "kubernetes", "nginx", "ansible"])
+    p.add_argument("file", nargs="?",
+                   help="the ecosystem file (default: corral.toml or ecosystem.config.js here; "
+                        "systemd without a file: the unit of corral itself)")
+    p.add_argument("-o", "--output", metavar="DIR", help="write the files into DIR (default: print them)")
+    p.add_argument("--env", help="use env_<ENV> on top of env")
+    p.add_argument("--only", help="only these apps (comma-separated)")
+    p.add_argument("--image", help="docker/compose/kubernetes: the image name (default: the first app's name)")
+    p.add_argument("--server-name", default="example.com", help="nginx: the server's name (certbot's domain)")
+    p.add_argument("--static", metavar="DIR", help="nginx: a folder served under /static/ with long-lived caching")
+    p.add_argument("--listen", default="80", help="nginx: the server's listen address (default 80)")
+    p.add_argument("--hosts", help="ansible: the inventory's hosts (comma-separated; default: localhost)")
+    p.add_argument("--serial", default="1", help="ansible: hosts deployed at a time (a count or 25%%; default 1)")
+    p.add_argument("--max-fail-percentage", type=int, default=0,
+                   help="ansible: stop the rollout when more hosts than this failed (default 0)")

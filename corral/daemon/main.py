@@ -47,6 +47,10 @@ def main() -> int:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         print(f"corral: a daemon already runs for {home.root}", file=sys.stderr)
+        if os.environ.get("NOTIFY_SOCKET"):  # systemd's unit: it must not look started
+            print("corral: started outside systemd: `corral save && corral kill`, then start the unit again",
+                  file=sys.stderr)
+            return 1
         return 0
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -72,7 +76,12 @@ def main() -> int:
     except OperationFailed as exc:  # storefile.StoreUnusable
         print(f"corral: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(home, store))
+    manager = None
+    if os.environ.get("NOTIFY_SOCKET"):  # run by systemd (`corral startup`): loaded only then
+        from corral.daemon.sdservice import take
+
+        manager = take(os.environ)
+    asyncio.run(serve(home, store, boot="--resurrect" in sys.argv[1:], systemd=manager))
     return 0
 
 
@@ -113,7 +122,9 @@ def _checked_apart(path: str) -> str | None:
     return found.decode(errors="replace") or None
 
 
-async def serve(home: Home, store: Store) -> None:
+async def serve(home: Home, store: Store, boot: bool = False, systemd: dict[str, str] | None = None) -> None:
+    """Run the daemon until SIGTERM/SIGINT or ``kill``.  BOOT (``--resurrect``, the systemd unit's):
+    start the apps of ``dump.json`` too; SYSTEMD: the service manager's variables (``sdservice``)."""
     loop = asyncio.get_running_loop()
     found = prepare_daemon()
     log.info("limits: nofile %s -> %s, core %s -> 0 (apps inherit them; their own: limits)",
@@ -151,8 +162,18 @@ async def serve(home: Home, store: Store) -> None:
     start_sweep(sup.core)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
+    if boot:
+        restored += await resurrect_saved(ctx)
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
+    manager = None
+    if systemd is not None:
+        from corral.daemon.sdservice import Manager
+
+        manager = Manager(loop, systemd)
+        manager.ready(len(restored))
     await done.wait()
+    if manager is not None:
+        manager.stopping(stop_budget(sup) if terminated else 30.0)
     monitor.close()
     for name in ("liveness", "sweep"):
         if sup.core.features.get(name) is not None:
@@ -166,7 +187,28 @@ async def serve(home: Home, store: Store) -> None:
     store.close()
     if cgroups is not None:
         cgroups.close()
+    if manager is not None:
+        manager.close()
     log.info("corral daemon %s exits", os.getpid())
+
+
+async def resurrect_saved(ctx: Context) -> list[Any]:
+    """At boot (``--resurrect``): start the apps of ``dump.json`` that are not here already."""
+    from corral.daemon.ops.apps import UserError
+    from corral.daemon.ops.dump import resurrect
+
+    try:
+        result = await resurrect(ctx, {})
+    except (UserError, OperationFailed) as exc:  # nothing saved yet: the daemon runs all the same
+        log.info("resurrect at boot: %s", exc)
+        return []
+    return list(result["restored"])
+
+
+def stop_budget(sup: Supervisor) -> float:
+    from corral.lifecycle.order import stop_budget as budget
+
+    return budget([(a.name, a.policy.kill_timeout, list(a.spec.depends_on)) for a in sup.apps.values()])
 
 
 #: event kinds that may raise an alert (``corral.monitor.alerts.KINDS``, repeated here so that a

@@ -48,3 +48,20 @@ def start_layers(deps: dict[str, list[str]]) -> list[list[str]]:
 def stop_layers(deps: dict[str, list[str]]) -> list[list[str]]:
     """Layers to stop in order: dependents before their dependencies."""
     return list(reversed(start_layers(deps)))
+
+
+#: what the daemon's ordered stop adds to each layer's slowest kill_timeout (``ops.ordering``)
+STOP_MARGIN = 10.0
+
+
+def stop_budget(apps: list[tuple[str, float, list[str]]], margin: float = STOP_MARGIN) -> float:
+    """Seconds a graceful stop of APPS (name, kill_timeout, depends_on) may take: layer after
+    layer (dependents first), each waiting for its slowest app plus MARGIN; plus MARGIN to exit.
+    A cycle stops everything at once, as the daemon does."""
+    timeouts = {name: kill_timeout for name, kill_timeout, _ in apps}
+    deps = {name: list(depends) for name, _, depends in apps}
+    try:
+        layers = stop_layers(deps) if any(deps.values()) else [sorted(deps)]
+    except CycleError:
+        layers = [sorted(deps)]
+    return sum(max(timeouts[n] for n in layer) + margin for layer in layers if layer) + margin

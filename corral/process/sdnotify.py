@@ -35,6 +35,18 @@ def parse(data: bytes) -> dict[str, str]:
     return fields
 
 
+def send(path: str, message: str) -> bool:
+    """Send MESSAGE (``READY=1``...) to a service manager's NOTIFY_SOCKET at PATH (``@name``: an
+    abstract socket), as ``sd_notify`` does; False when it cannot be reached (never raises)."""
+    address = "\0" + path[1:] if path.startswith("@") else path
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto(message.encode(), address)
+    except OSError:
+        return False
+    return True
+
+
 class NotifyListener:
     def __init__(self, loop: asyncio.AbstractEventLoop, path: str, handler: Handler,
                  owner: tuple[int, int] | None = None) -> None:

@@ -26,7 +26,8 @@ from corral.cli.parser import build_parser
 from tests.conftest import Corral
 from tests.fuzzing import HOSTILE_TEXT, Tally, fuzz_settings
 
-VERBS = sorted(set(COMMANDS) - {"run", "kill"})
+# startup/unstartup write (and remove) systemd's units, outside the test's folders: test_startup.py
+VERBS = sorted(set(COMMANDS) - {"run", "kill", "startup", "unstartup"})
 STOPS = {"STOP", "TSTP", "TTIN", "TTOU"}
 DEADLINE = 60.0
 SAFE_TEXT = st.text(st.characters(blacklist_characters="/~\0", blacklist_categories=["Cs"]), max_size=12)
@@ -43,6 +44,7 @@ def flags(verb: str) -> list[str]:
 
 
 FLAGS = {verb: flags(verb) for verb in VERBS}
+FLAGS["export"] = [f for f in FLAGS["export"] if f not in ("-o", "--output")]  # never files in /tmp
 
 
 def files(workdir: Path) -> list[str]:
