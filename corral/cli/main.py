@@ -285,5 +285,6 @@ COMMANDS = {
     "save": cmd_save, "dump": cmd_save, "resurrect": _lazy("verbs", "cmd_resurrect"), "kill": cmd_kill,
     "ping": cmd_ping, "validate": cmd_validate, "run": cmd_run, "metrics": _lazy("metrics", "cmd_metrics"),
     "alerts": _lazy("alerts", "cmd_alerts"),
+    "monit": _lazy("tui", "cmd_monit"), "dash": _lazy("tui", "cmd_monit"),
     "logs": _lazy("logs", "cmd_logs"), "log": _lazy("logs", "cmd_logs"), "flush": _lazy("logs", "cmd_flush"),
 }
