@@ -21,10 +21,6 @@ def cmd_monit(args: argparse.Namespace) -> int:
     except ImportError:
         print(f"corral: {NEEDS_TEXTUAL}", file=sys.stderr)
         return 1
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        print("corral: `corral monit` draws on a terminal: run it in one (`corral ls` and "
-              "`corral events --follow` print to pipes)", file=sys.stderr)
-        return 2
     from corral.control.client import Client, DaemonUnavailable
 
     client = Client()
@@ -36,6 +32,10 @@ def cmd_monit(args: argparse.Namespace) -> int:
         return 1
     finally:
         client.close()
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("corral: `corral monit` draws on a terminal: run it in one (`corral ls` and "
+              "`corral events --follow` print to pipes)", file=sys.stderr)
+        return 2
     from corral.cli.tui.app import Monit
 
     Monit().run()

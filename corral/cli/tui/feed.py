@@ -41,6 +41,8 @@ class Stream:
             reason = str(exc)
         except Exception as exc:  # a remote error: still one line on the screen
             reason = getattr(exc, "message", None) or str(exc)
+        finally:
+            self.client.close()
         if not self.closed:
             self.on_end(reason)
 
@@ -54,6 +56,8 @@ class Stream:
                 sock.shutdown(socket.SHUT_RDWR)  # wakes the thread's recv
             except OSError:
                 pass
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout=5)
 
 
 def call(op: str, args: dict[str, Any] | None = None) -> Any:
