@@ -93,6 +93,7 @@ class Monit(App[None]):
         self.interval = 10.0
         self.select_timer: Timer | None = None
         self.stream: feed.Stream | None = None
+        self.texts: dict[str, str] = {}  # what each one-line widget shows now
 
     def compose(self) -> ComposeResult:
         yield Static("connecting to the daemon...", id="summary")
@@ -146,7 +147,7 @@ class Monit(App[None]):
         self.say(f"no more events from the daemon: {why}")
 
     def say(self, text: str) -> None:
-        self.query_one("#status", Static).update(Text(text))
+        self._put("#status", text)
 
     # -- the clock ---------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -192,7 +193,7 @@ class Monit(App[None]):
 
     # -- drawing -----------------------------------------------------------------------------------
     def _draw(self) -> None:
-        self.query_one("#summary", Static).update(Text(model.summary(self.ls_rows, self.report)))
+        self._put("#summary", model.summary(self.ls_rows, self.report))
         table = self.query_one("#table", DataTable)
         new = model.rows(self.ls_rows, self.report, time.time())
         if [r.key for r in new] == [r.key for r in self.shown]:
@@ -209,10 +210,16 @@ class Monit(App[None]):
             if current in keys:
                 table.move_cursor(row=keys.index(current))
         self.shown = new
-        if new and self.selected is None:
-            self._select(new[min(table.cursor_row, len(new) - 1)].app)
+        if new and self.selected not in {r.app for r in new}:  # the first look, or the app was deleted
+            self._select(new[min(max(0, table.cursor_row), len(new) - 1)].app)
         if not new:
-            self.query_one("#logtitle", Static).update("no apps yet: `corral start app.py` adds one")
+            self._put("#logtitle", "no apps yet: `corral start app.py` adds one")
+
+    def _put(self, selector: str, text: str) -> None:
+        """A one-line widget's text, redrawn only when it changed."""
+        if self.texts.get(selector) != text:
+            self.texts[selector] = text
+            self.query_one(selector, Static).update(Text(text))
 
     @staticmethod
     def _cell(column: str, value: str) -> Text:
@@ -259,9 +266,9 @@ class Monit(App[None]):
     def _titles(self) -> None:
         name = clean(self.selected or "")
         search = f"  search: {self.query_one('#search', Input).value}" if self.pattern else "  (/ to search)"
-        self.query_one("#logtitle", Static).update(Text(f"logs of {name}{search}"))
+        self._put("#logtitle", f"logs of {name}{search}")
         why = model.restart_reason(self.timeline)
-        self.query_one("#timetitle", Static).update(Text(f"timeline of {name}" + (f"  last: {why}" if why else "")))
+        self._put("#timetitle", f"timeline of {name}" + (f"  last: {why}" if why else ""))
 
     def _show_lines(self, lines: list[str]) -> None:
         log = self.query_one("#logs", RichLog)
