@@ -151,6 +151,25 @@ def test_scale_up_with_confirmation_adds_a_row(corral: Corral, workdir: Path) ->
     drive(corral, scenario)
 
 
+def test_stop_then_start_each_asked_first(corral: Corral, workdir: Path) -> None:
+    start_tickers(corral, workdir, "onoff", interval_ms=1000)
+
+    async def scenario(app: Monit, pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.selected == "onoff", "onoff selected")
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "stop onoff?" in str(app.screen.query_one("#question", Static).render())
+        await pilot.press("y")
+        await until(pilot, lambda: table_text(app) and " stopped " in table_text(app)[0], "stopped in the table")
+        assert (await asyncio.to_thread(corral.row, "onoff"))["status"] == "stopped"
+        await pilot.press("S")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await until(pilot, lambda: table_text(app) and " online " in table_text(app)[0], "online again")
+
+    drive(corral, scenario)
+
+
 def test_the_timeline_says_why_a_crashing_app_restarted(corral: Corral, workdir: Path) -> None:
     (workdir / "corral.toml").write_text(f"""
 [[apps]]
