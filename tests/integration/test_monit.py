@@ -119,8 +119,9 @@ def test_restart_asks_first_then_the_pid_changes_in_ls(corral: Corral, workdir: 
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert "restart solo?" in str(app.screen.query_one("#question", Static).render())
-        await pilot.press("n")
+        await pilot.press("q")  # a no, not quit
         await until(pilot, lambda: "cancelled" in static_text(app, "#status"), "cancelled")
+        assert app.is_running and not isinstance(app.screen, ConfirmScreen)
         assert (await asyncio.to_thread(corral.row, "solo"))["pid"] == before  # no means no
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question again")
@@ -232,6 +233,11 @@ def test_monit_in_a_real_terminal_shows_the_apps_and_q_quits(corral: Corral, wor
                            "the apps on the terminal")
         assert "first-app" in shown and "2 app(s), 2 instance(s), 2 online" in shown
         assert "q quit" in shown and "r restart" in shown
+        # typed in one burst, as a fast typist or a paste does: every key after the slash is the search's
+        subprocess.run([*tmux, "send-keys", "/tick"], check=True, timeout=30)
+        wait_until(lambda: "search: tick" in screen(), DEADLINE, "the search on the screen")
+        subprocess.run([*tmux, "send-keys", "Escape"], check=True, timeout=30)
+        wait_until(lambda: "(/ to search)" in screen(), DEADLINE, "the search cleared")
         subprocess.run([*tmux, "send-keys", "q"], check=True, timeout=30)
         wait_until(status.exists, DEADLINE, "monit to exit on q")
         assert wait_until(lambda: status.read_text().strip(), 5, "its exit status") == "0"

@@ -12,10 +12,24 @@ def test_sparkline_scales_from_zero_and_keeps_the_newest_on_the_right() -> None:
     assert model.sparkline([0, 50, 100], width=3) == "▁▅█"
     assert model.sparkline([10, 10], width=2, floor=0.0) == "██"  # 10 % flat: the top of 0..10
     assert model.sparkline([10, 10], width=2, floor=None) == "▁▁"  # memory: flat is the lowest bar
-    assert model.sparkline(list(range(30)), width=5) == model.sparkline(list(range(25, 30)), width=5, floor=0.0)
     assert model.sparkline([5.0], width=4) == "   █"  # padded on the left, the newest at the right
     assert model.sparkline([], width=3) == "   "
     assert model.sparkline([0.0, 0.0], width=2) == "▁▁"
+
+
+def test_a_long_history_is_averaged_into_the_width_the_newest_group_whole() -> None:
+    assert model.fit([1, 2, 3, 4, 5, 6], 3) == [1.5, 3.5, 5.5]
+    assert model.fit([1, 2, 3, 4, 5], 2) == [1.5, 4.0]  # groups of 3, the oldest one partial
+    assert model.fit([1, 2], 5) == [1, 2] and model.fit([1, 2], 0) == []
+    assert len(model.sparkline([float(i) for i in range(60)], width=20)) == 20
+
+
+def test_cpu_and_memory_lines_keep_jitter_small() -> None:
+    assert model.cpu_line([0.1, 0.3, 0.2], width=3) == "▁▁▁"  # under 10 %: the bottom
+    assert model.cpu_line([0.0, 50.0, 100.0], width=3) == "▁▅█"
+    assert model.memory_line([100.0, 101.0, 100.5], width=3) == "▁▁▁"  # 1 % of jitter
+    assert model.memory_line([100.0, 150.0, 200.0], width=3) == "▁▅█"  # doubled: a climb
+    assert model.memory_line([], width=2) == "  "
 
 
 def ls_row(name: str, instance: int = 0, **more: object) -> dict[str, object]:

@@ -29,7 +29,8 @@ from corral.exceptions import OperationFailed
 
 TICK = 0.25  # seconds between looks at the inbox and the selected app's log files
 REFRESH = 0.5  # at most one ``ls`` per this many seconds, however many events come
-SELECT_DELAY = 0.15  # the cursor rests this long on a row before its logs and timeline load
+SELECT_DELAY = 0.15
+SEARCH_DELAY = 0.2  # the search applies this long after the last key typed  # the cursor rests this long on a row before its logs and timeline load
 STATUS_COLOURS = {"online": "green", "launching": "cyan", "stopping": "yellow", "waiting_restart": "yellow",
                   "stopped": "bright_black", "errored": "red", "skipped": "red"}
 ERRORS = (OperationFailed, RemoteError, OSError)
@@ -65,8 +66,6 @@ class Monit(App[None]):
     #logpane { width: 2fr; }
     #timepane { width: 1fr; }
     .title { height: 1; padding: 0 1; background: $primary-background; }
-    #search { display: none; }
-    #search.shown { display: block; }
     #status { height: 1; padding: 0 1; }
     """
     BINDINGS = [
@@ -92,6 +91,7 @@ class Monit(App[None]):
         self.metrics_due = 0.0
         self.interval = 10.0
         self.select_timer: Timer | None = None
+        self.search_timer: Timer | None = None
         self.stream: feed.Stream | None = None
         self.texts: dict[str, str] = {}  # what each one-line widget shows now
 
@@ -102,11 +102,12 @@ class Monit(App[None]):
             with Vertical(id="logpane"):
                 yield Static("logs", id="logtitle", classes="title")
                 yield RichLog(id="logs", max_lines=model.LOG_LINES, wrap=False, markup=False, highlight=False)
-                yield Input(placeholder="search the logs (a regular expression); Enter keeps it, Escape clears",
-                            id="search")
+                yield Input(placeholder="/ searches the logs (a regular expression); Enter keeps it, Escape clears",
+                            id="search", compact=True)
             with Vertical(id="timepane"):
                 yield Static("timeline", id="timetitle", classes="title")
-                yield RichLog(id="timeline", max_lines=model.TIMELINE, wrap=True, markup=False, highlight=False)
+                yield RichLog(id="timeline", max_lines=model.TIMELINE, wrap=True, min_width=20, markup=False,
+                              highlight=False)
         yield Static("", id="status")
         yield Footer()
 
@@ -265,15 +266,15 @@ class Monit(App[None]):
 
     def _titles(self) -> None:
         name = clean(self.selected or "")
-        search = f"  search: {self.query_one('#search', Input).value}" if self.pattern else "  (/ to search)"
+        search = f"  search: {clean(self.query_one('#search', Input).value)}" if self.pattern else "  (/ to search)"
         self._put("#logtitle", f"logs of {name}{search}")
         why = model.restart_reason(self.timeline)
         self._put("#timetitle", f"timeline of {name}" + (f"  last: {why}" if why else ""))
 
     def _show_lines(self, lines: list[str]) -> None:
-        log = self.query_one("#logs", RichLog)
-        for line in model.found(lines, self.pattern):
-            log.write(Text(line))
+        shown = model.found(lines, self.pattern)
+        if shown:  # one write: the pane lays them out once
+            self.query_one("#logs", RichLog).write(Text("\n".join(shown[-model.REFILL:])))
 
     def _add_timeline(self, events: list[dict[str, Any]]) -> None:
         kept = [ev for ev in events if ev.get("kind") not in model.NOISE]
@@ -285,17 +286,30 @@ class Monit(App[None]):
 
     # -- search ----------------------------------------------------------------------------------------
     def action_search(self) -> None:
-        box = self.query_one("#search", Input)
-        box.add_class("shown")
-        box.focus()
+        # at once, not later: the keys typed right after the slash belong to the search
+        self.screen.set_focus(self.query_one("#search", Input))
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.pattern = model.matcher(event.value)
+        """The search is applied once typing pauses (each key would redraw the pane)."""
+        if self.search_timer is not None:
+            self.search_timer.stop()
+        self.search_timer = self.set_timer(SEARCH_DELAY, lambda: self._search(event.value))
+
+    def _search(self, text: str) -> None:
+        self.pattern = model.matcher(text)
         log = self.query_one("#logs", RichLog)
         log.clear()
         if self.logs is not None:
             self._show_lines(self.logs.lines)
         self._titles()
+
+    def on_key(self, event: Any) -> None:
+        """Keys typed right after the slash, in the same burst, were routed before the search box
+        had the focus: they come here instead of to it."""
+        box = self.query_one("#search", Input)
+        if self.focused is box and event.is_printable and event.character:
+            box.insert_text_at_cursor(event.character)
+            event.stop()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.query_one("#table", DataTable).focus()
@@ -303,11 +317,13 @@ class Monit(App[None]):
     def action_clear_search(self) -> None:
         box = self.query_one("#search", Input)
         box.value = ""
-        box.remove_class("shown")
         self.query_one("#table", DataTable).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Typing a search is not pressing keys: only Escape (and Enter) leave the search box."""
+        """Typing a search is not pressing keys: only Escape (and Enter) leave the search box.
+        While a question is open, its answer is the only key (``q`` too is a no)."""
+        if isinstance(self.screen, ConfirmScreen):
+            return False
         if self.focused is not None and self.focused.id == "search":
             return action == "clear_search"
         return True

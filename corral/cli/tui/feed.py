@@ -92,10 +92,13 @@ class Logs:
 
     def poll(self) -> list[str]:
         """Lines written since the last poll (rotations and flushes followed)."""
-        new = []
-        for src in self.sources:
-            for line in src.new_lines():
-                new.append(log_line(src.label, line.decode("utf-8", "replace")))
+        found: list[tuple[float, int, int, str]] = []
+        for n, src in enumerate(self.sources):
+            ts = 0.0
+            for i, line in enumerate(src.new_lines()):
+                ts = line_time(line, src.json_type) or ts
+                found.append((ts, n, i, log_line(src.label, line.decode("utf-8", "replace"))))
+        new = [text for *_, text in sorted(found)]  # the files' new lines interleaved by time
         if new:
             self.lines = (self.lines + new)[-LOG_LINES:]
         return new

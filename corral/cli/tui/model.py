@@ -18,22 +18,48 @@ BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 20  # characters of a sparkline: one per history bucket (the newest on the right)
 HISTORY = 600  # seconds of history the sparklines show ("the last minutes")
 LOG_LINES = 2000  # lines of the selected app's logs kept for scrolling and search
+REFILL = 500  # the newest matching lines drawn again when the search changes
 TIMELINE = 200  # events of the selected app kept on its timeline
 #: Live events the timeline leaves out: they would bury the restarts it is there to explain.
 NOISE = frozenset({"state", "probe", "sweep"})
 
 
-def sparkline(values: list[float], width: int = SPARK_WIDTH, floor: float | None = 0.0) -> str:
-    """The last ``width`` values, one bar each, scaled from ``floor`` (or their lowest, when
-    ``floor`` is None) to their highest; right-aligned, padded with spaces.  A flat series (or
-    all zero) is the lowest bar."""
-    values = values[-width:] if width > 0 else []
+def sparkline(values: list[float], width: int = SPARK_WIDTH, floor: float | None = 0.0,
+              ceiling: float = 0.0) -> str:
+    """VALUES fitted to ``width`` bars (:func:`fit`), scaled from ``floor`` (or their lowest, when
+    ``floor`` is None) to their highest or ``ceiling``, whichever is higher; right-aligned, padded
+    with spaces.  A flat series (or all zero) is the lowest bar."""
+    values = fit(values, width)
     if not values:
         return " " * max(0, width)
     low = min(values) if floor is None else min(floor, *values)
-    span = max(values) - low
+    span = max(max(values), ceiling) - low
     bars = "".join(BARS[0] if span <= 0 else BARS[min(7, int((v - low) / span * 8))] for v in values)
     return bars.rjust(width)
+
+
+def fit(values: list[float], width: int) -> list[float]:
+    """At most ``width`` values: consecutive ones averaged in groups, the newest group whole."""
+    if width <= 0:
+        return []
+    if len(values) <= width:
+        return list(values)
+    group = -(-len(values) // width)  # ceil
+    start = len(values) % group
+    head = [sum(values[:start]) / start] if start else []
+    body = [sum(values[i:i + group]) / group for i in range(start, len(values), group)]
+    return (head + body)[-width:]
+
+
+def cpu_line(values: list[float], width: int = SPARK_WIDTH) -> str:
+    """CPU from 0 %, at least 10 % high: an idle app's jitter stays at the bottom."""
+    return sparkline(values, width, 0.0, 10.0)
+
+
+def memory_line(values: list[float], width: int = SPARK_WIDTH) -> str:
+    """Memory from its lowest, at least a quarter above it: a leak climbs, a few KiB of jitter
+    does not look like one."""
+    return sparkline(values, width, None, min(values) * 1.25 if values else 0.0)
 
 
 # -- the instance table ------------------------------------------------------------------------
@@ -67,7 +93,7 @@ def rows(ls_rows: list[dict[str, Any]], report: dict[str, Any] | None, now: floa
         cells = (
             clean(r["name"]), "-" if r.get("id") is None else str(r["id"]), str(r["instance"]), r["status"],
             str(r["pid"]) if r.get("pid") else "-", f"{float(r.get('cpu_percent') or 0):.1f}%",
-            sparkline(cpu, width, 0.0), size(int(r.get("memory_bytes") or 0)), sparkline(mem, width, None),
+            cpu_line(cpu, width), size(int(r.get("memory_bytes") or 0)), memory_line(mem, width),
             str(r.get("restarts", 0)), up,
         )
         out.append(Row(key, r["name"], int(r["instance"]), cells, r["status"]))
