@@ -103,6 +103,14 @@ def test_the_timeline_leaves_out_noise_and_other_apps() -> None:
     assert not model.keep_on_timeline({"app": "api", "kind": "crash"}, None)
 
 
+def test_live_events_seen_while_the_history_loads_follow_it_once() -> None:
+    spawn = {"ts": 1.5, "app": "api", "instance": 0, "kind": "spawn", "message": "pid 7"}
+    ready = {"ts": 2.5, "app": "api", "instance": 0, "kind": "ready", "message": "up"}
+    history = [{"ts": 1.0, "app": "api", "instance": 0, "kind": "start", "message": "started"}, spawn]
+    assert model.merge_timeline(history, [dict(spawn), ready]) == history + [ready]
+    assert model.merge_timeline([], [ready]) == [ready]
+
+
 def test_why_did_it_restart_is_the_crash_before_its_exit() -> None:
     crash = {"ts": 0, "app": "api", "instance": 0, "kind": "crash", "message": "ValueError: bad (code_bug)",
              "data": {"frames": ['File "app.py", line 3, in main']}}

@@ -83,6 +83,7 @@ class Monit(App[None]):
         self.selected: str | None = None
         self.logs: feed.Logs | None = None
         self.timeline: list[dict[str, Any]] = []
+        self.timeline_live: list[dict[str, Any]] | None = None  # events seen while the history loads
         self.pattern: re.Pattern[str] | None = None
         self.inbox = model.Inbox()
         self.lock = threading.Lock()
@@ -157,9 +158,11 @@ class Monit(App[None]):
         now = time.monotonic()
         if inbox.dropped:
             self.say(f"{inbox.dropped} event(s) lost so far: the screen was too slow")
-        for ev in inbox.events:
-            if model.keep_on_timeline(ev, self.selected):
-                self._add_timeline([ev])
+        live = [ev for ev in inbox.events if model.keep_on_timeline(ev, self.selected)]
+        if self.timeline_live is not None:  # the history is on its way: these go after it
+            self.timeline_live += live
+        elif live:
+            self._add_timeline(live)
         self.stale = self.stale or inbox.stale
         if self.stale and not self.refreshing and now - self.last_refresh >= REFRESH:
             self._refresh_ls()
@@ -249,7 +252,7 @@ class Monit(App[None]):
             self.logs = None
         self.query_one("#logs", RichLog).clear()
         self.query_one("#timeline", RichLog).clear()
-        self.timeline = []
+        self.timeline, self.timeline_live = [], []
         self._titles()
         logs = feed.Logs(app)
 
@@ -261,8 +264,12 @@ class Monit(App[None]):
             self._show_lines(lines)
 
         self._background(lambda: logs.open(), opened)
-        self._background(lambda: feed.call("events", {"target": app, "limit": model.TIMELINE}),
-                         lambda events: self._add_timeline(events) if self.selected == app else None)
+        def history(events: list[dict[str, Any]]) -> None:
+            if self.selected == app:
+                live, self.timeline_live = self.timeline_live or [], None
+                self._add_timeline(model.merge_timeline(events, live))
+
+        self._background(lambda: feed.call("events", {"target": app, "limit": model.TIMELINE}), history)
 
     def _titles(self) -> None:
         name = clean(self.selected or "")

@@ -198,6 +198,17 @@ def keep_on_timeline(ev: dict[str, Any], app: str | None) -> bool:
     return app is not None and ev.get("app") == app and ev.get("kind") not in NOISE
 
 
+def merge_timeline(history: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored history, then the live events that came while it loaded and are not in it (the
+    stream and the history can both hold an event that happened in between)."""
+    seen = {_identity(ev) for ev in history}
+    return history + [ev for ev in live if _identity(ev) not in seen]
+
+
+def _identity(ev: dict[str, Any]) -> tuple[Any, ...]:
+    return ev.get("ts"), ev.get("kind"), ev.get("instance"), ev.get("message")
+
+
 CAUSES = ("crash", "exit", "memory_restart", "liveness_failed", "watchdog", "crash_loop", "restart", "reload",
           "threshold", "not_ready")
 
