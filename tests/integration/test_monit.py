@@ -137,6 +137,23 @@ def test_restart_asks_first_then_the_pid_changes_in_ls(corral: Corral, workdir: 
     drive(corral, scenario)
 
 
+def test_reload_asks_first_then_replaces_the_instance(corral: Corral, workdir: Path) -> None:
+    start_tickers(corral, workdir, "smooth", interval_ms=500)
+    before = corral.row("smooth")["pid"]
+
+    async def scenario(app: Monit, pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.selected == "smooth", "smooth selected")
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "reload (rolling, zero-downtime) smooth?" in str(app.screen.query_one("#question", Static).render())
+        await pilot.press("y")
+        await until(pilot, lambda: "reload smooth: done" in static_text(app, "#status"), "the reload done")
+        row = await asyncio.to_thread(corral.row, "smooth")
+        assert row["pid"] != before and row["status"] == "online"
+
+    drive(corral, scenario)
+
+
 def test_scale_up_with_confirmation_adds_a_row(corral: Corral, workdir: Path) -> None:
     start_tickers(corral, workdir, "wide", interval_ms=1000)
 
@@ -148,6 +165,22 @@ def test_scale_up_with_confirmation_adds_a_row(corral: Corral, workdir: Path) ->
         await pilot.press("y")
         await until(pilot, lambda: len(table_text(app)) == 2, "a second instance in the table")
         assert len(await asyncio.to_thread(corral.ls)) == 2
+
+    drive(corral, scenario)
+
+
+def test_an_action_the_daemon_refuses_is_its_one_line_reason(corral: Corral, workdir: Path) -> None:
+    corral.env["CORRAL_MAX_INSTANCES"] = "1"  # the daemon's limit
+    start_tickers(corral, workdir, "capped", interval_ms=1000)
+
+    async def scenario(app: Monit, pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.selected == "capped", "capped selected")
+        await pilot.press("plus")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await until(pilot, lambda: "at most 1" in static_text(app, "#status"), "the refusal")
+        assert static_text(app, "#status") == "scale: capped would have 2 instances (at most 1)"
+        assert app.is_running and len(table_text(app)) == 1
 
     drive(corral, scenario)
 
