@@ -231,6 +231,14 @@ def test_without_a_daemon_monit_says_so_in_one_line(corral: Corral) -> None:
                            "(`corral start app.py` or `corral resurrect` starts it)\n")
 
 
+def test_monit_without_a_terminal_says_so_and_draws_nothing(corral: Corral, workdir: Path) -> None:
+    start_tickers(corral, workdir, "piped", interval_ms=1000)
+    proc = corral.run("monit", check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == ("corral: `corral monit` draws on a terminal: run it in one (`corral ls` and "
+                           "`corral events --follow` print to pipes)\n")
+
+
 def test_without_textual_monit_says_how_to_install_it(corral: Corral) -> None:
     code = ("import sys; sys.modules['textual'] = None; from corral.cli.entry import main; "
             "sys.exit(main(['dash']))")

@@ -32,7 +32,7 @@ def cmd_monit(args: argparse.Namespace) -> int:
         return 1
     finally:
         client.close()
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):  # textual draws on stderr, reads stdin
         print("corral: `corral monit` draws on a terminal: run it in one (`corral ls` and "
               "`corral events --follow` print to pipes)", file=sys.stderr)
         return 2
