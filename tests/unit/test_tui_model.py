@@ -48,6 +48,15 @@ def test_rows_carry_status_figures_sparklines_and_restarts() -> None:
         "cpu history": "▁▅█", "memory": "10.0 MB", "memory history": "▁▅█", "restarts": "2", "uptime": "1m"}
 
 
+def test_cpu_and_memory_come_from_the_latest_sample_of_the_same_pid() -> None:
+    fresh = {"instances": [{"app": "api", "instance": 0, "pid": 4242, "cpu": 55.0, "rss": 20 * 2**20}]}
+    cells = dict(zip(model.COLUMNS, model.rows([ls_row("api")], fresh, now=1090.0)[0].cells))
+    assert (cells["cpu"], cells["memory"]) == ("55.0%", "20.0 MB")
+    fresh["instances"][0]["pid"] = 1  # a sample of the instance's previous process: ls is newer
+    cells = dict(zip(model.COLUMNS, model.rows([ls_row("api")], fresh, now=1090.0)[0].cells))
+    assert (cells["cpu"], cells["memory"]) == ("12.3%", "10.0 MB")
+
+
 def test_a_stopped_instance_has_no_pid_nor_uptime_and_a_hostile_name_is_escaped() -> None:
     [row] = model.rows([ls_row("evil\x1b]52;c;x\x07", pid=None, status="stopped")], None, now=5000.0)
     cells = dict(zip(model.COLUMNS, row.cells))

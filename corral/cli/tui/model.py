@@ -80,9 +80,11 @@ COLUMNS = ("app", "id", "inst", "status", "pid", "cpu", "cpu history", "memory",
 
 def rows(ls_rows: list[dict[str, Any]], report: dict[str, Any] | None, now: float,
          width: int = SPARK_WIDTH) -> list[Row]:
-    """The table: one row per instance of ``ls``, with the CPU and memory of the latest sample
-    and sparklines of the ``metrics`` history (``report``: its answer, or None)."""
+    """The table: one row per instance of ``ls``, with sparklines of the ``metrics`` history
+    (``report``: its answer, or None).  CPU and memory are the report's latest sample of the same
+    pid when it has one (it comes every interval; ``ls`` only after an event), else ``ls``'s."""
     series = ((report or {}).get("history") or {}).get("instances") or {}
+    latest = {(i.get("app"), i.get("instance")): i for i in (report or {}).get("instances") or []}
     out = []
     for r in ls_rows:
         key = f"{r['name']}:{r['instance']}"
@@ -90,10 +92,15 @@ def rows(ls_rows: list[dict[str, Any]], report: dict[str, Any] | None, now: floa
         cpu = [float(p[1]) for p in points]
         mem = [float(p[2]) for p in points]
         up = duration(now - r["started_at"]) if r.get("started_at") and r.get("pid") else "-"
+        sample = latest.get((r["name"], r["instance"]))
+        if sample is not None and r.get("pid") and sample.get("pid") == r["pid"]:  # newer than ls's
+            cpu_now, rss_now = float(sample.get("cpu") or 0), int(sample.get("rss") or 0)
+        else:
+            cpu_now, rss_now = float(r.get("cpu_percent") or 0), int(r.get("memory_bytes") or 0)
         cells = (
             clean(r["name"]), "-" if r.get("id") is None else str(r["id"]), str(r["instance"]), r["status"],
-            str(r["pid"]) if r.get("pid") else "-", f"{float(r.get('cpu_percent') or 0):.1f}%",
-            cpu_line(cpu, width), size(int(r.get("memory_bytes") or 0)), memory_line(mem, width),
+            str(r["pid"]) if r.get("pid") else "-", f"{cpu_now:.1f}%",
+            cpu_line(cpu, width), size(rss_now), memory_line(mem, width),
             str(r.get("restarts", 0)), up,
         )
         out.append(Row(key, r["name"], int(r["instance"]), cells, r["status"]))
