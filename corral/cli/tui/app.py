@@ -61,7 +61,7 @@ class Monit(App[None]):
     TITLE = "corral monit"
     CSS = """
     #summary { height: 1; padding: 0 1; background: $boost; }
-    #table { height: 1fr; }
+    #table { height: auto; max-height: 50%; min-height: 4; }
     #bottom { height: 1fr; }
     #logpane { width: 2fr; }
     #timepane { width: 1fr; }
