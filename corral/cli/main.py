@@ -289,5 +289,6 @@ COMMANDS = {
     "releases": _lazy("releases", "cmd_releases"),
     "startup": _lazy("boot", "cmd_startup"), "unstartup": _lazy("boot", "cmd_unstartup"),
     "export": _lazy("export", "cmd_export"),
+    "monit": _lazy("tui", "cmd_monit"), "dash": _lazy("tui", "cmd_monit"),
     "logs": _lazy("logs", "cmd_logs"), "log": _lazy("logs", "cmd_logs"), "flush": _lazy("logs", "cmd_flush"),
 }

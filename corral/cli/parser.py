@@ -122,6 +122,9 @@ def _inspection(sub: Any) -> None:
     p.add_argument("--lines", type=int, default=50, help="how many alerts (default 50)")
     p.add_argument("--json", action="store_true")
 
+    sub.add_parser("monit", aliases=["dash"],
+                   help="live terminal dashboard: apps, CPU/memory history, logs with search, timeline, actions")
+
     p = sub.add_parser("logs", aliases=["log"], help="show (and follow) apps' logs")
     p.add_argument("target", nargs="?", default="all", help="an app name, an id, a namespace, or all")
     p.add_argument("--lines", type=int, default=15, help="last lines of each file (default 15)")
