@@ -171,7 +171,8 @@ async def serve(home: Home, store: Store) -> None:
 
 #: event kinds that may raise an alert (``corral.monitor.alerts.KINDS``, repeated here so that a
 #: daemon whose apps never fail never loads the monitor)
-ALERT_KINDS = frozenset(("crash", "crash_loop", "errored", "threshold", "log_dropped", "sweep", "liveness_failed"))
+ALERT_KINDS = frozenset(("crash", "crash_loop", "errored", "threshold", "log_dropped", "sweep", "liveness_failed",
+                        "job_failed"))
 
 
 def alerts_on_demand(core: DaemonCore) -> None:
