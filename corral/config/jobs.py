@@ -199,7 +199,7 @@ def _job(raw: Any, where: str, apps: Mapping[str, Mapping[str, Any]], errors: li
 DEFAULTS: dict[str, Any] = {
     "cron": None, "timezone": None, "interval": None, "at": None, "on_start": False, "timeout": None,
     "retries": 0, "retry_delay": 1.0, "overlap": "skip", "jitter": 0.0, "catch_up": False, "enabled": True,
-    "history": 100, "env_from": None,
+    "history": 100, "env_from": None, "base_env": {},
 }
 
 
@@ -255,6 +255,9 @@ def _problem(job: Any) -> str | None:
             return f"cron: {exc}"
     if job["timezone"] is not None and not isinstance(job["timezone"], str):
         return "timezone: is not a time zone"
+    if not isinstance(job["base_env"], dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in job["base_env"].items()):
+        return "base_env: is not an environment"
     if job["overlap"] not in OVERLAPS:
         return "overlap: is not skip, queue or replace"
     for key, high in (("retries", MAX_RETRIES), ("history", MAX_HISTORY)):

@@ -72,6 +72,7 @@ def _target(required: bool = True) -> Arg:
 _SPECS = Arg("apps", "specs", "app specs (JSON dicts, as `config.load` makes them)", high=MAX_APPS)
 _ENV = Arg("base_env", "env", "the environment the apps start from", high=MAX_ENV)
 _NONE: tuple[Arg, ...] = ()
+_JOB = Arg("name", "text", "a job's name", high=128, required=True)
 
 OPERATIONS: tuple[Op, ...] = (
     Op("ping", _NONE, ("ping",), "the daemon's pid, version, apps and event bus"),
@@ -113,6 +114,12 @@ OPERATIONS: tuple[Op, ...] = (
     Op("alerts", (Arg("limit", "int", "how many alerts (--lines)", high=10000),), ("alerts",),
        "recent alerts and their delivery"),
     Op("alerts_test", _NONE, ("alerts test",), "send a test alert through every sink", long=True),
+    Op("jobs", _NONE, ("jobs",), "every job: its schedule, next run, last result, running now"),
+    Op("jobs_run", (_JOB,), ("jobs run",), "run a job now, its output streamed (progress messages)", long=True),
+    Op("jobs_history", (_JOB, Arg("limit", "int", "how many runs (--lines)", high=10000)), ("jobs history",),
+       "a job's last runs"),
+    Op("jobs_pause", (_JOB,), ("jobs pause",), "a job's triggers skip until resumed"),
+    Op("jobs_resume", (_JOB,), ("jobs resume",), "a paused job runs on its schedule again"),
 )
 OPS: dict[str, Op] = {op.name: op for op in OPERATIONS}
 

@@ -30,6 +30,7 @@ from corral.daemon.core import DaemonCore
 from corral.exceptions import OperationFailed
 from corral.daemon import watchhook
 from corral.monitor import start as start_monitor, start_sweep
+from corral.jobs import on_demand as jobs_on_demand
 from corral.paths import Home, HomeError
 
 log = logging.getLogger("corral.daemon")
@@ -149,18 +150,23 @@ async def serve(home: Home, store: Store) -> None:
     alerts_on_demand(sup.core)
     liveness_on_demand(sup)
     start_sweep(sup.core)
+    jobs_on_demand(sup.core)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
     await done.wait()
     monitor.close()
-    for name in ("liveness", "sweep"):
+    for name in ("liveness", "sweep", "jobs"):
         if sup.core.features.get(name) is not None:
             sup.core.features[name].close()
     await server.close()
     if terminated:
         log.info("%s: stopping every app", terminated[0])
         await stop_everything(sup)
+    if sup.core.features.get("jobs") is not None:
+        from corral.daemon.oneshot import stop_all
+
+        stop_all()  # a job's run ends with the daemon (the next one finds its record otherwise)
     stop_watching()
     sup.close()
     store.close()

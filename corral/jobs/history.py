@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, job TEXT NOT NULL, trig
     outcome TEXT NOT NULL, tail TEXT, note TEXT);
 CREATE INDEX IF NOT EXISTS runs_job ON runs (job, id);
 CREATE TABLE IF NOT EXISTS slots (job TEXT PRIMARY KEY, slot REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS paused (job TEXT PRIMARY KEY);
 """
 COLUMNS = ("id", "job", "trigger", "attempt", "started", "ended", "code", "signal", "outcome", "tail", "note")
 
@@ -97,6 +98,15 @@ class History:
 
     def set_slot(self, job: str, slot: float) -> None:
         self._write("INSERT OR REPLACE INTO slots (job, slot) VALUES (?, ?)", (job, slot))
+
+    def paused(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT job FROM paused")}
+
+    def set_paused(self, job: str, paused: bool) -> None:
+        if paused:
+            self._write("INSERT OR REPLACE INTO paused (job) VALUES (?)", (job,))
+        else:
+            self._write("DELETE FROM paused WHERE job = ?", (job,))
 
     def interrupted(self, at: float) -> None:
         """Runs a previous daemon left 'running' ended with it."""

@@ -8,6 +8,7 @@ time.  Randomness (jitter) comes in as numbers from 0 to 1.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +36,12 @@ class Trigger:
 
     @classmethod
     def of(cls, job: dict[str, Any]) -> Trigger:
+        """The trigger of a checked job dict (``corral.config.jobs``)."""
         keys = cls.__dataclass_fields__
-        return cls(**{key: job[key] for key in keys if job.get(key) is not None})
+        values = {key: job[key] for key in keys if job.get(key) is not None}
+        if job.get("retry_delay") is not None:
+            values["backoff"] = job["retry_delay"]
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,13 @@ class Schedule:
         self.triggers: dict[str, Trigger] = {}
         self.states: dict[str, JobState] = {}
         self._zones: dict[str | None, Any] = {}
+        self._heap: list[tuple[float, str]] = []  # (due time, job); stale entries dropped when seen
+
+    def _push(self, name: str) -> None:
+        state = self.states[name]
+        for when in (state.due, state.retry_at):
+            if when is not None:
+                heapq.heappush(self._heap, (when, name))
 
     # -- set-up ------------------------------------------------------------------------
     def load(self, name: str, trigger: Trigger, now: float, last_slot: float | None, rand: float,
@@ -95,6 +107,7 @@ class Schedule:
         if not trigger.enabled:
             state.slot = state.due = None
             return actions
+        self._push(name)
         if trigger.on_start and starting:
             actions.append(self._start(name, "start", now))
         elif trigger.catch_up and old is None and self._missed(trigger, state.last_slot, now):
@@ -141,18 +154,23 @@ class Schedule:
 
     # -- time passes -------------------------------------------------------------------
     def next_due(self) -> tuple[float, str] | None:
-        """The earliest (time, job) something is due: a trigger or a retry."""
-        best: tuple[float, str] | None = None
-        for name, state in self.states.items():
-            for when in (state.due, state.retry_at):
-                if when is not None and (best is None or when < best[0]):
-                    best = (when, name)
-        return best
+        """The earliest (time, job) something is due: a trigger or a retry (one heap: cheap with
+        thousands of jobs)."""
+        heap = self._heap
+        while heap:
+            when, name = heap[0]
+            state = self.states.get(name)
+            if state is not None and when in (state.due, state.retry_at):
+                return heap[0]
+            heapq.heappop(heap)
+        return None
 
     def fire(self, name: str, now: float, rand: float) -> list[Action]:
         """Whatever of ``name`` is due at ``now``: its retry, its trigger (then its next slot)."""
         state, trigger = self.states[name], self.triggers[name]
         actions: list[Action] = []
+        while self._heap and self._heap[0][1] == name and self._heap[0][0] <= now:
+            heapq.heappop(self._heap)
         if state.retry_at is not None and state.retry_at <= now:
             state.retry_at = None
             actions.append(self._start(name, "retry", now, state.attempt))
@@ -162,6 +180,8 @@ class Schedule:
             kind = "cron" if trigger.cron else "interval" if trigger.interval else "at"
             state.slot = self._next_slot(trigger, slot, max(now, slot))
             state.due = self._with_jitter(trigger, state.slot, rand)
+            if state.due is not None:
+                heapq.heappush(self._heap, (state.due, name))
             if state.paused:
                 actions.append(Skipped(kind, "paused"))
             else:
@@ -207,6 +227,7 @@ class Schedule:
         if not ok and not replaced and state.attempt < trigger.retries:
             state.attempt += 1
             state.retry_at = now + min(BACKOFF_CAP, trigger.backoff * 2 ** (state.attempt - 1))
+            heapq.heappush(self._heap, (state.retry_at, name))
             return []
         state.attempt = 0
         if state.queued:

@@ -7,6 +7,7 @@ restarted or removed) with a deadline, so the CLI can report the outcome.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from functools import partial
 from typing import Any, Awaitable, Callable
 
@@ -29,6 +30,11 @@ SETTLE_MARGIN = 10.0
 
 class UserError(UserMistake):
     """The request names something that does not exist or is not allowed."""
+
+
+#: A long operation's way to send ``progress`` messages before its reply (set by the server for
+#: the operation's task; None when it runs through ``Core.call``).
+PROGRESS: ContextVar[Callable[[Any], None] | None] = ContextVar("PROGRESS", default=None)
 
 
 class Context:
@@ -430,7 +436,8 @@ LAZY = {"metrics": "corral.daemon.ops.metrics", "replace": "corral.daemon.ops.me
         "log_paths": "corral.daemon.ops.logs", "flush": "corral.daemon.ops.logs",
         "save": "corral.daemon.ops.dump", "resurrect": "corral.daemon.ops.dump",
         "reset": "corral.daemon.ops.instances", "env": "corral.daemon.ops.instances",
-        "alerts": "corral.daemon.ops.alerts", "alerts_test": "corral.daemon.ops.alerts"}
+        "alerts": "corral.daemon.ops.alerts", "alerts_test": "corral.daemon.ops.alerts",
+        **dict.fromkeys(("jobs", "jobs_run", "jobs_history", "jobs_pause", "jobs_resume"), "corral.daemon.ops.jobs")}
 
 
 def handler_for(op: str) -> Handler | None:

@@ -1,0 +1,82 @@
+"""The built-in maintenance jobs, on by default (``maintenance = false`` turns them off), shown by
+``corral jobs`` as ``corral:cleanup-tmp`` (hourly), ``corral:prune`` (hourly) and ``corral:disk``
+(every 5 minutes).  Each is a job like any other (history, log files, events, a failed run alerts);
+its work runs in a subprocess (:mod:`corral.jobs.cleanup`), so the daemon holds none of it.
+
+:func:`jobs` declares them; their ``prepare`` (run just before each spawn) says what to do, in
+``CORRAL_MAINTENANCE``: the daemon's home, the temp directory and patterns, the disk threshold, and
+the log files of every app and job with their retention (for the prune).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from corral.daemon.core import DaemonCore
+
+CLEANUP, PRUNE, DISK = "corral:cleanup-tmp", "corral:prune", "corral:disk"
+EVERY = {CLEANUP: 3600.0, PRUNE: 3600.0, DISK: 300.0}
+TASK = {CLEANUP: "cleanup-tmp", PRUNE: "prune", DISK: "disk"}
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _conf(core: DaemonCore) -> dict[str, Any]:
+    import tempfile
+
+    settings = core.settings()
+    home = core.state_dir or os.environ.get("CORRAL_HOME") or os.path.expanduser("~/.corral")
+    return {"home": home, "tmp": tempfile.gettempdir(), "patterns": settings.get("maintenance_tmp_patterns"),
+            "threshold": (settings.get("thresholds") or {}).get("disk", 75.0)}
+
+
+async def _log_files(core: DaemonCore) -> list[dict[str, Any]]:
+    """Every app's and job's log files with their retention (log_retain, log_max_age)."""
+    retention: dict[str, tuple[Any, Any]] = {}
+    for info in await core.call("describe", target="all"):
+        config = info.get("config") or {}
+        retention[info["name"]] = (config.get("log_retain"), config.get("log_max_age"))
+    files = [{"path": entry["path"], "retain": retention.get(entry["app"], (10, None))[0],
+              "max_age": retention.get(entry["app"], (10, None))[1]} for entry in await core.call("log_paths")]
+    service = core.features.get("jobs")
+    logs = os.path.join(str(_conf(core)["home"]), "logs")
+    for job in (service.jobs.values() if service is not None else ()):
+        spec = job["spec"]
+        for stream, key in (("out", "out_file"), ("error", "error_file")):
+            path = spec.get(key) or os.path.join(logs, f"{spec['name']}-{stream}.log")
+            files.append({"path": path, "retain": spec.get("log_retain"), "max_age": spec.get("log_max_age")})
+    return files
+
+
+async def prepare_cleanup(core: DaemonCore) -> dict[str, str]:
+    return {"CORRAL_MAINTENANCE": json.dumps(_conf(core))}
+
+
+async def prepare_prune(core: DaemonCore) -> dict[str, str]:
+    service = core.features.get("jobs")
+    if service is not None:  # the history of jobs no longer declared
+        service.history.forget_others(list(service.jobs))
+    return {"CORRAL_MAINTENANCE": json.dumps({**_conf(core), "logs": await _log_files(core)})}
+
+
+PREPARE = {CLEANUP: prepare_cleanup, PRUNE: prepare_prune, DISK: prepare_prune}
+
+
+def _spec(name: str, home: str) -> dict[str, Any]:
+    from corral.config.spec import AppSpec
+
+    return AppSpec(name=name.replace(":", "-"), cmd=[sys.executable, "-m", "corral.jobs.cleanup", TASK[name]],
+                   cwd=home, env={"PYTHONPATH": _PACKAGE_ROOT}, log_retain=3).to_dict()
+
+
+def jobs(core: DaemonCore, settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The maintenance jobs, as checked job dicts (``corral.config.jobs``) with a ``prepare``."""
+    from corral.config.jobs import DEFAULTS
+
+    home = str(_conf(core)["home"])
+    return {name: {**DEFAULTS, "name": name, "interval": EVERY[name], "timeout": 600.0, "history": 20,
+                   "spec": _spec(name, home), "prepare": PREPARE[name]}
+            for name in (CLEANUP, PRUNE, DISK)}
