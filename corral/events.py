@@ -408,7 +408,7 @@ class JobStarted(Event):
     @property
     def message(self) -> str:
         retry = f" (retry {self.attempt})" if self.attempt else ""
-        return f"job {self.app} started by {self.trigger}{retry}, pid {self.pid}"
+        return f"job {self.app} started by {self.trigger}{retry}" + (f", pid {self.pid}" if self.pid else "")
 
     @property
     def data(self) -> Mapping[str, Any]:

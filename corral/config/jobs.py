@@ -83,6 +83,16 @@ def _at(value: Any, timezone: str | None, now: float) -> float:
     return stamp
 
 
+def to_cron(value: Any) -> str:
+    """A cron expression (``cron_restart``), normalized (``corral.jobs.cron.normalize``)."""
+    from corral.jobs.cron import normalize
+
+    try:
+        return normalize(value)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
 def _count(value: Any, high: int, what: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high:
         return value

@@ -151,6 +151,7 @@ async def serve(home: Home, store: Store) -> None:
     liveness_on_demand(sup)
     start_sweep(sup.core)
     jobs_on_demand(sup.core)
+    cron_restart_on_demand(sup)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
@@ -238,6 +239,27 @@ def liveness_on_demand(sup: Supervisor) -> None:
         core.timers.after(0, service.scan)
 
     core.bus.listen(online, StateChanged)
+
+
+def cron_restart_on_demand(sup: Supervisor) -> None:
+    """Load the jobs service when an app with ``cron_restart`` is added or changed; once loaded, any
+    app added, changed or removed is looked at again (its ``restart:NAME`` jobs)."""
+    from corral.events import AppAdded, AppChanged, AppRemoved, Event
+
+    core = sup.core
+
+    def changed(event: Event) -> None:
+        service = core.features.get("jobs")
+        if service is None:
+            app = sup.apps.get(event.app)
+            if app is None or not app.spec.cron_restart:
+                return
+            from corral.jobs.service import service_of
+
+            service = service_of(core)
+        core.timers.after(0, service.configure)
+
+    core.bus.listen(changed, AppAdded, AppChanged, AppRemoved)
 
 
 async def stop_everything(sup: Supervisor) -> None:

@@ -45,6 +45,8 @@ async def _log_files(core: DaemonCore) -> list[dict[str, Any]]:
     logs = os.path.join(str(_conf(core)["home"]), "logs")
     for job in (service.jobs.values() if service is not None else ()):
         spec = job["spec"]
+        if spec is None:  # a cron_restart: no files of its own
+            continue
         for stream, key in (("out", "out_file"), ("error", "error_file")):
             path = spec.get(key) or os.path.join(logs, f"{spec['name']}-{stream}.log")
             files.append({"path": path, "retain": spec.get("log_retain"), "max_age": spec.get("log_max_age")})

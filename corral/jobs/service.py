@@ -70,6 +70,7 @@ class JobService:
         jobs = {job["name"]: job for job in settings.get("jobs") or ()}
         if settings.get("maintenance", True):
             jobs.update(maintenance.jobs(self.core, settings))
+        jobs.update(cron_restarts(self.core))
         now = self.core.clock.now()
         for gone in set(self.jobs) - set(jobs):
             self.schedule.remove(gone)
@@ -143,6 +144,9 @@ class JobService:
         listener = self.waiting.pop(name, None) if action.trigger == "manual" else None
         if listener is not None:
             run.listeners.append(listener)
+        if job.get("restart"):  # cron_restart: a graceful reload of the app, as `corral reload` does
+            asyncio.ensure_future(self._restart(name, run, job["restart"]))
+            return
         env = {"CORRAL_JOB": name, "CORRAL_JOB_TRIGGER": action.trigger}
         prepare = job.get("prepare")
         if prepare is None:
@@ -158,6 +162,15 @@ class JobService:
             self._spawn(name, run, env)
 
         asyncio.ensure_future(prepared())
+
+    async def _restart(self, name: str, run: Running, app: str) -> None:
+        self.core.publish(JobStarted(app=name, trigger=run.trigger, attempt=run.attempt))
+        try:
+            await self.core.call("reload", target=app)
+        except Exception as exc:  # noqa: BLE001 - UserMistake, OperationFailed: the run failed, said once
+            self._finish(name, run, None, None, "failed", str(exc).splitlines()[0] if str(exc) else repr(exc))
+            return
+        self._finish(name, run, None, None, "ok")
 
     def _spawn(self, name: str, run: Running, env: dict[str, str]) -> None:
         job = self.jobs.get(name)
@@ -247,7 +260,7 @@ class JobService:
             state = self.schedule.states.get(name)
             running = self.running.get(name)
             rows.append({
-                "name": name, "schedule": describe(job), "builtin": bool(job.get("prepare")),
+                "name": name, "schedule": describe(job), "builtin": bool(job.get("prepare") or job.get("restart")),
                 "next": state.due if state is not None else None,
                 "retry_at": state.retry_at if state is not None else None,
                 "paused": bool(state and state.paused), "enabled": job["enabled"], "overlap": job["overlap"],
@@ -257,6 +270,18 @@ class JobService:
                 "last": self.history.last(name),
             })
         return rows
+
+
+def cron_restarts(core: DaemonCore) -> dict[str, dict[str, Any]]:
+    """A ``restart:NAME`` job for each app with ``cron_restart`` (overlap skip: never two at once)."""
+    from corral.config.jobs import DEFAULTS
+
+    found = {}
+    for app in core.view().apps:
+        if app.cron_restart:
+            found[f"restart:{app.name}"] = {**DEFAULTS, "name": f"restart:{app.name}", "cron": app.cron_restart,
+                                            "history": 20, "spec": None, "restart": app.name}
+    return found
 
 
 def describe(job: dict[str, Any]) -> str:
