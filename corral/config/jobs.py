@@ -198,8 +198,7 @@ def _job(raw: Any, where: str, apps: Mapping[str, Mapping[str, Any]], errors: li
         run = {**{key: source_app[key] for key in SHARED if source_app.get(key) not in (None, [], {})}, **run}
     run["name"] = job["name"]
     try:
-        spec = normalize_app(run, where=f"{where} {render(job['name'])}", base_dir=base_dir, env_name=env_name,
-                             source=source)
+        spec = normalize_app(run, where=where, base_dir=base_dir, env_name=env_name, source=source)
     except ConfigError as exc:
         errors.extend(exc.messages)
         return None

@@ -63,6 +63,9 @@ def clean_dir(path: str, patterns: list[str] | None, max_age: float, now: float,
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return 0, 0
+    except OSError as exc:  # a symlink (O_NOFOLLOW: ELOOP or ENOTDIR), not a directory: never walked
+        print(f"{path}: not cleaned: {exc.strerror or exc} (a symbolic link is never followed)", file=sys.stderr)
+        return 0, 0
     removed = freed = 0
     try:
         for entry in os.scandir(fd):
@@ -141,7 +144,7 @@ def usage(point: str) -> float | None:
 
 
 def disk(conf: dict[str, Any], now: float) -> int:
-    threshold = float(conf.get("threshold") or 75.0)
+    threshold = float(conf["threshold"] if conf.get("threshold") is not None else 75.0)
     over = {p: u for p in conf.get("mounts") or mounts() if (u := usage(p)) is not None and u >= threshold}
     if not over:
         print(f"every mount below {threshold:g}%")
