@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from typing import Any
+from datetime import UTC
 
 SHORTHANDS = {
     "yearly": "0 0 1 1 *", "annually": "0 0 1 1 *", "monthly": "0 0 1 * *", "weekly": "0 0 * * 0",
@@ -66,9 +67,8 @@ def _local(tz_env: str | None) -> Any:
         with open(name or "/etc/localtime", "rb") as f:
             return ZoneInfo.from_file(f, key=name or "localtime")
     except (OSError, ValueError, KeyError):
-        from datetime import timezone
 
-        return timezone.utc
+        return UTC
 
 
 def next_after(expression: str, after: float, tz: Any = None) -> float | None:

@@ -306,4 +306,4 @@ def service_of(core: DaemonCore) -> JobService:
         service = JobService(core, core.state_dir)
         core.features[FEATURE] = service
         service.configure()
-    return service  # type: ignore[no-any-return]
+    return service

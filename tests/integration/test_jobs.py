@@ -17,7 +17,7 @@ PY = sys.executable
 
 def write(workdir: Path, text: str, apps: bool = True) -> str:
     path = workdir / "corral.toml"
-    head = f'[[apps]]\nname = "api"\ncmd = ["sleep", "600"]\nenv = {{ SHARED = "from-api" }}\n\n' if apps else ""
+    head = '[[apps]]\nname = "api"\ncmd = ["sleep", "600"]\nenv = { SHARED = "from-api" }\n\n' if apps else ""
     path.write_text(head + text)
     return str(path)
 

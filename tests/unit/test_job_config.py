@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from corral.config.convert import Invalid
 from corral.config.errors import ConfigError
 from corral.config.host import to_host
 from corral.config.jobs import checked_jobs
@@ -85,5 +86,6 @@ def test_the_daemon_refuses_a_tampered_job(tmp_path: Path) -> None:
         with pytest.raises(ValueError) as caught:
             to_host({"jobs": [bad]}, "host")
         assert str(caught.value).startswith(f"host: jobs[0]: {problem}")
-    with pytest.raises(Exception):
+    with pytest.raises(Invalid) as refused:
         checked_jobs([{**job, "extra": 1}])
+    assert refused.value.text == "is not a job (as corral validate writes it)"
