@@ -157,14 +157,14 @@ async def serve(home: Home, store: Store) -> None:
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
     await done.wait()
     monitor.close()
-    for name in ("liveness", "sweep", "jobs"):
+    for name in ("liveness", "sweep", "jobs", "maintenance"):
         if sup.core.features.get(name) is not None:
             sup.core.features[name].close()
     await server.close()
     if terminated:
         log.info("%s: stopping every app", terminated[0])
         await stop_everything(sup)
-    if sup.core.features.get("jobs") is not None:
+    if "corral.daemon.oneshot" in sys.modules:  # a job ran
         from corral.daemon.oneshot import stop_all
 
         stop_all()  # a job's run ends with the daemon (the next one finds its record otherwise)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from typing import Any
-from datetime import UTC
 
 SHORTHANDS = {
     "yearly": "0 0 1 1 *", "annually": "0 0 1 1 *", "monthly": "0 0 1 * *", "weekly": "0 0 * * 0",
@@ -68,7 +67,9 @@ def _local(tz_env: str | None) -> Any:
             return ZoneInfo.from_file(f, key=name or "localtime")
     except (OSError, ValueError, KeyError):
 
-        return UTC
+        from datetime import timezone
+
+        return timezone.utc  # noqa: UP017 - datetime loads only here, when no zone can be read
 
 
 def next_after(expression: str, after: float, tz: Any = None) -> float | None:

@@ -74,11 +74,50 @@ def _spec(name: str, home: str) -> dict[str, Any]:
                    cwd=home, env={"PYTHONPATH": _PACKAGE_ROOT}, log_retain=3).to_dict()
 
 
+async def run_plain(core: DaemonCore, name: str) -> None:
+    """One maintenance run without the jobs service (``corral.jobs.Maintenance``): the same
+    subprocess, log files and events (a failed run alerts), no history row."""
+    import asyncio
+    import logging
+
+    from corral.events import JobFinished, JobStarted
+
+    tail: list[str] = []
+    ended: asyncio.Future[tuple[int | None, str | None]] = asyncio.get_running_loop().create_future()
+
+    def output(stream: str, chunk: bytes) -> None:
+        tail.extend(chunk.decode("utf-8", errors="replace").splitlines())
+        del tail[:-5]
+
+    def exited(code: int | None, sig: str | None) -> None:
+        if not ended.done():
+            ended.set_result((code, sig))
+
+    started = core.clock.now()
+    try:
+        env = await PREPARE[name](core)
+        shot = core.run_once(_spec(name, str(_conf(core)["home"])), {}, output, exited,
+                             {**env, "CORRAL_JOB": name, "CORRAL_JOB_TRIGGER": "interval"})
+    except Exception as exc:  # noqa: BLE001 - said once, the next run tries again
+        logging.getLogger("corral.daemon").warning("%s: not run: %s", name, exc)
+        return
+    core.publish(JobStarted(app=name, trigger="interval", pid=shot.pid))
+    timer = core.timers.after(TIMEOUT, shot.stop)
+    code, sig = await ended
+    timer.cancel()
+    outcome = "ok" if code == 0 and sig is None else "failed"
+    core.publish(JobFinished(app=name, trigger="interval", outcome=outcome, code=code, signal=sig,
+                             duration=round(core.clock.now() - started, 3), tail=tail))
+
+
+TIMEOUT = 600.0
+
+
 def jobs(core: DaemonCore, settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The maintenance jobs, as checked job dicts (``corral.config.jobs``) with a ``prepare``."""
     from corral.config.jobs import DEFAULTS
 
     home = str(_conf(core)["home"])
-    return {name: {**DEFAULTS, "name": name, "interval": EVERY[name], "timeout": 600.0, "history": 20,
+    return {name: {**DEFAULTS, "name": name, "interval": EVERY[name], "timeout": TIMEOUT, "history": 20,
                    "spec": _spec(name, home), "prepare": PREPARE[name]}
             for name in (CLEANUP, PRUNE, DISK)}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -24,6 +23,11 @@ if TYPE_CHECKING:
     from corral.daemon.core import DaemonCore
 
 log = logging.getLogger("corral.daemon")
+
+
+def _rand() -> float:
+    """A number from 0 to 1 for jitter (``random`` is a module the daemon does without)."""
+    return int.from_bytes(os.urandom(4), "little") / 2**32
 FEATURE = "jobs"
 TAIL_LINES = 20
 Listener = Callable[[dict[str, Any]], None]
@@ -79,7 +83,7 @@ class JobService:
         for name, job in jobs.items():
             if old.get(name) == job:
                 continue
-            actions = self.schedule.load(name, Trigger.of(job), now, self.history.slot(name), random.random(),
+            actions = self.schedule.load(name, Trigger.of(job), now, self.history.slot(name), _rand(),
                                          starting=name not in old)
             self.schedule.pause(name, name in paused)
             self.apply(name, actions)
@@ -113,7 +117,7 @@ class JobService:
             name = due[1]
             state = self.schedule.states[name]
             before = state.last_slot
-            actions = self.schedule.fire(name, now, random.random())
+            actions = self.schedule.fire(name, now, _rand())
             if state.last_slot != before and state.last_slot is not None:
                 self.history.set_slot(name, state.last_slot)
             self.apply(name, actions)
@@ -305,5 +309,8 @@ def service_of(core: DaemonCore) -> JobService:
     if service is None:
         service = JobService(core, core.state_dir)
         core.features[FEATURE] = service
+        light = core.features.pop("maintenance", None)
+        if light is not None:  # the plain maintenance timers: the service runs these jobs now
+            light.close()
         service.configure()
     return service
