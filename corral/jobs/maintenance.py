@@ -24,23 +24,27 @@ TASK = {CLEANUP: "cleanup-tmp", PRUNE: "prune", DISK: "disk"}
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _conf(core: DaemonCore) -> dict[str, Any]:
-    import tempfile
+def _tmp_dir() -> str:
+    """The system temp directory as ``tempfile.gettempdir`` finds it (TMPDIR, TEMP, TMP, /tmp), without
+    loading ``tempfile`` (shutil, random, the compressors) into the daemon."""
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        value = os.environ.get(name)
+        if value and os.path.isdir(value):
+            return os.path.abspath(value)
+    return "/tmp"
 
+
+def _conf(core: DaemonCore) -> dict[str, Any]:
     settings = core.settings()
     home = core.state_dir or os.environ.get("CORRAL_HOME") or os.path.expanduser("~/.corral")
-    return {"home": home, "tmp": tempfile.gettempdir(), "patterns": settings.get("maintenance_tmp_patterns"),
+    return {"home": home, "tmp": _tmp_dir(), "patterns": settings.get("maintenance_tmp_patterns"),
             "threshold": (settings.get("thresholds") or {}).get("disk", 75.0)}
 
 
 async def _log_files(core: DaemonCore) -> list[dict[str, Any]]:
     """Every app's and job's log files with their retention (log_retain, log_max_age)."""
-    retention: dict[str, tuple[Any, Any]] = {}
-    for info in await core.call("describe", target="all"):
-        config = info.get("config") or {}
-        retention[info["name"]] = (config.get("log_retain"), config.get("log_max_age"))
-    files = [{"path": entry["path"], "retain": retention.get(entry["app"], (10, None))[0],
-              "max_age": retention.get(entry["app"], (10, None))[1]} for entry in await core.call("log_paths")]
+    files = [{"path": entry["path"], "retain": entry.get("log_retain"), "max_age": entry.get("log_max_age")}
+             for entry in await core.call("log_paths")]
     service = core.features.get("jobs")
     logs = os.path.join(str(_conf(core)["home"]), "logs")
     for job in (service.jobs.values() if service is not None else ()):
