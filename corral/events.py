@@ -466,6 +466,7 @@ class JobSkipped(Event):
     reason: str
 
     KIND: ClassVar[str] = "job_skipped"
+    STORED: ClassVar[bool] = False  # the job's history keeps them (one per trigger: they would flood events)
 
     @property
     def message(self) -> str:
