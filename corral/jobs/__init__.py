@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from corral.daemon.core import DaemonCore
 
 
+#: The maintenance jobs (``corral.jobs.maintenance``) and how often each runs, in seconds.
+EVERY = {"corral:cleanup-tmp": 3600.0, "corral:prune": 3600.0, "corral:disk": 300.0}
+
+
 class Maintenance:
     """The maintenance timers of a daemon without the jobs service (its memory stays small)."""
 
@@ -28,8 +32,6 @@ class Maintenance:
     def configure(self) -> None:
         on = self.core.settings().get("maintenance", True) is not False and "jobs" not in self.core.features
         if on and not self.handles:
-            from corral.jobs.maintenance import EVERY
-
             self.handles = [self.core.timers.every(every, lambda name=name: self.fire(name))  # type: ignore[misc]
                             for name, every in EVERY.items()]
         elif not on:

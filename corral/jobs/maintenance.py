@@ -15,11 +15,12 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Mapping
 
+from corral.jobs import EVERY
+
 if TYPE_CHECKING:
     from corral.daemon.core import DaemonCore
 
 CLEANUP, PRUNE, DISK = "corral:cleanup-tmp", "corral:prune", "corral:disk"
-EVERY = {CLEANUP: 3600.0, PRUNE: 3600.0, DISK: 300.0}
 TASK = {CLEANUP: "cleanup-tmp", PRUNE: "prune", DISK: "disk"}
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
