@@ -233,6 +233,10 @@ def load_jobs(value: Any, where: str, apps: list[dict[str, Any]], base_dir: str,
         job = _job(raw, f"{where}: jobs[{index}]", by_name, errors, now, base_dir, env_name, source)
         if job is None:
             continue
+        if job["name"] in by_name:
+            errors.append(f'{where}: jobs[{index}] "{job["name"]}": name: is already the name of an app of this file '
+                          "(give the job its own: they would share log files)")
+            continue
         if job["name"] in seen:
             errors.append(f'{where}: jobs[{index}] "{job["name"]}": name: is already used by jobs[{seen[job["name"]]}]'
                           " (names must be unique)")

@@ -89,3 +89,12 @@ def test_the_daemon_refuses_a_tampered_job(tmp_path: Path) -> None:
     with pytest.raises(Invalid) as refused:
         checked_jobs([{**job, "extra": 1}])
     assert refused.value.text == "is not a job (as corral validate writes it)"
+
+
+def test_a_job_named_like_an_app_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "corral.toml"
+    path.write_text('[[apps]]\nname = "api"\ncmd = ["x"]\n[[jobs]]\nname = "api"\ncmd = ["y"]\non_start = true\n')
+    with pytest.raises(ConfigError) as caught:
+        load_file(str(path))
+    assert caught.value.messages == [f'{path}: jobs[0] "api": name: is already the name of an app of this file '
+                                     "(give the job its own: they would share log files)"]
