@@ -120,10 +120,10 @@ class Schedule:
         self.states.pop(name, None)
 
     def _missed(self, trigger: Trigger, last_slot: float | None, now: float) -> bool:
+        if trigger.at is not None:  # its one time came while the daemon was down, and it never ran
+            return (last_slot is None or last_slot < trigger.at) and trigger.at <= now
         if last_slot is None:
             return False
-        if trigger.at is not None:
-            return last_slot < trigger.at <= now
         if trigger.interval is not None:
             return last_slot + trigger.interval <= now
         if trigger.cron is not None:

@@ -83,8 +83,10 @@ class JobService:
         for name, job in jobs.items():
             if old.get(name) == job:
                 continue
-            actions = self.schedule.load(name, Trigger.of(job), now, self.history.slot(name), _rand(),
-                                         starting=name not in old)
+            last_slot = self.history.slot(name)
+            actions = self.schedule.load(name, Trigger.of(job), now, last_slot, _rand(), starting=name not in old)
+            if self.schedule.states[name].last_slot != last_slot:  # a catch-up run: its time is kept
+                self.history.set_slot(name, self.schedule.states[name].last_slot or now)
             self.schedule.pause(name, name in paused)
             self.apply(name, actions)
         self.arm()

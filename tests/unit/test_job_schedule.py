@@ -186,3 +186,17 @@ def test_on_start_runs_once_when_loaded() -> None:
 def test_bad_cron_expressions_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         cron.normalize(bad)
+
+
+def test_an_at_time_that_passed_while_down_runs_once_with_catch_up_only() -> None:
+    at = wall(2026, 1, 1, 12, 0)
+    d = Driver(wall(2026, 1, 1, 13, 0))
+    d.load(Trigger(at=at, catch_up=True), last_slot=None, starting=True)
+    assert [a for _, _, a in d.log] == [Run("catch_up")]
+    assert d.schedule.states["job"].last_slot == d.clock.now()  # kept: the next daemon does not run it again
+    again = Driver(wall(2026, 1, 1, 14, 0))
+    again.load(Trigger(at=at, catch_up=True), last_slot=d.schedule.states["job"].last_slot, starting=True)
+    assert again.log == []
+    plain = Driver(wall(2026, 1, 1, 13, 0))
+    plain.load(Trigger(at=at), last_slot=None, starting=True)
+    assert plain.log == []
