@@ -298,6 +298,11 @@ def _normalize_document(
         from corral.config.jobs import load_jobs
 
         found_jobs = load_jobs(doc["jobs"], where, specs, base_dir, env_name, source, time.time(), errors)
+        if check_files:
+            from corral.config.preflight import runnable_problems
+
+            for index, job in enumerate(found_jobs):
+                errors.extend(runnable_problems(job["spec"], f'{where}: jobs[{index}] "{job["name"]}"'))
         if jobs is not None:
             jobs.extend(found_jobs)
     if errors:

@@ -98,3 +98,12 @@ def test_a_job_named_like_an_app_is_refused(tmp_path: Path) -> None:
         load_file(str(path))
     assert caught.value.messages == [f'{path}: jobs[0] "api": name: is already the name of an app of this file '
                                      "(give the job its own: they would share log files)"]
+
+
+def test_what_a_job_names_on_this_machine_is_checked_like_an_apps(tmp_path: Path) -> None:
+    path = tmp_path / "corral.toml"
+    path.write_text('[[jobs]]\nname = "j"\nscript = "nope.py"\ninterval = "1m"\n')
+    load_file(str(path))  # the file itself is valid
+    with pytest.raises(ConfigError) as caught:
+        load_file(str(path), check_files=True)  # what `corral start` and `corral validate` check
+    assert caught.value.messages == [f'{path}: jobs[0] "j": script: "{tmp_path}/nope.py" does not exist']
