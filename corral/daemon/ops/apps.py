@@ -406,10 +406,16 @@ async def events(ctx: Context, args: dict[str, Any]) -> Any:
     return history(ctx.supervisor, target, limit)
 
 
+def is_job(sup: Supervisor, target: Any) -> bool:
+    """``target`` names a job (``corral events backup``) and no app."""
+    service = sup.core.features.get("jobs")
+    return target not in sup.apps and service is not None and target in service.jobs
+
+
 def history(sup: Supervisor, target: Any, limit: int) -> list[dict[str, Any]]:
     """The last ``limit`` stored events of the target apps (all apps for None or "all")."""
     if target and target != "all":
-        names = [a.name for a in resolve(sup, target)]
+        names = [target] if is_job(sup, target) else [a.name for a in resolve(sup, target)]
         found = [e for n in names for e in sup.store.events(n, limit)]
         return sorted(found, key=lambda e: e["ts"])[-limit:] if limit > 0 else []
     return sup.store.events(None, limit)
