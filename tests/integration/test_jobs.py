@@ -55,6 +55,8 @@ def test_jobs_run_streams_output_passes_the_exit_status_and_keeps_history(corral
     listed = jobs(corral)["report"]
     assert listed["schedule"] == "every 1h" and listed["last"]["outcome"] == "failed"
     assert corral.run("jobs", "run", "nope", check=False).stderr.startswith('corral: no job named "nope" (jobs: ')
+    pinged = corral.run("ping", "--json").stdout
+    assert "from-api" not in pinged and json.loads(pinged)["settings"]["jobs"] == ["report"]  # no env shown
 
 
 def test_overlap_skip_never_runs_twice_and_history_names_the_skipped_triggers(corral: Corral, workdir: Path) -> None:
