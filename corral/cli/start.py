@@ -46,8 +46,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     if "apps" in request:
         jobs = request.get("host", {}).get("jobs") or []
         request["base_env"] = base_env(request["apps"] + [job["spec"] for job in jobs])
-        for job in jobs:  # a job's runs start from this environment too (filtered per job, as an app's)
-            job["base_env"] = request["base_env"]
+        if jobs:  # the jobs' runs start from this environment too (filtered per job, as an app's): sent once
+            request["host"]["jobs_env"] = request["base_env"]
     try:
         result = Client(autostart=True).call("start", request)
     except protocol.RemoteError as exc:

@@ -204,6 +204,13 @@ def to_host(doc: Any, where: str = "host") -> dict[str, Any]:
             converted["jobs"] = checked_jobs(doc["jobs"])
         except Invalid as exc:
             raise ValueError(f"{where}: jobs{exc.suffix}: {exc.text}") from None
+    if isinstance(doc, dict) and "jobs_env" in doc:  # the environment they start from, sent once
+        from corral.config.jobs import checked_env
+
+        try:
+            converted["jobs_env"] = checked_env(doc["jobs_env"])
+        except Invalid as exc:
+            raise ValueError(f"{where}: jobs_env: {exc.text}") from None
     return converted
 
 

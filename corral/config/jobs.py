@@ -208,7 +208,7 @@ def _job(raw: Any, where: str, apps: Mapping[str, Mapping[str, Any]], errors: li
 DEFAULTS: dict[str, Any] = {
     "cron": None, "timezone": None, "interval": None, "at": None, "on_start": False, "timeout": None,
     "retries": 0, "retry_delay": 1.0, "overlap": "skip", "jitter": 0.0, "catch_up": False, "enabled": True,
-    "history": 100, "env_from": None, "base_env": {},
+    "history": 100, "env_from": None,
 }
 
 
@@ -268,9 +268,6 @@ def _problem(job: Any) -> str | None:
             return f"cron: {exc}"
     if job["timezone"] is not None and not isinstance(job["timezone"], str):
         return "timezone: is not a time zone"
-    if not isinstance(job["base_env"], dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in job["base_env"].items()):
-        return "base_env: is not an environment"
     if job["overlap"] not in OVERLAPS:
         return "overlap: is not skip, queue or replace"
     for key, high in (("retries", MAX_RETRIES), ("history", MAX_HISTORY)):
@@ -289,6 +286,14 @@ def _problem(job: Any) -> str | None:
     if job["spec"].get("name") != job["name"]:
         return "spec: its name is not the job's"
     return None
+
+
+def checked_env(value: Any) -> dict[str, str]:
+    """The environment the jobs of a file start from (``jobs_env``: the shell's of its ``start``)."""
+    if isinstance(value, dict) and all(isinstance(k, str) and k and "=" not in k and "\0" not in k
+                                       and isinstance(v, str) and "\0" not in v for k, v in value.items()):
+        return dict(value)
+    raise Invalid("is not an environment", show_value=False)
 
 
 def checked_jobs(value: Any) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from corral.daemon.store import Store
 
 log = logging.getLogger("corral.daemon")
-SECRET = ("metrics_token",)
+SECRET = ("metrics_token", "jobs_env")
 
 
 def apply(core: DaemonCore, store: Store, raw: dict[str, Any]) -> None:

@@ -184,9 +184,9 @@ class JobService:
             self._finish(name, run, None, None, "error", "the job was removed")
             return
         try:
-            run.shot = self.core.run_once(job["spec"], job.get("base_env") or {}, lambda stream, chunk:
-                                          self._output(run, stream, chunk), lambda code, sig:
-                                          self._finish(name, run, code, sig), env)
+            base_env = self.core.settings().get("jobs_env") or {}  # the shell of the file's `corral start`
+            run.shot = self.core.run_once(job["spec"], base_env, lambda stream, chunk: self._output(run, stream, chunk),
+                                          lambda code, sig: self._finish(name, run, code, sig), env)
         except OperationFailed as exc:
             self._finish(name, run, None, None, "error", str(exc))
             return

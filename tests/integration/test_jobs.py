@@ -32,21 +32,22 @@ def jobs(corral: Corral) -> dict[str, dict[str, Any]]:
 
 def test_jobs_run_streams_output_passes_the_exit_status_and_keeps_history(corral: Corral, workdir: Path) -> None:
     script = workdir / "report.py"
-    script.write_text("import os, sys\nprint('shared', os.environ['SHARED'])\nprint('token=hunter2hunter2', "
+    script.write_text("import os, sys\nprint('shared', os.environ['SHARED'], os.environ['FROM_SHELL'])\n"
+                      "print('token=hunter2hunter2', "
                       "file=sys.stderr)\nsys.exit(3)\n")
     path = write(workdir, f'[[jobs]]\nname = "report"\nscript = "{script}"\ninterval = "1h"\nenv_from = "api"\n'
                           'redact_patterns = ["hunter2+"]\n')
-    corral.run("start", path)
+    corral.run("start", path, env={"FROM_SHELL": "yes"})  # the shell of `start`: the jobs' environment too
     result = corral.run("jobs", "run", "report", check=False)
     assert result.returncode == 3
-    assert result.stdout == "shared from-api\n"
+    assert result.stdout == "shared from-api yes\n"
     assert "hunter2" not in result.stderr and result.stderr.startswith("token=")
     runs = history(corral, "report")
     assert [(r["trigger"], r["outcome"], r["code"]) for r in runs] == [("manual", "failed", 3)]
-    assert runs[0]["tail"].splitlines()[0] == "shared from-api"
+    assert runs[0]["tail"].splitlines()[0] == "shared from-api yes"
     assert "hunter2" not in runs[0]["tail"]
     out = corral.log("report")
-    assert out.endswith(" shared from-api\n") and out[:4].isdigit()  # timestamped, as an app's lines
+    assert out.endswith(" shared from-api yes\n") and out[:4].isdigit()  # timestamped, as an app's lines
     kinds = [(e["app"], e["kind"]) for e in corral.events()]
     assert ("report", "job_start") in kinds and ("report", "job_failed") in kinds
     alerts = json.loads(corral.run("alerts", "--json").stdout)["alerts"]
