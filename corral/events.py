@@ -424,6 +424,89 @@ class AppRemoved(Event):
         return "deleted"
 
 
+# -- jobs ----------------------------------------------------------------------------------
+class JobStarted(Event):
+    """A run of job ``app`` started (``trigger``: cron, interval, at, start, catch_up, retry,
+    queued, manual)."""
+
+    trigger: str
+    attempt: int = 0
+    pid: int | None = None
+
+    KIND: ClassVar[str] = "job_start"
+
+    @property
+    def message(self) -> str:
+        retry = f" (retry {self.attempt})" if self.attempt else ""
+        return f"job {self.app} started by {self.trigger}{retry}" + (f", pid {self.pid}" if self.pid else "")
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"trigger": self.trigger, "attempt": self.attempt, "pid": self.pid}
+
+
+class JobFinished(Event):
+    """A run of job ``app`` ended: ``outcome`` ok, failed, timeout, replaced or error (it could not
+    start).  ``final``: no retry follows (a failed final run raises a ``job_failed`` alert)."""
+
+    trigger: str
+    outcome: str
+    attempt: int = 0
+    code: int | None = None
+    signal: str | None = None
+    duration: float = 0.0
+    tail: list[str] = field(default_factory=list)
+    retry_in: float | None = None
+    detail: str = ""
+
+    KIND: ClassVar[str] = "job_done"
+
+    @property
+    def kind(self) -> str:
+        return "job_done" if self.outcome == "ok" else "job_failed"
+
+    @property
+    def final(self) -> bool:
+        return self.retry_in is None
+
+    @property
+    def message(self) -> str:
+        how = {"ok": "succeeded", "timeout": "timed out", "replaced": "was replaced",
+               "error": "could not start"}.get(self.outcome, "failed")
+        end = f"exit {self.code}" if self.code is not None else f"signal {self.signal}" if self.signal else ""
+        text = f"job {self.app} {how}" + (f" ({end})" if end and self.outcome != "error" else "")
+        text += f" after {self.duration:.1f}s" if self.outcome != "error" else f": {self.detail}"
+        if self.retry_in is not None:
+            text += f"; retry {self.attempt + 1} in {self.retry_in:g}s"
+        elif self.outcome != "ok" and self.tail:
+            text += f": {self.tail[-1][:200]}"
+        return text
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"trigger": self.trigger, "outcome": self.outcome, "attempt": self.attempt, "code": self.code,
+                "signal": self.signal, "duration": self.duration, "tail": list(self.tail),
+                "retry_in": self.retry_in, "final": self.final, "detail": self.detail}
+
+
+class JobSkipped(Event):
+    """A trigger of job ``app`` that did not run: ``reason`` (still running, paused, queue full)."""
+
+    trigger: str
+    reason: str
+
+    KIND: ClassVar[str] = "job_skipped"
+    STORED: ClassVar[bool] = False  # the job's history keeps them (one per trigger: they would flood events)
+
+    @property
+    def message(self) -> str:
+        return f"job {self.app}: {self.trigger} trigger skipped: {self.reason}"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"trigger": self.trigger, "reason": self.reason}
+
+
 def from_record(app: str, instance: int | None, kind: str, message: str, data: Mapping[str, Any]) -> Event:
     """The event for a lifecycle ``Record(kind, message, data)`` effect of one instance."""
     if kind == "spawn" and isinstance(data.get("pid"), int):

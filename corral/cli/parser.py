@@ -124,6 +124,12 @@ def _inspection(sub: Any) -> None:
 
     sub.add_parser("monit", aliases=["dash"],
                    help="live terminal dashboard: apps, CPU/memory history, logs with search, timeline, actions")
+    p = sub.add_parser("jobs", help="jobs: schedule, next run, last result; run, history, pause, resume NAME")
+    p.add_argument("action", nargs="?", choices=["run", "history", "pause", "resume"],
+                   help="run NAME now (output streamed, exit status passed through), its history, pause, resume")
+    p.add_argument("name", nargs="?", help="the job")
+    p.add_argument("--lines", type=int, default=20, help="history: how many runs (default 20)")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("logs", aliases=["log"], help="show (and follow) apps' logs")
     p.add_argument("target", nargs="?", default="all", help="an app name, an id, a namespace, or all")

@@ -44,7 +44,10 @@ def cmd_start(args: argparse.Namespace) -> int:
     else:
         request["target"] = target
     if "apps" in request:
-        request["base_env"] = base_env(request["apps"])
+        jobs = request.get("host", {}).get("jobs") or []
+        request["base_env"] = base_env(request["apps"] + [job["spec"] for job in jobs])
+        if jobs:  # the jobs' runs start from this environment too (filtered per job, as an app's): sent once
+            request["host"]["jobs_env"] = request["base_env"]
     try:
         result = Client(autostart=True).call("start", request)
     except protocol.RemoteError as exc:

@@ -40,6 +40,7 @@ from corral.config.convert import (
 from corral.config.environ import to_env_inherit
 from corral.config.pm2 import to_ignore_watch, to_log_file, to_watch
 from corral.config.host import to_app_thresholds, to_memory_limit
+from corral.config.jobs import to_cron
 from corral.config.logkeys import (
     to_date_format,
     to_key_list,
@@ -221,6 +222,12 @@ FIELDS: tuple[Field, ...] = (
           "replace an instance whose process tree stays over this much memory (300M, 1G)",
           flag=("--max-memory-restart",), shown="", meaning="replace an instance whose process tree stays over "
           'this much memory for `samples` samples ("300M", "1G"): new instance first when it has a socket'),
+    Field("cron_restart", to_cron, None, "str | None",
+          'restart gracefully on a cron schedule ("0 3 * * *"; rolling when the app has a socket)',
+          aliases=("cron",), flag=("-c", "--cron-restart", "--cron"), shown="",
+          meaning='restart gracefully on a cron schedule (`"0 3 * * *"`, local time; 6 fields with seconds '
+          "first, `@daily` ...): a reload as `reload` says, new instance first when it has a socket; "
+          "shown in `corral jobs` as `restart:NAME`"),
     Field("thresholds", to_app_thresholds, {}, "dict[str, Any]",
           "this app's alert thresholds: cpu (per instance tree), process_memory, samples, window", table=""),
     Field("health", to_health, None, "dict[str, Any] | None",
@@ -239,7 +246,7 @@ PM2_IGNORED: frozenset[str] = frozenset(
         "instance_var",
         # start, stop, restart
         "autostart", "treekill",
-        "kill_retry_time", "cron_restart", "cron",
+        "kill_retry_time",
         # watch
         "watch_options",
         # logs

@@ -80,6 +80,8 @@ START_FLAGS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
      "with no readiness signal: ready once up this long"),
     ("max_memory_restart", ("--max-memory-restart",), "int", "SIZE",
      "replace an instance whose process tree stays over this much memory (300M, 1G)"),
+    ("cron_restart", ("-c", "--cron-restart", "--cron"), "value", "CRON_RESTART",
+     "restart gracefully on a cron schedule (\"0 3 * * *\"; rolling when the app has a socket)"),
 )
 # --- end of generated flags ---
 
@@ -88,7 +90,6 @@ START_FLAGS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
 #: whose key has a generated flag (its Field gained ``flag=``) is left out, so nothing breaks when
 #: the setting lands.  TODO(issue 9 item 3): ``watch``, ``ignore_watch``, ``watch_delay`` and
 #: ``log_file`` become fields there (move these options into their ``Field.flag`` then);
-#: ``cron_restart`` comes with the jobs issue.
 PENDING_FLAGS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
     ("watch", ("--watch",), "bool", "",
      "restart when files of the app's folder change (PM2's --watch)"),
@@ -96,8 +97,6 @@ PENDING_FLAGS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
      "with --watch: paths or patterns to ignore"),
     ("watch_delay", ("--watch-delay",), "value", "DURATION",
      "with --watch: wait this long after a change"),
-    ("cron_restart", ("-c", "--cron-restart", "--cron"), "value", "CRON",
-     "restart on a cron schedule (\"0 3 * * *\")"),
     ("log_file", ("-l", "--log"), "path", "PATH",
      "one file for stdout and stderr together (PM2's combined log)"),
 )

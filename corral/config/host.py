@@ -35,6 +35,8 @@ HOST_KEYS: dict[str, str] = {
     "sweep_interval": "how often the health sweep runs",
     "sinks": "where alerts go",
     "metrics_retention": "how long samples are kept: { raw = \"24h\", averaged = \"14d\" }",
+    "maintenance": "false: no built-in cleanup, prune and disk jobs",
+    "maintenance_tmp_patterns": "the temp files corral:cleanup-tmp removes (glob patterns)",
 }
 #: Host-wide thresholds: name -> (kind, default).  ``percent`` metrics are 0-100.
 HOST_THRESHOLDS: dict[str, tuple[str, Any]] = {
@@ -165,7 +167,21 @@ def to_retention(value: Any) -> dict[str, float]:
     return out
 
 
-CONVERTERS = {"metrics_retention": to_retention, "monitor_interval": to_interval, "thresholds": to_host_thresholds, "metrics_listen": to_listen,
+def to_maintenance(value: Any) -> bool:
+    from corral.config.convert import to_bool
+
+    return to_bool(value)
+
+
+def to_tmp_patterns(value: Any) -> list[str]:
+    """Glob patterns of file and directory names (``"*.heapsnapshot"``), no ``/``."""
+    if (isinstance(value, list) and len(value) <= 100
+            and all(isinstance(p, str) and 0 < len(p) <= 200 and "/" not in p and p.isprintable() for p in value)):
+        return list(value)
+    raise Invalid('is not a list of name patterns (like ["*.heapsnapshot", "puppeteer_dev_profile-*"], no "/")')
+
+
+CONVERTERS = {"maintenance": to_maintenance, "maintenance_tmp_patterns": to_tmp_patterns, "metrics_retention": to_retention, "monitor_interval": to_interval, "thresholds": to_host_thresholds, "metrics_listen": to_listen,
               "metrics_token": to_token, "sweep_interval": to_interval, "sinks": to_sinks}
 
 
@@ -180,7 +196,22 @@ def to_host(doc: Any, where: str = "host") -> dict[str, Any]:
     errors = host_errors(doc, where)
     if errors:
         raise ValueError("\n".join(errors))
-    return {key: CONVERTERS[key](doc[key]) for key in HOST_KEYS if key in doc}
+    converted = {key: CONVERTERS[key](doc[key]) for key in HOST_KEYS if key in doc}
+    if isinstance(doc, dict) and "jobs" in doc:  # normalized by the CLI (corral.config.jobs): checked again
+        from corral.config.jobs import checked_jobs
+
+        try:
+            converted["jobs"] = checked_jobs(doc["jobs"])
+        except Invalid as exc:
+            raise ValueError(f"{where}: jobs{exc.suffix}: {exc.text}") from None
+    if isinstance(doc, dict) and "jobs_env" in doc:  # the environment they start from, sent once
+        from corral.config.jobs import checked_env
+
+        try:
+            converted["jobs_env"] = checked_env(doc["jobs_env"])
+        except Invalid as exc:
+            raise ValueError(f"{where}: jobs_env: {exc.text}") from None
+    return converted
 
 
 def host_errors(doc: Any, where: str) -> list[str]:

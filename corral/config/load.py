@@ -38,6 +38,7 @@ NESTED = f"nested more than {MAX_DEPTH} levels deep (an ecosystem file needs a f
 TOP_LEVEL_KEYS: dict[str, str | None] = {
     "apps": "the list of apps",
     "deploy": None,
+    "jobs": "the list of jobs (cron, interval, at, on start)",
 }
 TOP_LEVEL_KEYS.update(dict.fromkeys(APP_DEFAULT_KEYS, "a default for every app (log settings)"))
 TOP_LEVEL_KEYS.update(HOST_KEYS)  # daemon-wide settings (corral.config.host)
@@ -229,6 +230,8 @@ def _app_tables(doc: Any, where: str, warnings: list[str] | None = None) -> tupl
         return [doc], []
     errors = _top_level_errors(doc, where, warnings)
     apps = doc.get("apps")
+    if apps is None and doc.get("jobs") is not None:  # a file of jobs only
+        return [], errors
     if apps is None:
         errors.append(f'{where}: "apps" is missing (add a list of apps; in TOML: [[apps]] tables)')
         return [], errors
@@ -252,9 +255,9 @@ def _with_overrides(raw: Any, overrides: dict[str, Any]) -> Any:
 def _normalize_document(
     doc: Any, *, where: str, source: str | None, env_name: str | None,
     overrides: dict[str, Any] | None = None, wanted: list[str] | None = None, check_files: bool = False,
-    warnings: list[str] | None = None,
+    warnings: list[str] | None = None, jobs: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The normalized apps of a document; ``overrides`` apply to the ``wanted`` ones (all: None),
+    """The normalized apps of a document (its normalized jobs to ``jobs``); ``overrides`` apply to the ``wanted`` ones (all: None),
     the apps that are started, after the file itself has been checked; with ``check_files``, what
     the wanted apps name must be there (``preflight``).  A PM2 file's warnings go to ``warnings``."""
     base_dir = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
@@ -289,6 +292,19 @@ def _normalize_document(
             )
         seen.setdefault(name, index)
         specs.append(spec)
+    if isinstance(doc, dict) and doc.get("jobs") is not None:
+        import time
+
+        from corral.config.jobs import load_jobs
+
+        found_jobs = load_jobs(doc["jobs"], where, specs, base_dir, env_name, source, time.time(), errors)
+        if check_files:
+            from corral.config.preflight import runnable_problems
+
+            for index, job in enumerate(found_jobs):
+                errors.extend(runnable_problems(job["spec"], f'{where}: jobs[{index}] "{job["name"]}"'))
+        if jobs is not None:
+            jobs.extend(found_jobs)
     if errors:
         raise ConfigError(errors)
     if warnings is not None:
@@ -359,12 +375,15 @@ def load_file(
         check_overrides(overrides)
     doc = read_document(path)
     wanted = _only_names(only) if only is not None else None
+    jobs: list[dict[str, Any]] = []
     specs = _normalize_document(doc, where=path, source=path, env_name=env_name, overrides=overrides, wanted=wanted,
-                                check_files=check_files, warnings=warnings)
+                                check_files=check_files, warnings=warnings, jobs=jobs)
     if only is not None and _only_names(only):
         specs = _select(specs, only, path)
     if host is not None and isinstance(doc, dict):
         host.update({key: doc[key] for key in HOST_KEYS if key in doc})  # as written: the daemon converts
+        if "jobs" in doc:
+            host["jobs"] = jobs  # normalized (corral.config.jobs): the daemon checks them again
     return specs
 
 

@@ -143,6 +143,19 @@ def _schedule(value: Any) -> str | None:
     return None
 
 
+def _cron(value: Any) -> str | None:
+    from corral.jobs.cron import normalize  # cronsim: loaded only for an app with cron_restart
+
+    problem = _text(value, 256)
+    if problem is not None:
+        return problem
+    try:
+        normalize(value)
+    except ValueError:
+        return "is not a cron expression"
+    return None
+
+
 def _pattern(value: Any) -> str | None:
     problem = _text(value, 4096)
     if problem is not None:
@@ -277,7 +290,7 @@ CHECKS: dict[str, Check] = {
     "exec_mode": _optional(_choice("fork", "cluster")), "shutdown_with_message": _bool, "listen_timeout": _DURATION, "ready_timeout": _DURATION,
     "increment_var": _optional(lambda v: None if _env_name(v) else "is not an environment variable name"),
     "watchdog": _optional(_DURATION), "depends_on": lambda v: _texts(v, _name),
-    "reload": _choice("rolling", "restart"), "limits": _rlimits,
+    "reload": _choice("rolling", "restart"), "cron_restart": _optional(_cron), "limits": _rlimits,
     "max_memory_restart": _optional(lambda v: _int(v, 1 << 20, 1 << 50)), "thresholds": _thresholds,
     "health": _optional(_health),
     "source": _optional(_path), "env_name": _optional(lambda v: _text(v, 256)), "ignored": _texts,

@@ -74,6 +74,7 @@ _SPECS = Arg("apps", "specs", "app specs (JSON dicts, as `config.load` makes the
 _ENV = Arg("base_env", "env", "the environment the apps start from", high=MAX_ENV)
 _NONE: tuple[Arg, ...] = ()
 _BY = Arg("by", "text", 'who or what asks, for the timeline (default "corral VERB")', high=80)
+_JOB = Arg("name", "text", "a job's name", high=128, required=True)
 
 OPERATIONS: tuple[Op, ...] = (
     Op("ping", _NONE, ("ping",), "the daemon's pid, version, apps and event bus"),
@@ -122,6 +123,12 @@ OPERATIONS: tuple[Op, ...] = (
                         Arg("failed", "bool", "the deploy failed (an alert)")),
        (), "record a step of `corral deploy` in the events (a failed one alerts)"),
     Op("alerts_test", _NONE, ("alerts test",), "send a test alert through every sink", long=True),
+    Op("jobs", _NONE, ("jobs",), "every job: its schedule, next run, last result, running now"),
+    Op("jobs_run", (_JOB,), ("jobs run",), "run a job now, its output streamed (progress messages)", long=True),
+    Op("jobs_history", (_JOB, Arg("limit", "int", "how many runs (--lines)", high=10000)), ("jobs history",),
+       "a job's last runs"),
+    Op("jobs_pause", (_JOB,), ("jobs pause",), "a job's triggers skip until resumed"),
+    Op("jobs_resume", (_JOB,), ("jobs resume",), "a paused job runs on its schedule again"),
 )
 OPS: dict[str, Op] = {op.name: op for op in OPERATIONS}
 

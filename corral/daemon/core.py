@@ -17,6 +17,7 @@ from corral.control.protocol import Encoded
 from corral.daemon.bus import DEFAULT_MAXSIZE, Bus, Subscription
 from corral.daemon.timers import Handle, Timers, loop_timers
 from corral.events import Event
+from corral.exceptions import OperationFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -56,6 +57,10 @@ class Core(Protocol):
 
     def settings(self) -> Mapping[str, Any]: ...  # the daemon-wide settings (corral.config.host), frozen
     def watch_child(self, pid: int, callback: ExitCallback) -> bool: ...  # a feature's own child exits
+
+    def run_once(self, spec: Mapping[str, Any], base_env: Mapping[str, str],  # a job's run, as an app's
+                 on_output: Callable[[str, bytes], None], on_exit: Callable[[int | None, str | None], None],
+                 extra_env: Mapping[str, str] | None = None) -> Any: ...
 
 
 class DaemonCore:
@@ -116,6 +121,24 @@ class DaemonCore:
         from corral.daemon.view import snapshot
 
         return snapshot(self.supervisor, self.clock.now())
+
+    def run_once(self, spec: Mapping[str, Any], base_env: Mapping[str, str],
+                 on_output: Callable[[str, bytes], None], on_exit: Callable[[int | None, str | None], None],
+                 extra_env: Mapping[str, str] | None = None) -> Any:
+        """Run ``spec`` (an app spec's dict) once, as an instance of it would run (argv, environment,
+        identity, limits, log files): a handle with ``pid`` and ``stop(sig=None)``.  ``on_output``
+        gets each chunk of lines (redacted), ``on_exit(code, signal)`` comes once its output is read.
+        OperationFailed (one line) when it cannot start (``corral.daemon.oneshot``)."""
+        from corral.config.spec import AppSpec
+        from corral.daemon import oneshot
+
+        if self.supervisor is None:
+            raise OperationFailed("no supervisor attached: nothing can run")
+        try:
+            checked = AppSpec.from_dict(spec)
+        except ValueError as exc:
+            raise OperationFailed(f"not a runnable spec: {exc}") from None
+        return oneshot.run(self.supervisor, checked, dict(base_env), on_output, on_exit, dict(extra_env or {}))
 
     def watch_child(self, pid: int, callback: ExitCallback) -> bool:
         """The exit of a child a feature started (an alert delivery) goes to ``callback(pid, code,

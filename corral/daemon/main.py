@@ -30,6 +30,7 @@ from corral.daemon.core import DaemonCore
 from corral.exceptions import OperationFailed
 from corral.daemon import watchhook
 from corral.monitor import start as start_monitor, start_sweep
+from corral.jobs import on_demand as jobs_on_demand
 from corral.paths import Home, HomeError
 
 log = logging.getLogger("corral.daemon")
@@ -160,6 +161,8 @@ async def serve(home: Home, store: Store, boot: bool = False, systemd: dict[str,
     alerts_on_demand(sup.core)
     liveness_on_demand(sup)
     start_sweep(sup.core)
+    jobs_on_demand(sup.core)
+    cron_restart_on_demand(sup)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     if boot:
@@ -175,13 +178,17 @@ async def serve(home: Home, store: Store, boot: bool = False, systemd: dict[str,
     if manager is not None:
         manager.stopping(stop_budget(sup) if terminated else 30.0)
     monitor.close()
-    for name in ("liveness", "sweep"):
+    for name in ("liveness", "sweep", "jobs", "maintenance"):
         if sup.core.features.get(name) is not None:
             sup.core.features[name].close()
     await server.close()
     if terminated:
         log.info("%s: stopping every app", terminated[0])
         await stop_everything(sup)
+    if "corral.daemon.oneshot" in sys.modules:  # a job ran
+        from corral.daemon.oneshot import stop_all
+
+        stop_all()  # a job's run ends with the daemon (the next one finds its record otherwise)
     stop_watching()
     sup.close()
     store.close()
@@ -214,7 +221,7 @@ def stop_budget(sup: Supervisor) -> float:
 #: event kinds that may raise an alert (``corral.monitor.alerts.KINDS``, repeated here so that a
 #: daemon whose apps never fail never loads the monitor)
 ALERT_KINDS = frozenset(("crash", "crash_loop", "errored", "threshold", "log_dropped", "sweep", "liveness_failed",
-                         "deploy_failed"))
+                         "deploy_failed", "job_failed"))
 
 
 def alerts_on_demand(core: DaemonCore) -> None:
@@ -274,6 +281,27 @@ def liveness_on_demand(sup: Supervisor) -> None:
         core.timers.after(0, service.scan)
 
     core.bus.listen(online, StateChanged)
+
+
+def cron_restart_on_demand(sup: Supervisor) -> None:
+    """Load the jobs service when an app with ``cron_restart`` is added or changed; once loaded, any
+    app added, changed or removed is looked at again (its ``restart:NAME`` jobs)."""
+    from corral.events import AppAdded, AppChanged, AppRemoved, Event
+
+    core = sup.core
+
+    def changed(event: Event) -> None:
+        service = core.features.get("jobs")
+        if service is None:
+            app = sup.apps.get(event.app)
+            if app is None or not app.spec.cron_restart:
+                return
+            from corral.jobs.service import service_of
+
+            service = service_of(core)
+        core.timers.after(0, service.configure)
+
+    core.bus.listen(changed, AppAdded, AppChanged, AppRemoved)
 
 
 async def stop_everything(sup: Supervisor) -> None:

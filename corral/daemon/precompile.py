@@ -59,6 +59,8 @@ DAEMON_MODULES = (
     # monitoring, on by default (issue 11)
     "corral.monitor", "corral.monitor.history", "corral.monitor.rules", "corral.monitor.sampler",
     "corral.monitor.service",
+    # jobs: the on-demand hook only (corral.jobs.service loads with the first job or maintenance run)
+    "corral.jobs",
 )
 
 def with_private_helpers(names: Sequence[str]) -> tuple[str, ...]:

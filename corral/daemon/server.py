@@ -30,7 +30,7 @@ from typing import Any, Callable
 from corral.config.limits import max_instances
 from corral.control import protocol
 from corral.control.ops import KEEPALIVE, OPS, BadArgs, check_request
-from corral.daemon.ops.apps import Context, handler_for
+from corral.daemon.ops.apps import PROGRESS, Context, handler_for
 from corral.exceptions import OperationFailed, UserMistake
 
 log = logging.getLogger("corral.daemon")
@@ -226,7 +226,15 @@ class ControlServer:
         msg_id, op, args = parsed
         if not OPS[op].long:
             return await self._run(msg_id, op, args)
-        task = asyncio.get_running_loop().create_task(self._run(msg_id, op, args))
+        def progress(data: Any) -> None:  # the operation's own progress messages (jobs run's output)
+            if not writer.transport.is_closing():
+                writer.write(protocol.progress(msg_id, data))
+
+        token = PROGRESS.set(progress)
+        try:  # the task copies the context now: its operation sees its progress function
+            task = asyncio.get_running_loop().create_task(self._run(msg_id, op, args))
+        finally:
+            PROGRESS.reset(token)
         started = time.monotonic()
         while True:
             done, _ = await asyncio.wait({task}, timeout=KEEPALIVE)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from corral.daemon.store import Store
 
 log = logging.getLogger("corral.daemon")
-SECRET = ("metrics_token",)
+SECRET = ("metrics_token", "jobs_env")
 
 
 def apply(core: DaemonCore, store: Store, raw: dict[str, Any]) -> None:
@@ -47,5 +47,9 @@ def restore(core: DaemonCore, store: Store) -> None:
 
 
 def shown(settings: Any) -> dict[str, Any]:
-    """The settings as ``ping --json`` and ``describe`` show them (the token masked)."""
-    return {key: ("********" if key in SECRET else value) for key, value in dict(settings).items()}
+    """The settings as ``ping --json`` and ``describe`` show them (the token masked; jobs by name:
+    their environments stay in the daemon, ``corral jobs`` shows them)."""
+    out = {key: ("********" if key in SECRET else value) for key, value in dict(settings).items()}
+    if isinstance(out.get("jobs"), list):
+        out["jobs"] = [job.get("name") for job in out["jobs"] if isinstance(job, dict)]
+    return out

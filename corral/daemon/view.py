@@ -39,6 +39,7 @@ class AppView:
     listen: tuple[str, ...] = ()  # its sockets, ports as bound (given with a liveness probe only)
     cwd: str | None = None
     mutation: str | None = None  # the reload, scale, restart ... holding it now
+    cron_restart: str | None = None  # its cron_restart schedule (corral.jobs restarts it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,5 +72,5 @@ def snapshot(sup: Supervisor | None, now: float) -> Snapshot:
         mutation = app.state.mutation.kind if app.state.mutation is not None else None
         apps.append(AppView(app.name, app.id, app.namespace, app.desired, instances, loss.lines, loss.size,
                             loss.withheld, spec.max_memory_restart, spec.thresholds or None, spec.health,
-                            listen, spec.cwd, mutation))
+                            listen, spec.cwd, mutation, spec.cron_restart))
     return Snapshot(now, tuple(apps))

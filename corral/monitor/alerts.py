@@ -19,6 +19,8 @@ kind                   severity   from
 ``sweep``              warning    a sweep report that lists problems (apps not online, flapping)
 ``liveness``           warning    a ``liveness_failed`` event that replaces the instance
 ``deploy``             critical   a ``deploy_failed`` event: a deploy rolled back (or could not)
+``job_failed``         warning    a job run that failed with no retry left (exit, signal, timeout,
+                                  could not start; ``corral:disk`` still over after its cleanup)
 ``test``               info       ``corral alerts test``: every sink, whatever its min_severity
 =====================  =========  ===========================================================
 
@@ -39,12 +41,12 @@ __all__ = ["Alert", "AlertEngine", "Delivery", "alert_for", "SEVERITY", "REPEAT"
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY = {"crash_loop": "critical", "errored": "critical", "code_bug": "warning", "threshold": "warning",
             "threshold_cleared": "warning", "log_dropped": "warning", "sweep": "warning", "liveness": "warning",
-            "deploy": "critical", "test": "info"}
+            "deploy": "critical", "job_failed": "warning", "test": "info"}
 REPEAT = 3600.0
 BACKOFF = (5.0, 30.0, 120.0, 600.0)
 MAX_QUEUED = 100  # deliveries waiting per sink; beyond, the oldest is given up (counted)
 KINDS = frozenset(("crash", "crash_loop", "errored", "state", "threshold", "log_dropped", "sweep", "liveness_failed",
-                   "deploy_failed"))
+                   "deploy_failed", "job_failed"))
 
 
 @dataclass
@@ -135,6 +137,10 @@ def alert_for(kind: str, app: str, instance: int | None, message: str, data: dic
     if kind == "deploy_failed":
         return Alert("deploy", app, f"{app}: {message}", SEVERITY["deploy"], None, details=dict(data),
                      ts=ts)
+    if kind == "job_failed":
+        if not data.get("final") or data.get("outcome") == "replaced":
+            return None
+        return Alert("job_failed", app, message, SEVERITY["job_failed"], instance, details=dict(data), ts=ts)
     return None
 
 

@@ -152,18 +152,20 @@ def test_env_shows_the_instances_environment_with_secrets_masked(corral: Corral,
 
 
 # -- flags -----------------------------------------------------------------------------------
-def test_pm2_flags_for_settings_not_implemented_yet_are_one_warning(corral: Corral, workdir: Path) -> None:
+def test_pm2_flags_take_effect(corral: Corral, workdir: Path) -> None:
     result = corral.run("start", "--watch", "--max-memory-restart", "300M", "--cron-restart", "0 3 * * *",
                         "-l", "all.log", "--name", "w", "--", "sleep", "600", cwd=str(workdir))
-    assert result.stderr == "corral: warning: command line: not supported yet, ignored: --cron-restart\n"
+    assert result.stderr == ""
     assert corral.row("w")["status"] == "online"
     described = json.loads(corral.run("describe", "w", "--json").stdout)
     config = described["config"]  # these took effect
     assert (config["watch"], config["log_file"]) == ([str(workdir)], str(workdir / "all.log"))
     assert config["max_memory_restart"] == 300 * 1024**2  # PM2's key, implemented
+    assert config["cron_restart"] == "0 3 * * *"  # implemented: a graceful reload at 03:00 (corral jobs)
     (workdir / "corral.toml").write_text(ECO)
     result = corral.run("start", "corral.toml", "--only", "api", "-c", "0 3 * * *", cwd=str(workdir))
-    assert result.stderr == "corral: warning: command line: not supported yet, ignored: --cron-restart\n"
+    assert result.stderr == ""
+    assert json.loads(corral.run("describe", "api", "--json").stdout)["config"]["cron_restart"] == "0 3 * * *"
 
 
 def test_no_autorestart_and_instances_max(corral: Corral, workdir: Path) -> None:

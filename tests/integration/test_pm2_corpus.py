@@ -77,7 +77,7 @@ CASES = [
                       up=[("@metrics-agent-out", "metrics-agent: sampling")]), id="python-cmd"),
     pytest.param(Case("multi-app", "ecosystem.config.js", {"gateway": 1, "mailer": 1}, {29110: "gateway production"},
                       {"@gateway-out": "gateway: SIGINT, closing", "@mailer-out": "mailer: SIGINT, queue saved"},
-                      env="production", warnings=['{file}: app "mailer": not supported yet, ignored: cron_restart'],
+                      env="production", warnings=[],  # cron_restart is implemented (corral jobs: restart:mailer)
                       up=[("@mailer-out", "mailer: mode live")]),
                  id="multi-app"),
     pytest.param(Case("combined-log", "ecosystem.config.js", {"ingest": 2}, {},

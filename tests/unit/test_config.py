@@ -264,7 +264,8 @@ def test_pm2_keys_are_ignored_not_errors(tmp_path: Path) -> None:
         log_date_format="YYYY",
         treekill=True,
     )
-    assert spec["ignored"] == ["cron_restart", "autostart", "treekill"]
+    assert spec["ignored"] == ["autostart", "treekill"]
+    assert spec["cron_restart"] == "0 * * * *"  # implemented: a graceful reload on that schedule (corral.jobs)
     assert spec["max_memory_restart"] == 300 * 1024**2  # implemented: PM2's sizes are base 1024
     assert spec["exec_mode"] == "cluster"  # implemented: Node's cluster mode on corral's sockets
     assert spec["log_date_format"] == "YYYY"  # implemented now: a moment.js format
@@ -528,7 +529,8 @@ def test_load_pm2_js_fixture() -> None:
     assert worker["args"] == ["--queue", "default", "--verbose"]
     assert (worker["instances"], worker["max_restarts"], worker["min_uptime"], worker["restart_delay"]) == (2, 10, 5.0, 0.25)
     assert worker["env"] == {"LOG_LEVEL": "warning", "DEBUG": "false"}
-    assert worker["ignored"] == ["cron_restart"]
+    assert worker["ignored"] == []
+    assert worker["cron_restart"] == "0 3 * * *"
     assert load_file(path)[0]["env"] == {"NODE_ENV": "development", "PORT": "3000"}
 
 

@@ -67,6 +67,9 @@ CASES: list[tuple[list[str], str, Any]] = [
     (["app.py", "--wait-ready"], "wait_ready", True),
     (["app.py", "--listen-timeout", "5s"], "listen_timeout", 5.0),
     (["app.py", "--max-memory-restart", "300M"], "max_memory_restart", 300 * 1024 * 1024),
+    (["app.py", "--cron-restart", "0 3 * * *"], "cron_restart", "0 3 * * *"),
+    (["app.py", "-c", "@daily"], "cron_restart", "0 0 * * *"),
+    (["app.py", "--cron", "*/2 * * * * *"], "cron_restart", "*/2 * * * * *"),
 ]
 
 

@@ -7,6 +7,7 @@ restarted or removed) with a deadline, so the CLI can report the outcome.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from functools import partial
 from typing import Any, Awaitable, Callable
 
@@ -29,6 +30,11 @@ SETTLE_MARGIN = 10.0
 
 class UserError(UserMistake):
     """The request names something that does not exist or is not allowed."""
+
+
+#: A long operation's way to send ``progress`` messages before its reply (set by the server for
+#: the operation's task; None when it runs through ``Core.call``).
+PROGRESS: ContextVar[Callable[[Any], None] | None] = ContextVar("PROGRESS", default=None)
 
 
 class Context:
@@ -402,10 +408,16 @@ async def events(ctx: Context, args: dict[str, Any]) -> Any:
     return history(ctx.supervisor, target, limit)
 
 
+def is_job(sup: Supervisor, target: Any) -> bool:
+    """``target`` names a job (``corral events backup``) and no app."""
+    service = sup.core.features.get("jobs")
+    return target not in sup.apps and service is not None and target in service.jobs
+
+
 def history(sup: Supervisor, target: Any, limit: int) -> list[dict[str, Any]]:
     """The last ``limit`` stored events of the target apps (all apps for None or "all")."""
     if target and target != "all":
-        names = [a.name for a in resolve(sup, target)]
+        names = [target] if is_job(sup, target) else [a.name for a in resolve(sup, target)]
         found = [e for n in names for e in sup.store.events(n, limit)]
         return sorted(found, key=lambda e: e["ts"])[-limit:] if limit > 0 else []
     return sup.store.events(None, limit)
@@ -433,7 +445,8 @@ LAZY = {"metrics": "corral.daemon.ops.metrics", "replace": "corral.daemon.ops.me
         "save": "corral.daemon.ops.dump", "resurrect": "corral.daemon.ops.dump",
         "reset": "corral.daemon.ops.instances", "env": "corral.daemon.ops.instances",
         "alerts": "corral.daemon.ops.alerts", "alerts_test": "corral.daemon.ops.alerts",
-        "deploy_event": "corral.daemon.ops.deploy"}
+        "deploy_event": "corral.daemon.ops.deploy",
+        **dict.fromkeys(("jobs", "jobs_run", "jobs_history", "jobs_pause", "jobs_resume"), "corral.daemon.ops.jobs")}
 
 
 def handler_for(op: str) -> Handler | None:

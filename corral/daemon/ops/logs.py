@@ -38,6 +38,7 @@ def log_files(sup: Supervisor, apps: list[App]) -> list[dict[str, Any]]:
                     "app": app.name, "id": app.id, "instance": None if merged else index,
                     "stream": "both" if out == err else stream, "path": path,
                     "log_type": app.spec.log_type, "time": app.spec.time,
+                    "log_retain": app.spec.log_retain, "log_max_age": app.spec.log_max_age,
                 })
     return files
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from corral.control import protocol
 from corral.control.ops import KEEPALIVE
 from corral.daemon.bus import DEFAULT_MAXSIZE, Subscription
-from corral.daemon.ops.apps import Context, UserError, history, resolve
+from corral.daemon.ops.apps import Context, UserError, history, is_job, resolve
 from corral.daemon.supervisor import Supervisor
 from corral.events import Event
 
@@ -40,6 +40,8 @@ def app_filter(sup: Supervisor, target: Any) -> Callable[[str], bool]:
     """Which apps' events a target means.  A namespace also takes apps that join it later."""
     if target in (None, "", "all"):
         return lambda name: True
+    if is_job(sup, target):
+        return lambda name: name == target
     names = {a.name for a in resolve(sup, target)}  # raises UserError for an unknown target
     if target in sup.apps or str(target).isdigit():
         return names.__contains__
