@@ -66,8 +66,8 @@ def test_several_targets_with_one_unknown_do_nothing(corral: Corral) -> None:
 
 
 def test_delete_several_and_reset_counters(corral: Corral) -> None:
-    corral.run("start", app("crash.py"), "--name", "crashy", "--restart-delay", "0", "--", "1", "50")
-    wait_until(lambda: corral.row("crashy")["restarts"] >= 2, what="crashy to restart twice")
+    corral.run("start", app("crash.py"), "--name", "crashy", "--restart-delay", "1500", "--", "1", "50")
+    wait_until(lambda: corral.row("crashy")["restarts"] >= 2, 20, "crashy to restart twice")
     result = corral.run("reset", "crashy", "--json")
     assert [r["restarts"] for r in json.loads(result.stdout)] == [0]
     assert corral.row("crashy")["restarts"] <= 1  # counting again from 0 (it keeps crashing)
