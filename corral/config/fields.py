@@ -221,6 +221,10 @@ FIELDS: tuple[Field, ...] = (
           "replace an instance whose process tree stays over this much memory (300M, 1G)",
           flag=("--max-memory-restart",), shown="", meaning="replace an instance whose process tree stays over "
           'this much memory for `samples` samples ("300M", "1G"): new instance first when it has a socket'),
+    Field("heap_profile", to_bool, False, "bool", "trace allocations from the start (tracemalloc) for `profile heap`",
+          shown="`false`", meaning="Python: start tracemalloc with the program (`PYTHONTRACEMALLOC=1`), so "
+          "`corral profile heap` and automatic snapshots show every allocation; costs the app about 5-30 % CPU "
+          "and memory per live block (see [Profiling](#profiling))"),
     Field("thresholds", to_app_thresholds, {}, "dict[str, Any]",
           "this app's alert thresholds: cpu (per instance tree), process_memory, samples, window", table=""),
     Field("health", to_health, None, "dict[str, Any] | None",

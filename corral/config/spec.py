@@ -80,6 +80,7 @@ class AppSpec:
     depends_on: list[str] = field(default_factory=list)
     reload: Literal["rolling", "restart"] = "rolling"
     max_memory_restart: int | None = None
+    heap_profile: bool = False
     thresholds: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] | None = None
     # --- end of generated attributes ---

@@ -113,6 +113,11 @@ OPERATIONS: tuple[Op, ...] = (
     Op("alerts", (Arg("limit", "int", "how many alerts (--lines)", high=10000),), ("alerts",),
        "recent alerts and their delivery"),
     Op("alerts_test", _NONE, ("alerts test",), "send a test alert through every sink", long=True),
+    Op("profile", (_target(), Arg("what", "text", "cpu, stack or heap", high=8, required=True),
+                   Arg("instance", "int", "the instance (default: the first running)", high=-1),
+                   Arg("duration", "int", "seconds of CPU profile", low=1, high=3600),
+                   Arg("format", "text", "speedscope, svg or cpuprofile", high=16)),
+       ("profile",), "a CPU profile, every thread's stack or a heap snapshot of a running instance", long=True),
 )
 OPS: dict[str, Op] = {op.name: op for op in OPERATIONS}
 

@@ -148,13 +148,14 @@ async def serve(home: Home, store: Store) -> None:
     sup.core.features["monitor"] = monitor
     alerts_on_demand(sup.core)
     liveness_on_demand(sup)
+    profile_on_demand(sup.core)
     start_sweep(sup.core)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     log.info("corral daemon %s ready on %s (%d apps restored)", os.getpid(), home.socket, len(restored))
     await done.wait()
     monitor.close()
-    for name in ("liveness", "sweep"):
+    for name in ("liveness", "sweep", "profile"):
         if sup.core.features.get(name) is not None:
             sup.core.features[name].close()
     await server.close()
@@ -231,6 +232,20 @@ def liveness_on_demand(sup: Supervisor) -> None:
         core.timers.after(0, service.scan)
 
     core.bus.listen(online, StateChanged)
+
+
+def profile_on_demand(core: DaemonCore) -> None:
+    """Automatic snapshots (P3): the first instance over its ``process_memory`` line loads the
+    profile service (``corral.profile.service``), which takes a heap snapshot and a CPU profile."""
+    from corral.events import Threshold
+
+    def crossed(event: Threshold) -> None:
+        if event.metric == "process_memory" and not event.cleared and event.instance is not None:
+            from corral.profile.service import service_of
+
+            service_of(core).on_threshold(event)
+
+    core.bus.listen(crossed, Threshold)  # type: ignore[arg-type]
 
 
 async def stop_everything(sup: Supervisor) -> None:

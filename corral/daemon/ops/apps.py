@@ -373,11 +373,20 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "instances": instances,
         "events": sup.store.events(app.name, 20),
         "last_crash": last_crash(sup.store, app.name),
+        "evidence": _evidence(sup, app.name),
         "log_loss": app.log_loss.details(),
         "bus": {"dropped": sup.bus.dropped, "subscribers": len(sup.bus.subscriptions)},
         "store": sup.store.status(),
         **_monitoring(sup),
     }
+
+
+def _evidence(sup: Supervisor, app: str) -> dict[str, Any] | None:
+    """What the last instance corral replaced on its own was doing (``corral.daemon.ops.profile``)."""
+    for event in reversed(sup.store.events(app, 200)):
+        if event["kind"] == "evidence":
+            return {"ts": event["ts"], "instance": event["instance"], "summary": event["message"], **event["data"]}
+    return None
 
 
 def _argv(sup: Supervisor, app: App) -> list[str]:
@@ -430,7 +439,8 @@ LAZY = {"metrics": "corral.daemon.ops.metrics", "replace": "corral.daemon.ops.me
         "log_paths": "corral.daemon.ops.logs", "flush": "corral.daemon.ops.logs",
         "save": "corral.daemon.ops.dump", "resurrect": "corral.daemon.ops.dump",
         "reset": "corral.daemon.ops.instances", "env": "corral.daemon.ops.instances",
-        "alerts": "corral.daemon.ops.alerts", "alerts_test": "corral.daemon.ops.alerts"}
+        "alerts": "corral.daemon.ops.alerts", "alerts_test": "corral.daemon.ops.alerts",
+        "profile": "corral.daemon.ops.profile"}
 
 
 def handler_for(op: str) -> Handler | None:
