@@ -292,6 +292,8 @@ class Evidence(Event):
     def message(self) -> str:
         what = "stacks (py-spy dump)" if self.how == "py-spy dump" else "last log lines"
         text = f"before replacing pid {self.pid}: {what}, {len(self.text.splitlines())} lines"
+        frames = [ln.strip() for ln in self.text.splitlines() if ln.startswith("    ")]
+        text += f"; innermost: {frames[0][:200]}" if frames and self.how == "py-spy dump" else ""
         text += f"; no stack: {self.why}" if self.why else ""
         return text + (f"; heap snapshot {', '.join(self.files)}" if self.files else "")
 

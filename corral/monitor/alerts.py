@@ -18,6 +18,8 @@ kind                   severity   from
 ``log_dropped``        warning    lines a log file never got
 ``sweep``              warning    a sweep report that lists problems (apps not online, flapping)
 ``liveness``           warning    a ``liveness_failed`` event that replaces the instance
+``snapshot``           warning    an automatic heap snapshot and CPU profile (``profile`` event
+                                  of a threshold, not a manual one): names the files
 ``test``               info       ``corral alerts test``: every sink, whatever its min_severity
 =====================  =========  ===========================================================
 
@@ -38,11 +40,12 @@ __all__ = ["Alert", "AlertEngine", "Delivery", "alert_for", "SEVERITY", "REPEAT"
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY = {"crash_loop": "critical", "errored": "critical", "code_bug": "warning", "threshold": "warning",
             "threshold_cleared": "warning", "log_dropped": "warning", "sweep": "warning", "liveness": "warning",
-            "test": "info"}
+            "snapshot": "warning", "test": "info"}
 REPEAT = 3600.0
 BACKOFF = (5.0, 30.0, 120.0, 600.0)
 MAX_QUEUED = 100  # deliveries waiting per sink; beyond, the oldest is given up (counted)
-KINDS = frozenset(("crash", "crash_loop", "errored", "state", "threshold", "log_dropped", "sweep", "liveness_failed"))
+KINDS = frozenset(("crash", "crash_loop", "errored", "state", "threshold", "log_dropped", "sweep", "liveness_failed",
+                   "profile"))
 
 
 @dataclass
@@ -130,6 +133,9 @@ def alert_for(kind: str, app: str, instance: int | None, message: str, data: dic
             return None
         return Alert("liveness", app, f"{where}: {message}", SEVERITY["liveness"], instance, details=dict(data),
                      ts=ts)
+    if kind == "profile" and data.get("trigger", "manual") != "manual":
+        return Alert("snapshot", app, f"{where}: automatic {message}", SEVERITY["snapshot"], instance,
+                     details=dict(data), ts=ts)
     return None
 
 

@@ -19,6 +19,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlparse
 
+CLOSE_INSPECTOR = ("setImmediate(() => (process.getBuiltinModule ? process.getBuiltinModule('inspector') "
+                   ": require('inspector')).close())")
 MAX_MESSAGE = 1 << 30  # a heap snapshot arrives in chunks; one message is never this big
 
 
@@ -69,8 +71,8 @@ def find_inspector(pid: int, before: set[int], deadline: float) -> str:
             if targets:
                 return str(targets[0]["webSocketDebuggerUrl"])
         if time.monotonic() >= deadline:
-            raise InspectorError(f"pid {pid} opened no inspector after SIGUSR1 (started with --disable-sigusr1, "
-                                 "or port 9229 is taken by another process?)")
+            raise InspectorError(f"pid {pid} opened no inspector on SIGUSR1 (it handles SIGUSR1 itself, runs with "
+                                 "--disable-sigusr1, or port 9229 is taken): start it with --inspect=127.0.0.1:0")
         time.sleep(0.05)
 
 
@@ -91,7 +93,9 @@ def open_inspector(pid: int, timeout: float = 5.0) -> Session:
         raise InspectorError(f"pid {pid} is gone") from None
     except PermissionError:
         raise InspectorError(f"not allowed to signal pid {pid} (another user's process)") from None
-    return Session(find_inspector(pid, set(), deadline), timeout)
+    session = Session(find_inspector(pid, set(), deadline), timeout)
+    session.opened = True  # closed again when done: an open inspector lets any local user run code in it
+    return session
 
 
 class Session:
@@ -101,6 +105,7 @@ class Session:
         where = urlparse(url)
         self.sock = socket.create_connection((where.hostname or "127.0.0.1", where.port or 80), timeout=timeout)
         self.next_id = 0
+        self.opened = False
         key = base64.b64encode(os.urandom(16)).decode()
         request = (f"GET {where.path} HTTP/1.1\r\nHost: {where.hostname}:{where.port}\r\nUpgrade: websocket\r\n"
                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -118,8 +123,10 @@ class Session:
 
     def close(self) -> None:
         try:
+            if self.opened:  # after this reply: the inspector stops listening
+                self.call("Runtime.evaluate", {"expression": CLOSE_INSPECTOR})
             self._send(b"\x03\xe8", opcode=8)
-        except OSError:
+        except (OSError, InspectorError, ValueError):
             pass
         self.sock.close()
 
@@ -146,6 +153,20 @@ class Session:
                 return dict(message.get("result") or {})
             if on_event is not None and "method" in message:
                 on_event(message["method"], message.get("params") or {})
+
+    def wait_event(self, method: str, seconds: float, on_event: Any = None) -> dict[str, Any] | None:
+        """The params of the next METHOD event within SECONDS (others go to ON_EVENT), or None."""
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                message = json.loads(self._receive())
+                if message.get("method") == method:
+                    return dict(message.get("params") or {})
+                if on_event is not None and "method" in message:
+                    on_event(message["method"], message.get("params") or {})
+        except TimeoutError:
+            return None
 
     def _send(self, payload: bytes, opcode: int = 1) -> None:
         mask = os.urandom(4)

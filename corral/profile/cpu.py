@@ -24,19 +24,15 @@ def speedscope_top(doc: dict[str, Any], n: int = TOP) -> list[dict[str, Any]]:
     """The N functions with the most self time in a speedscope file (py-spy's), every profile
     (thread, process) counted together: function, file:line, samples, share of all samples."""
     frames = doc.get("shared", {}).get("frames", [])
-    own: Counter[int] = Counter()
-    total = 0.0
+    keys = [(str(f.get("name", "?")), str(f.get("file") or ""), int(f.get("line") or 0)) for f in frames]
+    own: Counter[tuple[str, str, int]] = Counter()
+    total = 0
     for profile in doc.get("profiles", []):
-        weights = profile.get("weights") or [1] * len(profile.get("samples", []))
-        for stack, weight in zip(profile.get("samples", []), weights):
-            total += weight
-            if stack:
-                own[stack[-1]] += weight
-    rows = []
-    for index, weight in own.most_common(n):
-        frame = frames[index] if 0 <= index < len(frames) else {}
-        rows.append(_row(str(frame.get("name", "?")), frame.get("file"), frame.get("line"), weight, total))
-    return rows
+        for stack in profile.get("samples", []):
+            total += 1
+            if stack and 0 <= stack[-1] < len(keys):
+                own[keys[stack[-1]]] += 1  # one frame per distinct column: counted by function and line
+    return [_row(name, file or None, line or None, count, total) for (name, file, line), count in own.most_common(n)]
 
 
 def cpuprofile_top(doc: dict[str, Any], n: int = TOP) -> list[dict[str, Any]]:

@@ -34,23 +34,30 @@ def python_stack(pyspy: str, pid: int, timeout: float) -> tuple[str | None, str]
 def node_stack(pid: int, timeout: float) -> str:
     """The main thread's JavaScript stack: paused for a moment through the inspector, resumed."""
     frames: list[dict[str, Any]] = []
+    scripts: dict[str, str] = {}
 
     def paused(method: str, params: dict[str, Any]) -> None:
         if method == "Debugger.paused":
             frames.extend(params.get("callFrames", []))
+        elif method == "Debugger.scriptParsed":
+            scripts[str(params.get("scriptId"))] = str(params.get("url", ""))
 
     with open_inspector(pid, timeout) as session:
         session.call("Debugger.enable", on_event=paused)
         session.call("Debugger.pause", on_event=paused)
-        while not frames:  # the event comes when the loop reaches JavaScript
-            session.call("Runtime.evaluate", {"expression": "1"}, on_event=paused)
+        if not frames:  # the event comes when the main thread next runs JavaScript
+            found = session.wait_event("Debugger.paused", min(timeout, 3.0), on_event=paused)
+            frames.extend((found or {}).get("callFrames", []))
+        session.settimeout(timeout)
         session.call("Debugger.resume")
         session.call("Debugger.disable")
+    if not frames:
+        return f"Thread main (pid {pid}): idle in the event loop (no JavaScript ran within {min(timeout, 3.0):g}s)"
     lines = [f"Thread main (pid {pid}):"]
     for frame in frames:
         where = frame.get("location", {})
-        lines.append(f"    {frame.get('functionName') or '(anonymous)'} ({frame.get('url', '')}:"
-                     f"{where.get('lineNumber', -1) + 1})")
+        url = frame.get("url") or scripts.get(str(where.get("scriptId")), "")
+        lines.append(f"    {frame.get('functionName') or '(anonymous)'} ({url}:{where.get('lineNumber', -1) + 1})")
     return "\n".join(lines)[:MAX_TEXT]
 
 
