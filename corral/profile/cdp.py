@@ -19,12 +19,14 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlparse
 
+from corral.exceptions import OperationFailed
+
 CLOSE_INSPECTOR = ("setImmediate(() => (process.getBuiltinModule ? process.getBuiltinModule('inspector') "
                    ": require('inspector')).close())")
 MAX_MESSAGE = 1 << 30  # a heap snapshot arrives in chunks; one message is never this big
 
 
-class InspectorError(Exception):
+class InspectorError(OperationFailed):
     """The inspector could not be reached or answered wrongly: one line says why."""
 
 

@@ -60,14 +60,13 @@ def flamegraph_svg(doc: dict[str, Any], title: str, width: int = 1200) -> str:
     frames = doc.get("shared", {}).get("frames", [])
     root: dict[str, Any] = {"n": 0.0, "kids": {}}
     for profile in doc.get("profiles", []):
-        weights = profile.get("weights") or [1] * len(profile.get("samples", []))
-        for stack, weight in zip(profile.get("samples", []), weights):
+        for stack in profile.get("samples", []):
             node = root
-            node["n"] += weight
+            node["n"] += 1
             for index in stack:
                 name = str(frames[index].get("name", "?")) if 0 <= index < len(frames) else "?"
-                node = node["kids"].setdefault(name, {"n": 0.0, "kids": {}})
-                node["n"] += weight
+                node = node["kids"].setdefault(name, {"n": 0, "kids": {}})
+                node["n"] += 1
     depth = _depth(root)
     row, top = 16, 24
     height = top + row * max(depth, 1) + 4

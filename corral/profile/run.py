@@ -19,13 +19,14 @@ import sys
 import time
 from typing import Any
 
+from corral.exceptions import OperationFailed
 from corral.profile import artifacts, cpu, heap, rights, stacks
 from corral.profile.cdp import InspectorError
 
 FORMATS = {"python": ("speedscope", "svg"), "node": ("cpuprofile",)}
 
 
-class Refused(Exception):
+class Refused(OperationFailed):
     """What cannot be done, in one line."""
 
 

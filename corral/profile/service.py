@@ -21,6 +21,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from corral.events import Evidence, Profiled, Threshold
+from corral.exceptions import OperationFailed
 from corral.profile import artifacts
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ AUTO_CPU = 10  # seconds of CPU profile with an automatic snapshot
 AUTO_METRICS = ("process_memory",)
 
 
-class HelperFailed(Exception):
+class HelperFailed(OperationFailed):
     """The helper said no (one line) or did not answer in time."""
 
 
