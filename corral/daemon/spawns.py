@@ -24,8 +24,8 @@ from corral.logs.safeopen import LogFileError
 from corral.process.identity import IdentityError
 from corral.process.identity import resolve as resolve_identity
 from corral.process.limits import for_spawn as limits_for_spawn
+from corral.process.limits import ptracer_needed
 from corral.process.listeners import BindError
-from corral.process.ptrace import ptracer_needed
 from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.process.tracking import MARKER, Tree
 

@@ -15,7 +15,7 @@ import pytest
 from corral.cli.parser import UsageError
 from corral.cli.profile import duration_of
 from corral.clock import ManualClock
-from corral.process.ptrace import needs_ptracer
+from corral.process.limits import needs_ptracer
 from corral.profile import artifacts, cpu, rights
 from corral.profile.service import AutoLimit, deadline_for
 
