@@ -223,8 +223,8 @@ FIELDS: tuple[Field, ...] = (
           'this much memory for `samples` samples ("300M", "1G"): new instance first when it has a socket'),
     Field("heap_profile", to_bool, False, "bool", "trace allocations from the start (tracemalloc) for `profile heap`",
           shown="`false`", meaning="Python: start tracemalloc with the program (`PYTHONTRACEMALLOC=1`), so "
-          "`corral profile heap` and automatic snapshots show every allocation; costs the app about 5-30 % CPU "
-          "and memory per live block (see [Profiling](#profiling))"),
+          "`corral profile heap` and automatic snapshots show every allocation; allocation-heavy code runs 2-4x "
+          "slower and each live block costs some tens of bytes (see [Profiling](#profiling))"),
     Field("thresholds", to_app_thresholds, {}, "dict[str, Any]",
           "this app's alert thresholds: cpu (per instance tree), process_memory, samples, window", table=""),
     Field("health", to_health, None, "dict[str, Any] | None",
