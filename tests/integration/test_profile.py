@@ -172,3 +172,23 @@ def test_bad_input_is_one_line_and_leaves_the_app_alone(corral: Corral, workdir:
         line = one_line_failure(corral, "profile", "cpu", "hot", "--duration", "1")
         assert line.startswith(f"corral: pid {node_pid} opened no inspector on SIGUSR1"), line
         assert corral.row("hot")["pid"] == node_pid and corral.row("hot")["status"] == "online"
+
+
+@needs_pyspy
+def test_a_silent_instance_restarted_by_its_watchdog_leaves_its_stack_first(corral: Corral, workdir: Path) -> None:
+    corral.run("start", write(workdir, f"""
+[[apps]]
+name = "web"
+script = "{APPS / 'webapp.py'}"
+listen = "tcp://127.0.0.1:0"
+env = {{ NOTIFY = "1", WATCHDOG_EVERY = "0" }}
+ready = "notify"
+watchdog = "1s"
+"""))
+    first = corral.wait_status("web", "online")["pid"]
+    wait_until(lambda: corral.row("web")["pid"] not in (None, first), 30, "the watchdog restart")
+    evidence = next(e for e in kinds(corral, "web", "evidence") if e["data"]["pid"] == first)
+    assert evidence["data"]["reason"] == "watchdog: no WATCHDOG=1 for 1s" and evidence["data"]["how"] == "py-spy dump"
+    assert "webapp.py:" in evidence["data"]["text"]
+    watchdog = next(e for e in kinds(corral, "web", "watchdog"))
+    assert evidence["ts"] <= watchdog["ts"]

@@ -6,7 +6,9 @@ work is done by the profiling helper the daemon starts (:mod:`corral.profile.ser
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+from typing import Any, Callable
 
 from corral.daemon.ops.apps import Context, UserError, command, resolve
 from corral.daemon.supervisor import App, Slot, Supervisor
@@ -15,6 +17,8 @@ from corral.exceptions import OperationFailed
 from corral.profile.service import HelperFailed, run_helper, service_of
 
 WHAT = ("cpu", "stack", "heap")
+log = logging.getLogger("corral.daemon")
+_running: set[asyncio.Task[Any]] = set()
 
 
 def running_slot(app: App, index: int | None) -> Slot:
@@ -67,3 +71,19 @@ async def evidence(sup: Supervisor, app: App, slot: Slot, reason: str) -> Eviden
     logs = list(slot.log_paths or sup.logs.paths(app.spec, slot.index))
     return await service_of(sup.core).evidence(app.name, slot.index, slot.child.pid, reason,
                                                [p for p in logs if p and p != "/dev/null"])
+
+
+def evidence_then(sup: Supervisor, slot: Slot, reason: str, then: Callable[[], None]) -> None:
+    """The evidence of SLOT (bounded), then THEN(): a watchdog's restart waits for it, no longer."""
+
+    async def run() -> None:
+        try:
+            await evidence(sup, slot.app, slot, reason)
+        except Exception:  # never let a capture stand in the way of the restart
+            log.exception("%s[%d]: the evidence before the restart failed", slot.app.name, slot.index)
+        finally:
+            then()
+
+    task = asyncio.get_running_loop().create_task(run())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
