@@ -192,3 +192,25 @@ watchdog = "1s"
     assert "webapp.py:" in evidence["data"]["text"]
     watchdog = next(e for e in kinds(corral, "web", "watchdog"))
     assert evidence["ts"] <= watchdog["ts"]
+
+
+@needs_pyspy
+def test_max_memory_restart_takes_the_stack_and_a_heap_snapshot_first(corral: Corral, workdir: Path) -> None:
+    corral.run("start", write(workdir, f"""
+monitor_interval = "1s"
+
+[[apps]]
+name = "leak"
+cmd = ["{sys.executable}", "{APPS / 'heapleak.py'}"]
+heap_profile = true
+max_memory_restart = "80MB"
+thresholds = {{ samples = 1 }}
+"""))
+    first = corral.wait_status("leak", "online")["pid"]
+    done = wait_until(lambda: kinds(corral, "leak", "memory_restarted"), 60, "the replacement")[0]
+    assert f"pid {first} ->" in done["message"]
+    evidence = next(e for e in kinds(corral, "leak", "evidence") if e["data"]["pid"] == first)
+    assert evidence["data"]["how"] == "py-spy dump" and "heapleak.py:" in evidence["data"]["text"]
+    report = next(f for f in evidence["data"]["files"] if f.endswith(".txt"))
+    assert "the leaking line" in Path(report).read_text().splitlines()[1]
+    assert report in evidence["message"] and evidence["ts"] <= done["ts"]
