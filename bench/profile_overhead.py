@@ -96,9 +96,8 @@ def main() -> int:
         rate(count, pid, 2.0)  # warm up
         for _ in range(args.rounds):
             before = rate(count, pid, args.window)
-            out: list[str] = []
-            runner = threading.Thread(target=lambda: out.append(corral("profile", "cpu", "counter", "--duration",
-                                                                       f"{int(args.window) + 2}s")))
+            runner = threading.Thread(target=corral, args=("profile", "cpu", "counter", "--duration",
+                                                           f"{int(args.window) + 2}s"))
             runner.start()
             time.sleep(1.5)  # py-spy attached and sampling (it starts within ~0.5 s)
             profiled = rate(count, pid, args.window)
