@@ -117,7 +117,7 @@ def evidence_job(job: dict[str, Any], runtime: str) -> dict[str, Any]:
 def heap_job(job: dict[str, Any], runtime: str, base: str, stem: str) -> dict[str, Any]:
     pid = job["pid"]
     if runtime == "node":
-        size = heap.node_heap(pid, base + ".heapsnapshot")
+        size = heap.node_heap(pid, base + ".heapsnapshot", float(job.get("timeout") or 120))
         return {"files": [base + ".heapsnapshot"], "text": f"heap snapshot: {size / 1024 ** 2:.1f} MiB"}
     if runtime != "python":
         raise Refused(f"pid {pid} runs neither Python nor Node: no heap snapshot for it")

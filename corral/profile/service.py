@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from corral.daemon.core import Core
 
 EVIDENCE_TIMEOUT = 3.0  # seconds py-spy dump may take before a replacement goes ahead without it
+EVIDENCE_HEAP = 4.0  # seconds the heap snapshot before a max_memory_restart may take (at the same time)
 AUTO_EVERY = 3600.0  # automatic snapshots: at most one per app per hour
 AUTO_CPU = 10  # seconds of CPU profile with an automatic snapshot
 AUTO_METRICS = ("process_memory",)
@@ -43,7 +44,9 @@ def deadline_for(job: dict[str, Any]) -> float:
         return float(job.get("duration") or 30) + 60.0
     if what == "evidence":
         return float(job.get("timeout") or EVIDENCE_TIMEOUT) + 2.0
-    return 150.0 if what == "heap" else float(job.get("timeout") or 10) + 10.0
+    if what == "heap":
+        return float(job.get("timeout") or 120) + 3.0
+    return float(job.get("timeout") or 10) + 10.0
 
 
 async def run_helper(core: Core, job: dict[str, Any], python: str = sys.executable) -> dict[str, Any]:
@@ -127,15 +130,16 @@ class ProfileService:
         """H4: what PID was doing (bounded by EVIDENCE_TIMEOUT; LOGS, its log files, when it runs no
         Python or gives no stack); before a max_memory_restart, a heap snapshot too (once an hour)."""
         job = self.job("evidence", app, instance, pid, timeout=EVIDENCE_TIMEOUT, logs=logs)
-        files: tuple[str, ...] = ()
+        heap = None  # the heap snapshot, at the same time as the stacks: the wait is the longer of the two
         if reason.startswith("max_memory_restart") and self.limit.allow(app, self.core.clock.monotonic()):
-            snap = await self.snapshot(app, instance, pid, "max_memory_restart", cpu=0, timeout=EVIDENCE_TIMEOUT)
-            files = snap.files
+            heap = asyncio.ensure_future(self.snapshot(app, instance, pid, "max_memory_restart", cpu=0,
+                                                       timeout=EVIDENCE_HEAP))
         try:
             answer = await run_helper(self.core, job)
             how, text, why = str(answer["how"]), str(answer.get("text", "")), str(answer.get("why", ""))
         except HelperFailed as exc:
             how, text, why = "none", "", str(exc)
+        files = (await heap).files if heap is not None else ()
         event = Evidence(app=app, instance=instance, pid=pid, reason=reason, how=how, text=text, why=why, files=files)
         self.core.publish(event)
         return event

@@ -69,7 +69,7 @@ def test_a_stuck_app_replaced_by_its_liveness_probe_leaves_its_stack_in_the_even
 [[apps]]
 name = "stuck"
 cmd = ["{sys.executable}", "{APPS / 'stuck.py'}", "{port}", "{workdir / 'flag'}", "hang"]
-health = {{ http = "/healthz", port = {port}, interval = "0.2s", timeout = "0.5s", failures = 2, start_period = "0s" }}
+health = {{ http = "/healthz", port = {port}, interval = "0.2s", timeout = "1s", failures = 2, start_period = "60s" }}
 """))
     first = corral.wait_status("stuck", "online")["pid"]
     wait_until(lambda: "serving" in corral.log("stuck"), 10, "the server up")

@@ -51,7 +51,7 @@ async def profile(ctx: Context, args: dict[str, Any]) -> Any:
     pid = slot.child.pid  # type: ignore[union-attr]
     service = service_of(sup.core)
     job = service.job(what, app.name, slot.index, pid, duration=args.get("duration") or 30,
-                      format=args.get("format") or "", timeout=10)
+                      format=args.get("format") or "", timeout=120 if what == "heap" else 10)
     try:
         answer = await run_helper(sup.core, job, sup.python)
     except HelperFailed as exc:
