@@ -40,13 +40,19 @@ def python_heap(pid: int, directory: str, stem: str, timeout: float) -> tuple[li
     with open(request + ".tmp", "w", encoding="utf-8") as f:
         f.write(stem)
     os.replace(request + ".tmp", request)  # the handler reads the name it must write
-    os.kill(pid, HEAP_SIGNAL)
     wanted = [os.path.join(directory, stem + ext) for ext in (".txt", ".tracemalloc")]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(os.path.exists(p) for p in wanted):
-            return wanted, ""
-        time.sleep(0.05)
+    try:
+        os.kill(pid, HEAP_SIGNAL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # the app writes the report last: when it is there, both are
+            if all(os.path.exists(p) for p in wanted):
+                return wanted, ""
+            time.sleep(0.05)
+    finally:
+        try:
+            os.unlink(request)
+        except OSError:
+            pass
     return [p for p in wanted if os.path.exists(p)], f"the app wrote no snapshot within {timeout:g}s"
 
 
