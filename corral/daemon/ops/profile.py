@@ -70,7 +70,7 @@ async def evidence(sup: Supervisor, app: App, slot: Slot, reason: str) -> Eviden
         return None
     logs = list(slot.log_paths or sup.logs.paths(app.spec, slot.index))
     return await service_of(sup.core).evidence(app.name, slot.index, slot.child.pid, reason,
-                                               [p for p in logs if p and p != "/dev/null"])
+                                               [p for p in logs if p and p != "/dev/null" and not p.startswith("<")])
 
 
 def evidence_then(sup: Supervisor, slot: Slot, reason: str, then: Callable[[], None]) -> None:
