@@ -69,18 +69,23 @@ def test_a_stuck_app_replaced_by_its_liveness_probe_leaves_its_stack_in_the_even
 [[apps]]
 name = "stuck"
 cmd = ["{sys.executable}", "{APPS / 'stuck.py'}", "{port}", "{workdir / 'flag'}", "hang"]
-health = {{ http = "/healthz", port = {port}, interval = "0.2s", timeout = "1s", failures = 2, start_period = "60s" }}
+health = {{ http = "/healthz", port = {port}, interval = "0.2s", timeout = "1s", failures = 2, start_period = "2s" }}
 """))
-    first = corral.wait_status("stuck", "online")["pid"]
+    corral.wait_status("stuck", "online")
     wait_until(lambda: "serving" in corral.log("stuck"), 10, "the server up")
-    (workdir / "flag").touch()
-    wait_until(lambda: kinds(corral, "stuck", "liveness_restarted"), 30, "the replacement")
+    (workdir / "flag").touch()  # from now on every instance hangs in the function at its first probe
+
+    def stuck_evidence() -> list[dict]:
+        return [e for e in kinds(corral, "stuck", "evidence") if "stuck_in_a_known_function" in e["data"]["text"]]
+
+    evidence = wait_until(stuck_evidence, 60, "a replacement whose evidence holds the function")[0]
+    first = evidence["data"]["pid"]
+    replaced = wait_until(lambda: [e for e in kinds(corral, "stuck", "liveness_restarted")
+                                   if f"pid {first} ->" in e["message"]], 30, "that replacement")[0]
     corral.run("stop", "stuck")  # with the flag there, each new instance hangs too
-    evidence = next(e for e in kinds(corral, "stuck", "evidence") if e["data"]["pid"] == first)
     assert evidence["data"]["how"] == "py-spy dump"
     assert "stuck_in_a_known_function (stuck.py:" in evidence["data"]["text"]
     assert "innermost:" in evidence["message"] and evidence["data"]["reason"].startswith("liveness:")
-    replaced = next(e for e in kinds(corral, "stuck", "liveness_restarted") if f"pid {first} ->" in e["message"])
     assert evidence["ts"] <= replaced["ts"]
     info = json.loads(corral.run("describe", "stuck", "--json").stdout)
     last = kinds(corral, "stuck", "evidence")[-1]
