@@ -8,6 +8,8 @@
 #                                              exit status 1 above it
 #   bench/run.sh monitor [monitor.py options]  sampling CPU with 100 apps, threshold -> webhook
 #                                              time (~3 min, no PM2): exit status 1 over budget
+#   bench/run.sh profile [options]             what `corral profile cpu` (py-spy, 100 Hz) costs the
+#                                              app it profiles (~1 min, no PM2): exit 1 above 5 %
 #
 # Env: CORRAL_PYTHON (default: the repo's .venv/bin/python), BENCH_SKIP_INSTALL=1 to reuse
 # bench/node_modules as it is.  Results: bench/results/core-latest.{md,json}
@@ -23,6 +25,9 @@ if [ "${1:-}" = reload ]; then
     shift
     script="$here/reload.py"
     state="$here/.work/reload-state.json"
+elif [ "${1:-}" = profile ]; then
+    shift
+    exec "$py" "$here/profile_overhead.py" "$@"
 elif [ "${1:-}" = rss ]; then
     shift
     script="$here/rss.py"

@@ -273,6 +273,59 @@ def _figure(metric: str, value: float) -> str:
     return f"{value:.1f}%"
 
 
+# -- profiling (corral.profile) --------------------------------------------------------------
+class Evidence(Event):
+    """What an instance was doing just before corral replaced it on its own (H4): every thread's
+    stack (``how`` = ``py-spy dump``) or the last lines of its logs (``how`` = ``logs``; ``why``
+    says why there is no stack when one was wanted)."""
+
+    pid: int
+    reason: str
+    how: str
+    text: str
+    why: str = ""
+    files: tuple[str, ...] = ()  # a heap snapshot taken with it (max_memory_restart)
+
+    KIND: ClassVar[str] = "evidence"
+
+    @property
+    def message(self) -> str:
+        what = "stacks (py-spy dump)" if self.how == "py-spy dump" else "last log lines"
+        text = f"before replacing pid {self.pid}: {what}, {len(self.text.splitlines())} lines"
+        frames = [ln.strip() for ln in self.text.splitlines() if ln.startswith("    ")]
+        text += f"; innermost: {frames[0][:200]}" if frames and self.how == "py-spy dump" else ""
+        text += f"; no stack: {self.why}" if self.why else ""
+        return text + (f"; heap snapshot {', '.join(self.files)}" if self.files else "")
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"pid": self.pid, "reason": self.reason, "how": self.how, "text": self.text, "why": self.why,
+                "files": list(self.files)}
+
+
+class Profiled(Event):
+    """A profile or snapshot was written (``trigger``: ``manual`` or the threshold that took it)."""
+
+    what: str  # cpu | heap
+    pid: int
+    files: tuple[str, ...] = ()
+    trigger: str = "manual"
+    error: str = ""
+
+    KIND: ClassVar[str] = "profile"
+
+    @property
+    def message(self) -> str:
+        if self.error:
+            return f"{self.what} profile of pid {self.pid} ({self.trigger}) failed: {self.error}"
+        return f"{self.what} profile of pid {self.pid} ({self.trigger}): {', '.join(self.files)}"
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return {"what": self.what, "pid": self.pid, "files": list(self.files), "trigger": self.trigger,
+                "error": self.error}
+
+
 # -- alerts (corral.monitor) -----------------------------------------------------------------
 class Alert(Event):
     """An alert raised for a person (``corral.monitor.alerts``): ``app`` is "" for the host.

@@ -62,3 +62,13 @@ def listen() -> list[socket.socket]:
         os.set_inheritable(fd, False)
         sockets.append(socket.socket(fileno=fd))
     return sockets
+
+
+def _install_heap_handler() -> None:
+    if os.environ.get("CORRAL_PROFILE_DIR"):  # only under corral: `corral profile heap` asks by SIGUSR2
+        from corral.app import heap
+
+        heap.install()
+
+
+_install_heap_handler()

@@ -285,6 +285,7 @@ COMMANDS = {
     "save": cmd_save, "dump": cmd_save, "resurrect": _lazy("verbs", "cmd_resurrect"), "kill": cmd_kill,
     "ping": cmd_ping, "validate": cmd_validate, "run": cmd_run, "metrics": _lazy("metrics", "cmd_metrics"),
     "alerts": _lazy("alerts", "cmd_alerts"), "jobs": _lazy("jobs", "cmd_jobs"),
+    "profile": _lazy("profile", "cmd_profile"),
     "deploy": _lazy("deploy", "cmd_deploy"), "rollback": _lazy("releases", "cmd_rollback"),
     "releases": _lazy("releases", "cmd_releases"),
     "startup": _lazy("boot", "cmd_startup"), "unstartup": _lazy("boot", "cmd_unstartup"),

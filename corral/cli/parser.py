@@ -130,6 +130,14 @@ def _inspection(sub: Any) -> None:
     p.add_argument("name", nargs="?", help="the job")
     p.add_argument("--lines", type=int, default=20, help="history: how many runs (default 20)")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("profile", help="a CPU profile, every thread's stack or a heap snapshot of a running app")
+    p.add_argument("what", choices=["cpu", "stack", "heap"])
+    p.add_argument("target", help="an app name or id")
+    p.add_argument("--instance", type=int, default=None, help="the instance (default: the first running)")
+    p.add_argument("--duration", default="30s", help="cpu: how long to sample (default 30s)")
+    p.add_argument("--format", choices=["speedscope", "svg", "cpuprofile"], default=None,
+                   help="cpu: only this file (Python: speedscope and svg by default; Node: cpuprofile)")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("logs", aliases=["log"], help="show (and follow) apps' logs")
     p.add_argument("target", nargs="?", default="all", help="an app name, an id, a namespace, or all")

@@ -187,6 +187,12 @@ def describe(info: dict[str, Any]) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(crash["ts"]))
         lines.append(f"  last crash: {when}, instance {crash['instance']}: {crash['summary']}")
         lines.extend(f"    {frame}" for frame in (crash.get("frames") or [])[-3:])
+    evidence = info.get("evidence")
+    if evidence:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(evidence["ts"]))
+        lines.append(f"  last replaced: {when}, instance {evidence['instance']} ({clean(evidence.get('reason', ''))}): "
+                     f"{clean(evidence['summary'])}")
+        lines.extend(f"    {clean(line)}" for line in str(evidence.get("text", "")).splitlines()[:12])
     lines.extend(f"  state: {line}" for line in store_lines(info.get("store") or {}))
     lines.extend(loss_lines(info.get("log_loss")))
     dropped = (info.get("bus") or {}).get("dropped")

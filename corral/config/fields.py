@@ -228,6 +228,10 @@ FIELDS: tuple[Field, ...] = (
           meaning='restart gracefully on a cron schedule (`"0 3 * * *"`, local time; 6 fields with seconds '
           "first, `@daily` ...): a reload as `reload` says, new instance first when it has a socket; "
           "shown in `corral jobs` as `restart:NAME`"),
+    Field("heap_profile", to_bool, False, "bool", "trace allocations from the start (tracemalloc) for `profile heap`",
+          shown="`false`", meaning="Python: start tracemalloc with the program (`PYTHONTRACEMALLOC=1`), so "
+          "`corral profile heap` and automatic snapshots show every allocation; allocation-heavy code runs 2-4x "
+          "slower and each live block costs some tens of bytes (see [Profiling](#profiling))"),
     Field("thresholds", to_app_thresholds, {}, "dict[str, Any]",
           "this app's alert thresholds: cpu (per instance tree), process_memory, samples, window", table=""),
     Field("health", to_health, None, "dict[str, Any] | None",

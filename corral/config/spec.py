@@ -81,6 +81,7 @@ class AppSpec:
     reload: Literal["rolling", "restart"] = "rolling"
     max_memory_restart: int | None = None
     cron_restart: str | None = None
+    heap_profile: bool = False
     thresholds: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] | None = None
     # --- end of generated attributes ---

@@ -291,7 +291,8 @@ CHECKS: dict[str, Check] = {
     "increment_var": _optional(lambda v: None if _env_name(v) else "is not an environment variable name"),
     "watchdog": _optional(_DURATION), "depends_on": lambda v: _texts(v, _name),
     "reload": _choice("rolling", "restart"), "cron_restart": _optional(_cron), "limits": _rlimits,
-    "max_memory_restart": _optional(lambda v: _int(v, 1 << 20, 1 << 50)), "thresholds": _thresholds,
+    "max_memory_restart": _optional(lambda v: _int(v, 1 << 20, 1 << 50)), "heap_profile": _bool,
+    "thresholds": _thresholds,
     "health": _optional(_health),
     "source": _optional(_path), "env_name": _optional(lambda v: _text(v, 256)), "ignored": _texts,
 }

@@ -129,6 +129,11 @@ OPERATIONS: tuple[Op, ...] = (
        "a job's last runs"),
     Op("jobs_pause", (_JOB,), ("jobs pause",), "a job's triggers skip until resumed"),
     Op("jobs_resume", (_JOB,), ("jobs resume",), "a paused job runs on its schedule again"),
+    Op("profile", (_target(), Arg("what", "text", "cpu, stack or heap", high=8, required=True),
+                   Arg("instance", "int", "the instance (default: the first running)", high=-1),
+                   Arg("duration", "int", "seconds of CPU profile", low=1, high=3600),
+                   Arg("format", "text", "speedscope, svg or cpuprofile", high=16)),
+       ("profile",), "a CPU profile, every thread's stack or a heap snapshot of a running instance", long=True),
 )
 OPS: dict[str, Op] = {op.name: op for op in OPERATIONS}
 

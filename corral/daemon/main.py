@@ -160,6 +160,7 @@ async def serve(home: Home, store: Store, boot: bool = False, systemd: dict[str,
     sup.core.features["monitor"] = monitor
     alerts_on_demand(sup.core)
     liveness_on_demand(sup)
+    profile_on_demand(sup.core)
     start_sweep(sup.core)
     jobs_on_demand(sup.core)
     cron_restart_on_demand(sup)
@@ -178,7 +179,7 @@ async def serve(home: Home, store: Store, boot: bool = False, systemd: dict[str,
     if manager is not None:
         manager.stopping(stop_budget(sup) if terminated else 30.0)
     monitor.close()
-    for name in ("liveness", "sweep", "jobs", "maintenance"):
+    for name in ("liveness", "sweep", "jobs", "maintenance", "profile"):
         if sup.core.features.get(name) is not None:
             sup.core.features[name].close()
     await server.close()
@@ -302,6 +303,20 @@ def cron_restart_on_demand(sup: Supervisor) -> None:
         core.timers.after(0, service.configure)
 
     core.bus.listen(changed, AppAdded, AppChanged, AppRemoved)
+
+
+def profile_on_demand(core: DaemonCore) -> None:
+    """Automatic snapshots (P3): the first instance over its ``process_memory`` line loads the
+    profile service (``corral.profile.service``), which takes a heap snapshot and a CPU profile."""
+    from corral.events import Threshold
+
+    def crossed(event: Threshold) -> None:
+        if event.metric == "process_memory" and not event.cleared and event.instance is not None:
+            from corral.profile.service import service_of
+
+            service_of(core).on_threshold(event)
+
+    core.bus.listen(crossed, Threshold)  # type: ignore[arg-type]
 
 
 async def stop_everything(sup: Supervisor) -> None:

@@ -24,6 +24,7 @@ from corral.logs.safeopen import LogFileError
 from corral.process.identity import IdentityError
 from corral.process.identity import resolve as resolve_identity
 from corral.process.limits import for_spawn as limits_for_spawn
+from corral.process.limits import ptracer_needed
 from corral.process.listeners import BindError
 from corral.process.spawner import Child, SpawnError, build_env, socket_env, spawn
 from corral.process.tracking import MARKER, Tree
@@ -52,8 +53,11 @@ def start(sup: Supervisor, slot: Slot) -> tuple[Child, Tree, InstanceLogs, dict[
         env = build_env(app.spec, slot.index, app.base_env, who)
         if sup.notify_path:
             env["NOTIFY_SOCKET"] = sup.notify_sockets.path_for(owner)
+        profile_env(sup, app.name, app.spec.heap_profile, env)
         fds: list[int] = []
         shim = limits_for_spawn(app.spec.limits)
+        if ptracer_needed():  # Yama scope 1: the app names the daemon (and the profiler it starts) as tracer
+            shim = [*shim, "--ptracer", str(os.getpid())]
         if app.spec.listen:
             fds = sup.sockets.fds(app.name, app.spec.listen, slot.index)
             env.update(socket_env(app.name, len(fds)))
@@ -80,6 +84,15 @@ def start(sup: Supervisor, slot: Slot) -> tuple[Child, Tree, InstanceLogs, dict[
     if node is not None:
         node.started(sup, slot, child)
     return child, tree, logs, env
+
+
+def profile_env(sup: Supervisor, name: str, heap_profile: bool, env: dict[str, str]) -> None:
+    """Where ``corral.app`` writes heap snapshots, and tracemalloc from the start with ``heap_profile``."""
+    home = sup.core.state_dir
+    if home:
+        env["CORRAL_PROFILE_DIR"] = os.path.join(home, "profiles", name)
+    if heap_profile:
+        env.setdefault("PYTHONTRACEMALLOC", "1")
 
 
 RETRY_AFTER = 60.0  # a spawn put off: tried again then at the latest (at once when the store saves)

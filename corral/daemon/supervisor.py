@@ -153,7 +153,10 @@ class Supervisor:
                                                        slot.index)
             case lc.ArmTimer(name=name, delay=delay):
                 self._cancel_timer(slot, name)
-                slot.timers[name] = self.timers.after(delay, partial(self.dispatch, slot, lc.TimerFired(name)))
+                fire = partial(self.dispatch, slot, lc.TimerFired(name))
+                if name == lc.WATCHDOG_TIMER:  # H4: what it was doing first (a few seconds at most)
+                    fire = partial(self._silent, slot)
+                slot.timers[name] = self.timers.after(delay, fire)
             case lc.CancelTimer(name=name):
                 self._cancel_timer(slot, name)
             case lc.KillLeftovers():  # the tree outlived its main process; the slot moves on
@@ -182,6 +185,19 @@ class Supervisor:
         if until_gone and not handle.cancelled:
             self.groups.watch(tree, handle.cancel)
         return handle
+
+    def _silent(self, slot: Slot) -> None:
+        """The watchdog fired: capture the evidence, then let the lifecycle restart the instance,
+        unless a WATCHDOG=1 re-armed the timer meanwhile (``corral.daemon.ops.profile``)."""
+        from corral.daemon.ops.profile import evidence_then
+
+        handle = slot.timers.get(lc.WATCHDOG_TIMER)
+
+        def restart() -> None:
+            if slot.timers.get(lc.WATCHDOG_TIMER) is handle:
+                self.dispatch(slot, lc.TimerFired(lc.WATCHDOG_TIMER))
+
+        evidence_then(self, slot, f"watchdog: no WATCHDOG=1 for {slot.app.policy.watchdog:g}s", restart)
 
     @staticmethod
     def _cancel_timer(slot: Slot, name: str) -> None:

@@ -21,6 +21,8 @@ kind                   severity   from
 ``deploy``             critical   a ``deploy_failed`` event: a deploy rolled back (or could not)
 ``job_failed``         warning    a job run that failed with no retry left (exit, signal, timeout,
                                   could not start; ``corral:disk`` still over after its cleanup)
+``snapshot``           warning    an automatic heap snapshot and CPU profile (``profile`` event
+                                  of a threshold, not a manual one): names the files
 ``test``               info       ``corral alerts test``: every sink, whatever its min_severity
 =====================  =========  ===========================================================
 
@@ -41,12 +43,12 @@ __all__ = ["Alert", "AlertEngine", "Delivery", "alert_for", "SEVERITY", "REPEAT"
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY = {"crash_loop": "critical", "errored": "critical", "code_bug": "warning", "threshold": "warning",
             "threshold_cleared": "warning", "log_dropped": "warning", "sweep": "warning", "liveness": "warning",
-            "deploy": "critical", "job_failed": "warning", "test": "info"}
+            "deploy": "critical", "job_failed": "warning", "snapshot": "warning", "test": "info"}
 REPEAT = 3600.0
 BACKOFF = (5.0, 30.0, 120.0, 600.0)
 MAX_QUEUED = 100  # deliveries waiting per sink; beyond, the oldest is given up (counted)
 KINDS = frozenset(("crash", "crash_loop", "errored", "state", "threshold", "log_dropped", "sweep", "liveness_failed",
-                   "deploy_failed", "job_failed"))
+                   "deploy_failed", "job_failed", "profile"))
 
 
 @dataclass
@@ -141,6 +143,9 @@ def alert_for(kind: str, app: str, instance: int | None, message: str, data: dic
         if not data.get("final") or data.get("outcome") == "replaced":
             return None
         return Alert("job_failed", app, message, SEVERITY["job_failed"], instance, details=dict(data), ts=ts)
+    if kind == "profile" and data.get("trigger", "manual") != "manual":
+        return Alert("snapshot", app, f"{where}: automatic {message}", SEVERITY["snapshot"], instance,
+                     details=dict(data), ts=ts)
     return None
 
 

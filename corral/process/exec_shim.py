@@ -1,12 +1,15 @@
 """The exec shim: what must happen in the child itself, after fork and before the program runs.
 
-usage: python -I -S exec_shim.py [--fds FD[,FD...]] [--rlimit NAME=SOFT:HARD]... -- PROGRAM [ARGS...]
+usage: python -I -S exec_shim.py [--fds FD[,FD...]] [--rlimit NAME=SOFT:HARD]... [--ptracer PID] -- PROGRAM [ARGS...]
 
 * ``--fds``: socket activation.  systemd's protocol wants the sockets at fd 3 upward and
   ``LISTEN_PID`` equal to the pid of the program that reads them, which only the child itself
   can know; ``subprocess`` keeps passed fds at their numbers.  The daemon sets ``LISTEN_FDS``
   and ``LISTEN_FDNAMES``.
 * ``--rlimit``: an app's resource limits (``limits``), set before the program runs (-1: unlimited).
+* ``--ptracer PID``: ``prctl(PR_SET_PTRACER, PID)``, so that under Yama's ``ptrace_scope = 1`` the
+  daemon (PID) and the profiler it starts may trace the program (the setting survives exec).
+  Only then is ``ctypes`` loaded (a few ms); a kernel without Yama refuses the call: ignored.
 
 This file runs with the standard library only and without site imports, so it costs one short
 interpreter start, and only for apps that need it.  Then it execs the program in the same
@@ -39,6 +42,18 @@ def set_limit(spec):
                        (infinity if soft < 0 else soft, infinity if hard < 0 else hard))
 
 
+PR_SET_PTRACER = 0x59616D61
+
+
+def allow_tracer(pid):
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PTRACER, pid, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def main():
     args = sys.argv[1:]
     fds = None
@@ -49,6 +64,8 @@ def main():
             fds = [int(fd) for fd in value.split(",") if fd]
         elif option == "--rlimit":
             limits.append(value)
+        elif option == "--ptracer":
+            allow_tracer(int(value))
     argv = args[1:]
     try:
         for spec in limits:

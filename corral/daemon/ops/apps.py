@@ -381,11 +381,20 @@ def _describe(sup: Supervisor, app: App) -> dict[str, Any]:
         "instances": instances,
         "events": sup.store.events(app.name, 20),
         "last_crash": last_crash(sup.store, app.name),
+        "evidence": _evidence(sup, app.name),
         "log_loss": app.log_loss.details(),
         "bus": {"dropped": sup.bus.dropped, "subscribers": len(sup.bus.subscriptions)},
         "store": sup.store.status(),
         **_monitoring(sup),
     }
+
+
+def _evidence(sup: Supervisor, app: str) -> dict[str, Any] | None:
+    """What the last instance corral replaced on its own was doing (``corral.daemon.ops.profile``)."""
+    for event in reversed(sup.store.events(app, 200)):
+        if event["kind"] == "evidence":
+            return {"ts": event["ts"], "instance": event["instance"], "summary": event["message"], **event["data"]}
+    return None
 
 
 def _argv(sup: Supervisor, app: App) -> list[str]:
@@ -446,7 +455,8 @@ LAZY = {"metrics": "corral.daemon.ops.metrics", "replace": "corral.daemon.ops.me
         "reset": "corral.daemon.ops.instances", "env": "corral.daemon.ops.instances",
         "alerts": "corral.daemon.ops.alerts", "alerts_test": "corral.daemon.ops.alerts",
         "deploy_event": "corral.daemon.ops.deploy",
-        **dict.fromkeys(("jobs", "jobs_run", "jobs_history", "jobs_pause", "jobs_resume"), "corral.daemon.ops.jobs")}
+        **dict.fromkeys(("jobs", "jobs_run", "jobs_history", "jobs_pause", "jobs_resume"), "corral.daemon.ops.jobs"),
+        "profile": "corral.daemon.ops.profile"}
 
 
 def handler_for(op: str) -> Handler | None:

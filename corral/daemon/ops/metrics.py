@@ -46,19 +46,25 @@ async def replace(ctx: Context, args: dict[str, Any]) -> Any:
     if slot is None:
         raise UserError(f"{app.name}[{index}] is not running")
     old = slot.child.pid if slot.child else None
+    from corral.daemon.ops.profile import evidence
+
+    captured = await evidence(sup, app, slot, str(args["reason"]))  # H4: bounded, a few seconds at most
+    if slot.child is None or slot.child.pid != old:  # it went meanwhile: nothing left to replace
+        raise UserError(f"{app.name}[{index}] ended while its stacks were taken")
     with holding(sup, "restart", [app]):
         if app.spec.listen and app.spec.reload == "rolling":
             try:
                 lines = await rolling_reload(sup, app, only={index})
             except ReloadFailed as exc:
                 raise OperationFailed(str(exc)) from None
-            return {"how": "rolling", "replaced": lines}
+            return {"how": "rolling", "replaced": lines, "evidence": captured.message if captured else ""}
         sup.dispatch(slot, lc.Stop(lc.After.RESTART, args.get("by") or "corral replace"))
         wait = app.policy.kill_timeout + app.policy.ready_wait() + MARGIN
         if not await sup.wait_for(lambda: _restarted(app, slot, old), wait):
             raise OperationFailed(f"{app.name}[{index}] was not back within {wait:g}s")
     return {"how": "restart", "replaced": [f"{app.name}[{index}]: pid {old} -> "
-                                           f"{slot.child.pid if slot.child else None}"]}
+                                           f"{slot.child.pid if slot.child else None}"],
+            "evidence": captured.message if captured else ""}
 
 
 def _restarted(app: App, slot: Slot, old: int | None) -> bool:
