@@ -1,0 +1,84 @@
+"""The web process's side of the control socket: asyncio calls and streams to the daemon.
+
+One connection per call (the daemon serves many at once); a stream (``subscribe``) holds its own.
+Requests are checked against ``control.ops`` first, as the CLI's client does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator
+
+from corral.config.limits import max_instances
+from corral.control import protocol
+from corral.control.ops import check_request, timeout_for
+from corral.paths import Home
+
+MAX_REPLY = 64 * 1024 * 1024  # bytes in one reply line (an ``events --lines`` of a big history)
+
+
+class Unavailable(Exception):
+    """The daemon does not answer (not running, or too slow)."""
+
+
+async def _open(home: Home) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    try:
+        return await asyncio.open_unix_connection(home.socket, limit=MAX_REPLY)
+    except OSError as exc:
+        raise Unavailable(f"no daemon answers on {home.socket}: {exc.strerror or exc}") from None
+
+
+async def call(home: Home, op: str, args: dict[str, Any] | None = None) -> Any:
+    """OP's result; raises ``protocol.RemoteError`` (its error reply), ``ops.BadArgs`` or
+    :class:`Unavailable`.  Progress messages are skipped; each must come within the timeout."""
+    args = {k: v for k, v in (args or {}).items() if v is not None}
+    check_request(op, args, max_instances())
+    reader, writer = await _open(home)
+    try:
+        writer.write(protocol.request(1, op, args))
+        await writer.drain()
+        while True:
+            message = await _next(reader, op)
+            if "progress" in message:
+                continue
+            if "error" in message:
+                err = message["error"]
+                raise protocol.RemoteError(err.get("code", protocol.INTERNAL), err.get("message", "?"))
+            return message.get("result")
+    finally:
+        writer.close()
+
+
+async def _next(reader: asyncio.StreamReader, op: str) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(timeout_for(op)):
+            line = await reader.readline()
+    except TimeoutError:
+        raise Unavailable(f'the daemon did not answer "{op}" in time') from None
+    except (ValueError, OSError) as exc:  # a line over the limit, a reset
+        raise Unavailable(f"the daemon's reply could not be read: {exc}") from None
+    if not line:
+        raise Unavailable("the daemon closed the connection")
+    return protocol.decode(line)
+
+
+async def subscribe(home: Home, target: str | None = None, history: int = 0) -> AsyncIterator[dict[str, Any]]:
+    """The ``subscribe`` stream's messages (``{"event": ROW}``, ``{"dropped": N}``, keep-alives),
+    until the daemon goes away; closing the generator closes the connection."""
+    args: dict[str, Any] = {"history": history}
+    if target:
+        args["target"] = target
+    check_request("subscribe", args)
+    reader, writer = await _open(home)
+    try:
+        writer.write(protocol.request(1, "subscribe", args))
+        await writer.drain()
+        while True:
+            message = await _next(reader, "subscribe")
+            if "error" in message:
+                err = message["error"]
+                raise protocol.RemoteError(err.get("code", protocol.INTERNAL), err.get("message", "?"))
+            if isinstance(message.get("progress"), dict):
+                yield message["progress"]
+    finally:
+        writer.close()
