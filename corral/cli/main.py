@@ -284,6 +284,6 @@ COMMANDS = {
     "signal": cmd_signal, "sendSignal": cmd_signal, "events": cmd_events,
     "save": cmd_save, "dump": cmd_save, "resurrect": _lazy("verbs", "cmd_resurrect"), "kill": cmd_kill,
     "ping": cmd_ping, "validate": cmd_validate, "run": cmd_run, "metrics": _lazy("metrics", "cmd_metrics"),
-    "alerts": _lazy("alerts", "cmd_alerts"),
+    "alerts": _lazy("alerts", "cmd_alerts"), "web": _lazy("web", "cmd_web"),
     "logs": _lazy("logs", "cmd_logs"), "log": _lazy("logs", "cmd_logs"), "flush": _lazy("logs", "cmd_flush"),
 }
