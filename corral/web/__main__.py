@@ -23,6 +23,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--insecure", action="store_true", help="allow plain HTTP on a non-loopback address")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="a host name the Host header may carry (besides the listen address and loopback)")
+    p.add_argument("--client-timeout", type=float, default=httpd.HEAD_TIMEOUT, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -50,6 +51,7 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
 async def run(args: argparse.Namespace) -> None:
     host, _, port = args.listen.rpartition(":")
     host = host.strip("[]")
+    httpd.HEAD_TIMEOUT = max(0.1, args.client_timeout)  # seconds a client has to send a request's head
     web = Web(Home.from_env(), auth.allowed_hosts(args.listen, args.allow_host))
     tls = tls_context(args.cert, args.key) if args.cert else None
     server = await httpd.start(web.handle, host, int(port), tls)
