@@ -153,6 +153,8 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
             shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> Browser:

@@ -74,7 +74,7 @@ function chart(kind, key) {
   svg.setAttribute("class", kind); svg.setAttribute("viewBox", "0 0 120 24"); svg.setAttribute("data-points", pts.length);
   const max = Math.max(kind === "cpu" ? 100 : 1, ...pts);
   const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-  line.setAttribute("points", pts.map((v, i) => `${(i * 120 / (POINTS - 1)).toFixed(1)},${(23 - v * 22 / max).toFixed(1)}`).join(" "));
+  line.setAttribute("points", pts.map((v, i) => `${(i * 120 / Math.max(1, pts.length - 1)).toFixed(1)},${(23 - v * 22 / max).toFixed(1)}`).join(" "));
   svg.append(line);
   const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
   title.textContent = pts.length ? (kind === "cpu" ? pts[pts.length - 1] + "%" : fmtBytes(pts[pts.length - 1])) : "no samples yet";
