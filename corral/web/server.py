@@ -84,7 +84,10 @@ class Web:
             raise HTTPError(405, f"{op} changes things: POST it with a JSON body" if not reads else "GET or POST")
         if not reads and role != auth.FULL:
             raise HTTPError(403, f"{op}: this token is read-only (`corral web token` prints the full one)")
-        return json_response(200, await upstream.call(self.home, op, args))
+        result = await upstream.call(self.home, op, args, raw=True)
+        if isinstance(result, upstream.Raw):  # the daemon's JSON as it is: no decoding, no encoding
+            return Response(200, bytes(result), [("Content-Type", "application/json")])
+        return json_response(200, result)
 
     def _file(self, path: str) -> Response:
         name, kind = FILES[path]
@@ -158,7 +161,7 @@ class Web:
             await queue.put(("error", {"error": str(exc)}))
 
     async def _pump_metrics(self, queue: asyncio.Queue[tuple[str, Any]], target: str | None, every: float) -> None:
-        args = {"target": target, "since": 60}
+        args = {"target": target, "since": 1}  # the latest samples; the page loads the history once
         while True:
             try:
                 report = await upstream.call(self.home, "metrics", args)
