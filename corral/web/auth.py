@@ -16,6 +16,7 @@ import secrets
 from typing import Any
 
 from corral.paths import Home
+from corral.exceptions import UserMistake
 
 FULL, READ_ONLY = "full", "read-only"
 ROLES = (FULL, READ_ONLY)
@@ -25,7 +26,7 @@ CSRF_HEADER = "x-corral-csrf"
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class TokenFileError(Exception):
+class TokenFileError(UserMistake):
     """The token file cannot be read or written (one line)."""
 
 

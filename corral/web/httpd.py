@@ -12,6 +12,8 @@ import ssl
 from typing import Any, AsyncGenerator, Awaitable, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from corral.exceptions import CorralError
+
 MAX_HEAD = 16 * 1024  # bytes of request line and headers
 MAX_HEADERS = 100
 MAX_BODY = 1024 * 1024  # bytes of a request body (413 above)
@@ -25,7 +27,7 @@ REASONS = {200: "OK", 204: "No Content", 304: "Not Modified", 400: "Bad Request"
            502: "Bad Gateway", 503: "Service Unavailable"}
 
 
-class HTTPError(Exception):
+class HTTPError(CorralError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message

@@ -13,11 +13,12 @@ from corral.config.limits import max_instances
 from corral.control import protocol
 from corral.control.ops import READ_ONLY, check_request, timeout_for
 from corral.paths import Home
+from corral.exceptions import OperationFailed
 
 MAX_REPLY = 64 * 1024 * 1024  # bytes in one reply line (an ``events --lines`` of a big history)
 
 
-class Unavailable(Exception):
+class Unavailable(OperationFailed):
     """The daemon does not answer (not running, or too slow)."""
 
 

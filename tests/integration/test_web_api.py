@@ -215,3 +215,36 @@ def test_off_loopback_needs_tls_or_insecure(corral: Corral) -> None:
     assert result.stderr.strip() == ("corral: --listen 0.0.0.0:19999: not loopback, so TLS is needed "
                                      "(--cert and --key), or --insecure to send tokens in the clear")
     assert "corral-web" not in {r["name"] for r in corral.ls()}
+
+
+def test_web_table_in_the_file(corral: Corral, workdir: Any) -> None:
+    from tests.webhelp import Web, free_port
+
+    port = free_port()
+    (workdir / "corral.toml").write_text(f'web = {{ listen = "127.0.0.1:{port}" }}\n'
+                                         f'[[apps]]\nname = "api"\nscript = "{app("worker.py")}"\n')
+    assert corral.run("validate", str(workdir / "corral.toml")).stderr == ""
+    corral.run("start", str(workdir / "corral.toml"))
+    corral.wait_status("corral-web", "online")
+    web = Web(corral, port)
+    wait_until(lambda: _answers(web), 30, "the API of the file's web table")
+    status, rows = web.get("/api/apps", token=web.read_only)
+    assert status == 200 and {r["name"] for r in rows} == {"api", "corral-web"}
+    # off loopback: TLS, or insecure = true, which validate warns about
+    (workdir / "open.toml").write_text('web = { listen = "0.0.0.0:9616" }\n[[apps]]\nname = "x"\ncmd = ["true"]\n')
+    result = corral.run("validate", str(workdir / "open.toml"), check=False)
+    assert result.returncode == 2
+    assert result.stderr == (f"corral: {workdir / 'open.toml'}: web: listens on 0.0.0.0:9616, not loopback: give cert "
+                             "and key (TLS), or insecure = true to send tokens in the clear\n")
+    (workdir / "open.toml").write_text('web = { listen = "0.0.0.0:9616", insecure = true }\n'
+                                       '[[apps]]\nname = "x"\ncmd = ["true"]\n')
+    result = corral.run("validate", str(workdir / "open.toml"))
+    assert result.stderr == (f"corral: warning: {workdir / 'open.toml'}: web: insecure = true: tokens and cookies "
+                             "cross the network in the clear on 0.0.0.0:9616\n")
+
+
+def _answers(web: Any) -> bool:
+    try:
+        return web.get("/api/ping", token=web.full)[0] == 200
+    except OSError:
+        return False
