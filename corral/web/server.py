@@ -162,11 +162,16 @@ class Web:
 
     async def _pump_metrics(self, queue: asyncio.Queue[tuple[str, Any]], target: str | None, every: float) -> None:
         args = {"target": target, "since": 1}  # the latest samples; the page loads the history once
+        last: Any = None
         while True:
             try:
                 report = await upstream.call(self.home, "metrics", args)
-                await queue.put(("metrics", {"now": report.get("now", time.time()), "host": report.get("host"),
-                                             "instances": report.get("instances", [])}))
+                instances = report.get("instances", [])
+                seen = [(i.get("app"), i.get("instance"), i.get("uptime"), i.get("cpu_seconds")) for i in instances]
+                if seen != last:  # a new sample (the monitor samples every monitor_interval): one point each
+                    last = seen
+                    await queue.put(("metrics", {"now": report.get("now", time.time()), "host": report.get("host"),
+                                                 "instances": instances}))
             except (upstream.Unavailable, api.protocol.RemoteError, api.protocol.ProtocolError) as exc:
                 await queue.put(("metrics", {"error": str(exc)}))
             await asyncio.sleep(every)
