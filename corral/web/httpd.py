@@ -20,6 +20,7 @@ MAX_BODY = 1024 * 1024  # bytes of a request body (413 above)
 HEAD_TIMEOUT = 10.0  # seconds to send a request's head (a slow client is dropped)
 BODY_TIMEOUT = 30.0
 IDLE_TIMEOUT = 60.0  # seconds a kept-alive connection may wait for its next request
+MAX_CONNECTIONS = 256  # open at once; one more is answered 503 and closed
 REASONS = {200: "OK", 204: "No Content", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized",
            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
            411: "Length Required", 413: "Content Too Large", 421: "Misdirected Request",
@@ -181,9 +182,22 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
 
 async def start(handler: Handler, host: str, port: int, tls: ssl.SSLContext | None) -> asyncio.Server:
     scheme = "https" if tls else "http"
+    open_now = [0]
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_connection(reader, writer, handler, scheme)
+        if open_now[0] >= MAX_CONNECTIONS:
+            busy = error_response(503, f"too many connections (at most {MAX_CONNECTIONS})")
+            try:
+                await _send(writer, busy, False, False)
+            except (ConnectionError, OSError, ssl.SSLError):
+                pass
+            writer.close()
+            return
+        open_now[0] += 1
+        try:
+            await serve_connection(reader, writer, handler, scheme)
+        finally:
+            open_now[0] -= 1
 
     return await asyncio.start_server(on_connect, host, port, ssl=tls, limit=MAX_HEAD,
                                       ssl_handshake_timeout=HEAD_TIMEOUT if tls else None)

@@ -23,6 +23,7 @@ FILES = {"/": ("index.html", "text/html; charset=utf-8"),
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 SSE_KEEPALIVE = 15.0
+MAX_STREAMS = 32  # event streams open at once (each holds a subscription in the daemon)
 MAX_LOG_LINES = 5000
 
 
@@ -31,6 +32,7 @@ class Web:
         self.home, self.hosts = home, hosts
         self.keys = auth.Keys(home)
         self._files: dict[str, bytes] = {}
+        self.streams = 0
 
     async def handle(self, request: Request) -> Response:
         if not auth.host_allowed(request.headers.get("host", ""), self.hosts):
@@ -76,8 +78,7 @@ class Web:
         if request.method == "GET" and reads:
             args = api.query_args(op, request.query)
         elif request.method == "POST":
-            check_write_needed = not reads
-            if check_write_needed:
+            if not reads:
                 api.check_write(request, role, via_cookie, self.keys)
             args = api.body_args(op, request)
         else:
@@ -126,11 +127,14 @@ class Web:
             from corral.control.ops import check_request
 
             check_request("subscribe", {"target": target})
+        if self.streams >= MAX_STREAMS:
+            raise HTTPError(503, f"too many event streams open (at most {MAX_STREAMS})")
         headers = [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")]
         return Response(200, b"", headers, stream=self._events(target, history, max(0.0, every)))
 
     async def _events(self, target: str | None, history: int, every: float) -> AsyncGenerator[bytes, None]:
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=2000)
+        self.streams += 1
         tasks = [asyncio.create_task(self._pump_events(queue, target, history))]
         if every > 0:
             tasks.append(asyncio.create_task(self._pump_metrics(queue, target, max(0.5, every))))
@@ -147,6 +151,7 @@ class Web:
                 if kind == "error":
                     return
         finally:
+            self.streams -= 1
             for task in tasks:
                 task.cancel()
 
