@@ -70,4 +70,10 @@ def test_dashboard_in_chromium(corral: Corral, workdir: Path, tmp_path: Path) ->
                    30, "the login page")
         assert browser.js("document.querySelector('#login-error').textContent") == "the token is not valid"
         browser.screenshot(str(tmp_path / "login.png"))
+        # the login form with the read-only token: the apps, and no button that acts
+        browser.js(f"document.querySelector('#token').value = {json.dumps(web.read_only)}")
+        browser.js("document.querySelector('#login-form').requestSubmit()")
+        wait_until(lambda: len(_rows(browser)) == len(want), 30, "the table after logging in read-only")
+        assert browser.js("document.querySelector('#role').textContent") == "read-only"
+        assert browser.js("document.querySelectorAll('button[data-action]').length") == 0
     print(json.dumps({"screenshots": [str(tmp_path / "dashboard.png"), str(tmp_path / "login.png")]}))
