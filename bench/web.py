@@ -82,6 +82,7 @@ def run(args: argparse.Namespace, home: str, env: dict[str, str]) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     wait(lambda: _ok(conn, headers), 30, "the API")
     times = []
+    cpu_before = _cpu_ms(web_pid), _cpu_ms(daemon_pid)
     for _ in range(args.requests):
         t = time.perf_counter()
         conn.request("GET", "/api/apps", headers=headers)
@@ -89,6 +90,8 @@ def run(args: argparse.Namespace, home: str, env: dict[str, str]) -> int:
         body = r.read()
         times.append((time.perf_counter() - t) * 1000)
         assert r.status == 200 and len(json.loads(body)) == 51
+    cpu_web = (_cpu_ms(web_pid) - cpu_before[0]) / args.requests
+    cpu_daemon = (_cpu_ms(daemon_pid) - cpu_before[1]) / args.requests
     times.sort()
     p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99) - 1]
     direct = _direct_ls(home, args.requests)
@@ -100,6 +103,7 @@ def run(args: argparse.Namespace, home: str, env: dict[str, str]) -> int:
     daemon_during, web_rss = rss_kib(daemon_pid), rss_kib(web_pid)
     stop.set()
     out = {"apps": len(rows), "requests": args.requests, "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
+           "web_cpu_ms_per_request": round(cpu_web, 3), "daemon_cpu_ms_per_request": round(cpu_daemon, 3),
            "daemon_socket_ls_p50_ms": round(direct[len(direct) // 2], 2),
            "daemon_socket_ls_p99_ms": round(direct[int(len(direct) * 0.99) - 1], 2),
            "web_rss_mib": round(web_rss / 1024, 1), "daemon_rss_mib_before": round(daemon_before / 1024, 2),
@@ -111,6 +115,12 @@ def run(args: argparse.Namespace, home: str, env: dict[str, str]) -> int:
           f"(budget {BUDGET_WEB_MIB:g}), daemon {daemon_before / 1024:.2f} -> {daemon_during / 1024:.2f} MiB "
           f"with a dashboard: {'ok' if ok else 'OVER BUDGET'}", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _cpu_ms(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def _direct_ls(home: str, n: int) -> list[float]:
