@@ -106,7 +106,10 @@ def parse_head(head: bytes, scheme: str) -> Request:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             raise HTTPError(400, "bad header line")
-        headers[name.lower()] = value.strip()
+        key = name.lower()
+        if key in ("content-length", "host") and key in headers:
+            raise HTTPError(400, f"more than one {name} header")
+        headers[key] = value.strip()
     if len(headers) > MAX_HEADERS:
         raise HTTPError(431, f"more than {MAX_HEADERS} headers")
     return Request(parts[0], parts[1], headers, scheme)

@@ -41,7 +41,8 @@ def test_request_heads() -> None:
     assert (req.method, req.path, req.query, req.headers) == ("GET", "/api/events", {"target": "a b", "limit": "3"},
                                                               {"host": "x:1", "x-a": "v"})
     for bad in (b"GET /\r\n\r\n", b"GET api HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
-                b"GET / HTTP/1.1\r\n Folded: x\r\n\r\n", b"\x16\x03\x01\r\n\r\n"):
+                b"GET / HTTP/1.1\r\n Folded: x\r\n\r\n", b"\x16\x03\x01\r\n\r\n",
+                b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 9\r\n\r\n"):
         with pytest.raises(HTTPError) as err:
             parse_head(bad, "http")
         assert err.value.status == 400
