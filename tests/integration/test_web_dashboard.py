@@ -27,7 +27,8 @@ def test_dashboard_in_chromium(corral: Corral, workdir: Path, tmp_path: Path) ->
     (workdir / "corral.toml").write_text(
         f'monitor_interval = "1s"\n'
         f'[[apps]]\nname = "api"\nscript = "{app("worker.py")}"\ninstances = 2\n'
-        f'[[apps]]\nname = "ticker"\nscript = "{app("ticker.py")}"\nargs = ["200"]\n')
+        f'[[apps]]\nname = "ticker"\nscript = "{app("ticker.py")}"\nargs = ["200"]\n'
+        f'[[apps]]\nname = "bug"\nscript = "{app("codebug.py")}"\nautorestart = false\n')
     corral.run("start", str(workdir / "corral.toml"))
     web = start_web(corral)
     base = f"http://127.0.0.1:{web.port}/"
@@ -52,6 +53,11 @@ def test_dashboard_in_chromium(corral: Corral, workdir: Path, tmp_path: Path) ->
                    "the table to show the new pid")
         wait_until(lambda: "ticker: done" in browser.js("document.querySelector('#action-result').textContent"), 30,
                    "the action's result")
+        # the timeline of a crashed app: its crash report (type, message, classification, frames)
+        browser.js("document.querySelector('#pick').value = 'bug'; document.querySelector('#pick').onchange()")
+        report = wait_until(lambda: "KeyError" in (t := browser.js("document.querySelector('#timeline').innerText")) and t,
+                            30, "the crash report in bug's timeline")
+        assert "code_bug" in report and "codebug.py" in report
         browser.js("window.scrollTo(0, 0)")
         browser.screenshot(str(tmp_path / "dashboard.png"))
         assert (tmp_path / "dashboard.png").stat().st_size > 5000
