@@ -140,20 +140,41 @@ def _encode_head(status: int, headers: list[tuple[str, str]], keep: bool) -> byt
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _send(writer: asyncio.StreamWriter, response: Response, keep: bool, head_only: bool) -> None:
+async def _send(writer: asyncio.StreamWriter, response: Response, keep: bool, head_only: bool,
+                reader: asyncio.StreamReader | None = None) -> None:
     if response.stream is not None:
-        writer.write(_encode_head(response.status, response.headers, False))
-        await writer.drain()
-        try:
-            async for chunk in response.stream:
-                writer.write(chunk)
-                await writer.drain()
-        finally:
-            await response.stream.aclose()
+        await _stream(writer, response.stream, response, reader)
         return
     headers = [*response.headers, ("Content-Length", str(len(response.body)))]
     writer.write(_encode_head(response.status, headers, keep) + (b"" if head_only else response.body))
     await writer.drain()
+
+
+async def _stream(writer: asyncio.StreamWriter, stream: AsyncGenerator[bytes, None], response: Response,
+                  reader: asyncio.StreamReader | None) -> None:
+    """A streamed response, until it ends or the client hangs up (seen at once: its end of file)."""
+    writer.write(_encode_head(response.status, response.headers, False))
+
+    async def pump() -> None:
+        await writer.drain()
+        async for chunk in stream:
+            writer.write(chunk)
+            await writer.drain()
+
+    async def hung_up() -> None:
+        while reader is not None and await reader.read(4096):
+            pass
+        if reader is None:
+            await asyncio.Event().wait()
+
+    tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(hung_up())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await stream.aclose()
 
 
 async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler,
@@ -173,7 +194,7 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
                 response = await handler(request)
             except HTTPError as exc:
                 response = error_response(exc.status, exc.message)
-            await _send(writer, response, keep, head_only)
+            await _send(writer, response, keep, head_only, reader)
             if not keep or response.stream is not None:
                 return
             timeout = IDLE_TIMEOUT

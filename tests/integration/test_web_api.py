@@ -99,6 +99,7 @@ class SSE:
     def __init__(self, port: int, token: str, path: str = "/api/stream?metrics=0") -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        self.sock = self.conn.sock  # the response keeps it open: closing it hangs up for real
         self.response = self.conn.getresponse()
         assert self.response.status == 200
         assert self.response.getheader("Content-Type") == "text/event-stream"
@@ -118,6 +119,11 @@ class SSE:
             pass
 
     def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
         self.conn.close()
 
 
@@ -248,3 +254,29 @@ def _answers(web: Any) -> bool:
         return web.get("/api/ping", token=web.full)[0] == 200
     except OSError:
         return False
+
+
+def test_event_streams_are_bounded(corral: Corral) -> None:
+    from corral.web.server import MAX_STREAMS
+
+    web = start_web(corral)
+    streams = [SSE(web.port, web.read_only, "/api/stream?metrics=0&history=1") for _ in range(MAX_STREAMS)]
+    try:
+        for s in streams:  # each one live: its history came
+            wait_until(lambda s=s: bool(s.got), 30, "every stream's first event")
+        status, body = web.get("/api/stream?metrics=0", token=web.read_only)
+        assert (status, body) == (503, {"error": f"too many event streams open (at most {MAX_STREAMS})"})
+        assert web.get("/api/ping", token=web.read_only)[0] == 200  # everything else still answers
+    finally:
+        for s in streams:
+            s.close()
+    wait_until(lambda: _stream_opens(web), 30, "a stream to open again once the others closed")
+
+
+def _stream_opens(web: Any) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=30)
+    try:
+        conn.request("GET", "/api/stream?metrics=0", headers={"Authorization": f"Bearer {web.read_only}"})
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
