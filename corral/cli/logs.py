@@ -326,15 +326,16 @@ def cmd_logs(args: Any) -> int:
 
 
 def _remote_logs(client: Client, args: Any) -> int:
-    if args.follow:
-        raise UsageError("--follow is not offered with --remote yet (run it again, or use the dashboard)")
     stream = "out" if args.out and not args.err else "err" if args.err and not args.out else ""
-    for row in client.remote.logs(args.target, args.lines, args.grep or "", stream):
+    remote = client.remote
+    rows = (remote.follow_logs if args.follow else remote.logs)(args.target, args.lines, args.grep or "", stream)
+    for row in rows:
         text = row["line"]
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
         else:
-            print(clean_line(text) if args.raw else f"{clean(row['app'])} {row['stream']} | {clean_line(text)}")
+            print(clean_line(text) if args.raw else f"{clean(row['app'])} {row['stream']} | {clean_line(text)}",
+                  flush=args.follow)
     return 0
 
 

@@ -108,9 +108,22 @@ class RemoteClient:
                maxsize: int | None = None) -> Iterator[dict[str, Any]]:
         """The event stream's messages (``{"event": ROW}``, ``{"dropped": N}``) as they come."""
         query = {"history": history, "metrics": 0, **({"target": target} if target else {})}
+        for kind, data in self._sse(f"/api/stream?{urlencode(query)}"):
+            if kind in ("event", "dropped"):
+                yield {kind: data}
+
+    def follow_logs(self, target: str = "all", lines: int = 15, grep: str = "", stream: str = "") -> Iterator[dict[str, Any]]:
+        """The last LINES lines, then every new one as it is written (``corral logs -f``)."""
+        query = {"target": target, "lines": lines, "follow": 1, **({"grep": grep} if grep else {}),
+                 **({"stream": stream} if stream else {})}
+        for kind, data in self._sse(f"/api/logs?{urlencode(query)}"):
+            if kind == "line":
+                yield data
+
+    def _sse(self, path: str) -> Iterator[tuple[str, Any]]:
         conn = self._connection(60.0)
         try:
-            conn.request("GET", f"/api/stream?{urlencode(query)}", headers={"Authorization": f"Bearer {self.token}"})
+            conn.request("GET", path, headers={"Authorization": f"Bearer {self.token}"})
             response = conn.getresponse()
             if response.status != 200:
                 _answer(response.status, response.read(), self.url)
@@ -119,12 +132,13 @@ class RemoteClient:
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if line.startswith("event: "):
                     kind = line[7:]
-                elif line.startswith("data: ") and kind in ("event", "dropped"):
-                    yield {kind: json.loads(line[6:])}
-                elif line.startswith("data: ") and kind == "error":
-                    raise RemoteUnavailable(f"{self.url}: {json.loads(line[6:]).get('error')}")
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                    if kind == "error":
+                        raise RemoteUnavailable(f"{self.url}: {data.get('error')}")
+                    yield kind, data
         except (TimeoutError, OSError) as exc:
-            raise RemoteUnavailable(f"{self.url}: the event stream broke: {exc}") from None
+            raise RemoteUnavailable(f"{self.url}: the stream broke: {exc}") from None
         finally:
             conn.close()
 

@@ -99,7 +99,8 @@ class Web:
                                                  ("X-Frame-Options", "DENY")])
 
     async def _logs(self, request: Request) -> Response:
-        """``?target=&lines=&grep=&stream=out|err``: the last lines of apps' log files."""
+        """``?target=&lines=&grep=&stream=out|err``: the last lines of apps' log files; with
+        ``follow=1``, as Server-Sent Events (``line``), then every new line as it is written."""
         target = request.query.get("target") or "all"
         try:
             lines = max(0, min(MAX_LOG_LINES, int(request.query.get("lines") or 100)))
@@ -111,8 +112,12 @@ class Web:
             entries = [e for e in entries if e["stream"] in (stream, "both")]
         from corral.web import logview
 
-        found = await asyncio.to_thread(logview.last_lines, entries, lines, request.query.get("grep") or "")
-        return json_response(200, found)
+        grep = request.query.get("grep") or ""
+        if request.query.get("follow", "").lower() in api.TRUE:  # SSE: the last lines, then the new ones
+            logview.keep_filter(grep)  # a bad pattern is a 400 now, not a broken stream
+            return Response(200, b"", [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")],
+                            stream=logview.follow(entries, lines, grep))
+        return json_response(200, await asyncio.to_thread(logview.last_lines, entries, lines, grep))
 
     def _stream(self, request: Request) -> Response:
         """Server-Sent Events: ``event`` (the daemon's events, as ``events --json``), ``metrics``

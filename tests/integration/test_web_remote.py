@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -102,3 +103,22 @@ def test_api_over_tls(far: Corral, workdir: Path) -> None:
         RemoteClient(url, web.read_only).call("ls")  # an unknown certificate is not trusted
     result = far.run("--remote", url, "ls", env={"CORRAL_TOKEN": web.full, "CORRAL_CA_FILE": cert})
     assert "api" in result.stdout
+
+
+def test_remote_logs_follow(corral: Corral, far: Corral) -> None:
+    far.run("start", app("ticker.py"), "--name", "tick", "--", "100")
+    web = start_web(far)
+    env = {**corral.env, "CORRAL_REMOTE": f"http://127.0.0.1:{web.port}", "CORRAL_TOKEN": web.read_only}
+    proc = subprocess.Popen([sys.executable, "-m", "corral", "logs", "tick", "-f", "--lines", "2", "--raw"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        numbers = []
+        while len(numbers) < 8:  # the last 2 lines, then new ones as the app writes them, in order
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            numbers.append(int(line.split("tick ", 1)[1].split()[0]))
+        assert numbers == list(range(numbers[0], numbers[0] + 8))
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
