@@ -115,7 +115,7 @@ def parse_head(head: bytes, scheme: str) -> Request:
     return Request(parts[0], parts[1], headers, scheme)
 
 
-async def _body(reader: asyncio.StreamReader, request: Request) -> None:
+async def _body(reader: asyncio.StreamReader, request: Request, writer: asyncio.StreamWriter) -> None:
     if "transfer-encoding" in request.headers:
         raise HTTPError(411, "send a Content-Length (chunked bodies are not taken)")
     raw = request.headers.get("content-length", "0")
@@ -125,6 +125,8 @@ async def _body(reader: asyncio.StreamReader, request: Request) -> None:
     if length > MAX_BODY:
         raise HTTPError(413, f"the body is {length} bytes, over the {MAX_BODY} allowed")
     if length:
+        if request.headers.get("expect", "").lower() == "100-continue":  # curl waits for it (1 s) otherwise
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
             async with asyncio.timeout(BODY_TIMEOUT):
                 request.body = await reader.readexactly(length)
@@ -188,7 +190,7 @@ async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
                 if head is None:
                     return
                 request = parse_head(head, scheme)
-                await _body(reader, request)
+                await _body(reader, request, writer)
                 keep = request.headers.get("connection", "").lower() != "close"
                 head_only = request.method == "HEAD"
                 response = await handler(request)
