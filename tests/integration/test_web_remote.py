@@ -122,3 +122,23 @@ def test_remote_logs_follow(corral: Corral, far: Corral) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificate")
+def test_the_session_cookie_is_secure_over_tls(far: Corral, workdir: Path) -> None:
+    import http.client
+    import ssl
+
+    cert, key = _self_signed(workdir)
+    web = start_web(far, "--cert", cert, "--key", key)
+    conn = http.client.HTTPSConnection("127.0.0.1", web.port, timeout=30,
+                                       context=ssl.create_default_context(cafile=cert))
+    try:
+        conn.request("POST", "/api/login", body=json.dumps({"token": web.read_only}),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["role"] == "read-only"
+        cookie = response.getheader("Set-Cookie")
+        assert cookie.endswith("; Path=/; HttpOnly; SameSite=Strict; Secure")
+    finally:
+        conn.close()
