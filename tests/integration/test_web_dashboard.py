@@ -53,6 +53,14 @@ def test_dashboard_in_chromium(corral: Corral, workdir: Path, tmp_path: Path) ->
                    "the table to show the new pid")
         wait_until(lambda: "ticker: done" in browser.js("document.querySelector('#action-result').textContent"), 30,
                    "the action's result")
+        # scale: the first click asks for the count, the second sends it
+        scale = "document.querySelector('button[data-action=scale][data-app=api]')"
+        browser.js(f"{scale}.click()")
+        browser.js(f"{scale}.parentNode.querySelector('input.count').value = '3'")
+        browser.js(f"{scale}.click()")
+        wait_until(lambda: sorted(r["instance"] for r in corral.ls() if r["name"] == "api") == [0, 1, 2], 30,
+                   "api scaled to 3 instances")
+        wait_until(lambda: sum(r["app"] == "api" for r in _rows(browser)) == 3, 30, "three api rows in the table")
         # the timeline of a crashed app: its crash report (type, message, classification, frames)
         browser.js("document.querySelector('#pick').value = 'bug'; document.querySelector('#pick').onchange()")
         report = wait_until(lambda: "KeyError" in (t := browser.js("document.querySelector('#timeline').innerText")) and t,
@@ -79,7 +87,7 @@ def test_dashboard_in_chromium(corral: Corral, workdir: Path, tmp_path: Path) ->
         # the login form with the read-only token: the apps, and no button that acts
         browser.js(f"document.querySelector('#token').value = {json.dumps(web.read_only)}")
         browser.js("document.querySelector('#login-form').requestSubmit()")
-        wait_until(lambda: len(_rows(browser)) == len(want), 30, "the table after logging in read-only")
+        wait_until(lambda: len(_rows(browser)) == len(corral.ls()), 30, "the table after logging in read-only")
         assert browser.js("document.querySelector('#role').textContent") == "read-only"
         assert browser.js("document.querySelectorAll('button[data-action]').length") == 0
     print(json.dumps({"screenshots": [str(tmp_path / "dashboard.png"), str(tmp_path / "login.png")]}))

@@ -104,15 +104,18 @@ function actionButton(action, row) {
 async function act(button, action, row) {
   if (!button.classList.contains("confirm")) {   // first click asks, the second acts
     button.classList.add("confirm"); button.textContent = action + "?";
-    setTimeout(() => { button.classList.remove("confirm"); button.textContent = action; }, 4000);
+    if (action === "scale") button.before(el("input", {class: "count", value: "+1", size: 4, title: "N, +N or -N"}));
+    state.paused = true;   // the table is not redrawn while a question is open
+    setTimeout(() => { state.paused = false; }, 8000);
     return;
   }
+  state.paused = false;
   button.classList.remove("confirm"); button.textContent = action;
   const args = {target: row.name};
   if (action === "scale") {
-    const count = prompt(`instances of ${row.name} (N, +N or -N)`, "+1");
-    if (!count) return;
-    args.count = count;
+    const input = button.parentNode.querySelector("input.count");
+    args.count = input ? input.value.trim() : "";
+    if (input) input.remove();
   }
   $("#action-result").textContent = `${action} ${row.name}...`;
   try {
@@ -123,6 +126,7 @@ async function act(button, action, row) {
 }
 
 async function refreshApps() {
+  if (state.paused) return;
   let rows;
   try { rows = await api("/api/apps"); } catch (e) { return; }
   const body = $("#apps tbody");
