@@ -72,9 +72,11 @@ function chart(kind, key) {
   const pts = (state.series[key] || []).map((p) => kind === "cpu" ? p[1] : p[2]);
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("class", kind); svg.setAttribute("viewBox", "0 0 120 24"); svg.setAttribute("data-points", pts.length);
+  // cpu: 0 to 100 % (or more: several cores); memory: its own range, so growth shows
   const max = Math.max(kind === "cpu" ? 100 : 1, ...pts);
+  const min = kind === "cpu" || !pts.length ? 0 : Math.min(...pts) * 0.9;
   const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-  line.setAttribute("points", pts.map((v, i) => `${(i * 120 / Math.max(1, pts.length - 1)).toFixed(1)},${(23 - v * 22 / max).toFixed(1)}`).join(" "));
+  line.setAttribute("points", pts.map((v, i) => `${(i * 120 / Math.max(1, pts.length - 1)).toFixed(1)},${(23 - (v - min) * 22 / Math.max(1, max - min)).toFixed(1)}`).join(" "));
   svg.append(line);
   const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
   title.textContent = pts.length ? (kind === "cpu" ? pts[pts.length - 1] + "%" : fmtBytes(pts[pts.length - 1])) : "no samples yet";
