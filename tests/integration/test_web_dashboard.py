@@ -57,6 +57,7 @@ def test_dashboard_in_chromium(corral: Corral, workdir: Path, tmp_path: Path) ->
         scale = "document.querySelector('button[data-action=scale][data-app=api]')"
         browser.js(f"{scale}.click()")
         browser.js(f"{scale}.parentNode.querySelector('input.count').value = '3'")
+        assert browser.js(f"{scale}.textContent") == "scale?"
         browser.js(f"{scale}.click()")
         wait_until(lambda: sorted(r["instance"] for r in corral.ls() if r["name"] == "api") == [0, 1, 2], 30,
                    "api scaled to 3 instances")

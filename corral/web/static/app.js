@@ -131,6 +131,7 @@ async function refreshApps() {
   if (state.paused) return;
   let rows;
   try { rows = await api("/api/apps"); } catch (e) { return; }
+  if (state.paused) return;   // a question opened while the list was on its way
   const body = $("#apps tbody");
   body.replaceChildren(...rows.map((r) => {
     const key = `${r.name}:${r.instance}`;
