@@ -16,6 +16,10 @@ REPLY_PREFIX = b'{"v":1,"id":1,"result":'
 
 
 def try_fast(argv: list[str]) -> int | None:
+    import os  # loaded by the interpreter already
+
+    if "CORRAL_REMOTE" in os.environ:  # another host's API: the ordinary path
+        return None
     if argv == ["jlist"]:  # PM2's: the list as JSON, one line
         argv = ["ls", "--json"]
     if not argv or argv[0] not in LIST_COMMANDS or any(a not in ("--json",) for a in argv[1:]):

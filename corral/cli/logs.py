@@ -302,7 +302,10 @@ def cmd_logs(args: Any) -> int:
         raise UsageError("--grep: not a regular expression (nested too deeply or too large)") from None
     if args.lines < 0:
         raise UsageError("--lines: use a number >= 0")
-    entries = Client().call("log_paths", {"target": args.target})
+    client = Client()
+    if client.remote is not None:  # another host: its API reads the files
+        return _remote_logs(client, args)
+    entries = client.call("log_paths", {"target": args.target})
     if args.out or args.err:
         wanted = {"out" if args.out else "err", "both"}
         entries = [e for e in entries if e["stream"] in wanted]
@@ -319,6 +322,20 @@ def cmd_logs(args: Any) -> int:
     sys.stdout.flush()
     if args.follow:
         follow(sources, keep, show)
+    return 0
+
+
+def _remote_logs(client: Client, args: Any) -> int:
+    stream = "out" if args.out and not args.err else "err" if args.err and not args.out else ""
+    remote = client.remote
+    rows = (remote.follow_logs if args.follow else remote.logs)(args.target, args.lines, args.grep or "", stream)
+    for row in rows:
+        text = row["line"]
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(clean_line(text) if args.raw else f"{clean(row['app'])} {row['stream']} | {clean_line(text)}",
+                  flush=args.follow)
     return 0
 
 

@@ -284,7 +284,7 @@ COMMANDS = {
     "signal": cmd_signal, "sendSignal": cmd_signal, "events": cmd_events,
     "save": cmd_save, "dump": cmd_save, "resurrect": _lazy("verbs", "cmd_resurrect"), "kill": cmd_kill,
     "ping": cmd_ping, "validate": cmd_validate, "run": cmd_run, "metrics": _lazy("metrics", "cmd_metrics"),
-    "alerts": _lazy("alerts", "cmd_alerts"), "jobs": _lazy("jobs", "cmd_jobs"),
+    "alerts": _lazy("alerts", "cmd_alerts"), "jobs": _lazy("jobs", "cmd_jobs"), "web": _lazy("web", "cmd_web"),
     "profile": _lazy("profile", "cmd_profile"),
     "deploy": _lazy("deploy", "cmd_deploy"), "rollback": _lazy("releases", "cmd_rollback"),
     "releases": _lazy("releases", "cmd_releases"),

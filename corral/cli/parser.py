@@ -25,6 +25,9 @@ def build_parser() -> Parser:
     from corral import __version__
 
     parser.add_argument("--version", "-v", action="version", version=f"corral {__version__}")
+    parser.add_argument("--remote", metavar="URL", help="drive another host's daemon through its HTTP API "
+                        "(https://host:9616; or CORRAL_REMOTE); goes before the command")
+    parser.add_argument("--token-file", metavar="F", help="with --remote: the file holding the token (or CORRAL_TOKEN)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
@@ -34,6 +37,7 @@ def build_parser() -> Parser:
     _files(sub)
     _deploy(sub)
     _boot(sub)
+    _web(sub)
     return parser
 
 
@@ -153,6 +157,19 @@ def _inspection(sub: Any) -> None:
     p = sub.add_parser("flush", help="empty apps' log files (and delete rotated ones)")
     p.add_argument("target", nargs="?", default="all")
 
+
+
+def _web(sub: Any) -> None:
+    p = sub.add_parser("web", help="serve the HTTP API and dashboard (the app corral-web); `web token` prints a token")
+    p.add_argument("action", nargs="?", choices=["token"], help="token: print the full token (or --read-only's)")
+    p.add_argument("--listen", default="127.0.0.1:9616", help="HOST:PORT (default 127.0.0.1:9616, loopback)")
+    p.add_argument("--cert", help="TLS certificate chain (PEM): needed off loopback, with --key")
+    p.add_argument("--key", help="TLS private key (PEM)")
+    p.add_argument("--insecure", action="store_true", help="allow plain HTTP off loopback (tokens in the clear)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a name the Host header may carry (the listen address and loopback always may)")
+    p.add_argument("--rotate", action="store_true", help="with token: make a new one (old sessions end)")
+    p.add_argument("--read-only", action="store_true", help="with token: the read-only token")
 
 
 def _files(sub: Any) -> None:

@@ -29,6 +29,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     if target is not None and is_config_file(target):
         host: dict[str, Any] = {}
         request["apps"] = load_config(target, args.env, args.only, settings, host)
+        if "web" in host:  # the HTTP API and dashboard: the app corral-web, with the file's apps
+            request["apps"].append(_web_app(host.pop("web"), target))
         if host:  # the file's daemon-wide settings: the last file that gives one wins
             request["host"] = host
     elif args.dashdash or (target is not None and (os.path.exists(target) or _looks_like_path(target))):
@@ -53,6 +55,14 @@ def cmd_start(args: argparse.Namespace) -> int:
     except protocol.RemoteError as exc:
         raise _with_program_hint(exc, target) from None
     return _report(result, args.json)
+
+
+def _web_app(raw: Any, path: str) -> dict[str, Any]:
+    from corral.cli.web import web_spec
+    from corral.config.host import to_web
+    from corral.paths import Home
+
+    return web_spec(Home.from_env(), to_web(raw), os.path.dirname(os.path.abspath(path)))
 
 
 def _report(result: dict[str, Any], as_json: bool) -> int:

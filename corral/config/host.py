@@ -37,6 +37,8 @@ HOST_KEYS: dict[str, str] = {
     "metrics_retention": "how long samples are kept: { raw = \"24h\", averaged = \"14d\" }",
     "maintenance": "false: no built-in cleanup, prune and disk jobs",
     "maintenance_tmp_patterns": "the temp files corral:cleanup-tmp removes (glob patterns)",
+    "web": "the HTTP API and dashboard (the app corral-web): { listen = \"127.0.0.1:9616\", cert, key, "
+           "insecure, allow_hosts }",
 }
 #: Host-wide thresholds: name -> (kind, default).  ``percent`` metrics are 0-100.
 HOST_THRESHOLDS: dict[str, tuple[str, Any]] = {
@@ -181,7 +183,46 @@ def to_tmp_patterns(value: Any) -> list[str]:
     raise Invalid('is not a list of name patterns (like ["*.heapsnapshot", "puppeteer_dev_profile-*"], no "/")')
 
 
-CONVERTERS = {"maintenance": to_maintenance, "maintenance_tmp_patterns": to_tmp_patterns, "metrics_retention": to_retention, "monitor_interval": to_interval, "thresholds": to_host_thresholds, "metrics_listen": to_listen,
+WEB_KEYS = ("listen", "cert", "key", "insecure", "allow_hosts")
+
+
+def to_web(value: Any) -> dict[str, Any]:
+    """``web = { listen = "127.0.0.1:9616" }``; off loopback it needs ``cert`` and ``key`` (TLS), or
+    ``insecure = true`` (tokens in the clear: ``corral validate`` warns)."""
+    if not isinstance(value, dict) or set(value) - set(WEB_KEYS):
+        raise Invalid(f'is not a web table ({{ listen = "127.0.0.1:9616" }}; keys: {", ".join(WEB_KEYS)})')
+    out: dict[str, Any] = {"listen": to_listen(value.get("listen", "127.0.0.1:9616"))}
+    for key in ("cert", "key"):
+        if key in value:
+            if not isinstance(value[key], str) or not value[key]:
+                raise Invalid("is not a file path", suffix=f".{key}", value=value[key])
+            out[key] = value[key]
+    if ("cert" in out) != ("key" in out):
+        raise Invalid("needs both cert and key (TLS)")
+    if not isinstance(value.get("insecure", False), bool):
+        raise Invalid("is not true or false", suffix=".insecure", value=value["insecure"])
+    out["insecure"] = value.get("insecure", False)
+    hosts = value.get("allow_hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h and len(h) <= 253 for h in hosts):
+        raise Invalid("is not a list of host names", suffix=".allow_hosts", value=hosts)
+    out["allow_hosts"] = hosts
+    if not _loopback(out["listen"]) and "cert" not in out and not out["insecure"]:
+        raise Invalid(f"listens on {out['listen']}, not loopback: give cert and key (TLS), "
+                      "or insecure = true to send tokens in the clear", show_value=False)
+    return out
+
+
+def host_warnings(doc: Any, where: str) -> list[str]:
+    """What is allowed but risky: a web API off loopback in plain HTTP."""
+    web = doc.get("web") if isinstance(doc, dict) else None
+    if isinstance(web, dict) and web.get("insecure") is True and "cert" not in web:
+        listen = web.get("listen", "127.0.0.1:9616")
+        if isinstance(listen, str) and not _loopback(listen):
+            return [f"{where}: web: insecure = true: tokens and cookies cross the network in the clear on {listen}"]
+    return []
+
+
+CONVERTERS = {"web": to_web, "maintenance": to_maintenance, "maintenance_tmp_patterns": to_tmp_patterns, "metrics_retention": to_retention, "monitor_interval": to_interval, "thresholds": to_host_thresholds, "metrics_listen": to_listen,
               "metrics_token": to_token, "sweep_interval": to_interval, "sinks": to_sinks}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from corral.config.convert import Invalid, render, shown_key
 from corral.config.errors import ConfigError
 from corral.config.fields import FIELD_BY_KEY, FIELD_BY_NAME
-from corral.config.host import HOST_KEYS, host_errors
+from corral.config.host import HOST_KEYS, host_errors, host_warnings
 from corral.config.logkeys import APP_DEFAULT_KEYS, app_defaults
 from corral.config.normalize import normalize_app
 from corral.config.pm2 import is_pm2_file, unknown_key_warning
@@ -266,6 +266,7 @@ def _normalize_document(
     tables, errors = _app_tables(doc, where, found if pm2 else None)
     defaults = app_defaults(doc, where, errors)
     errors.extend(host_errors(doc, where))
+    found.extend(host_warnings(doc, where))
     specs: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(tables):

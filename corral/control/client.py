@@ -51,6 +51,11 @@ class Client:
         self._buf = b""
         self._next_id = 1
         self.timeout = timeout_for("")
+        self.remote: Any = None
+        if os.environ.get("CORRAL_REMOTE"):  # `corral --remote URL ...`: the HTTP API of another host
+            from corral.control.remote import from_env
+
+            self.remote = from_env()
 
     # -- connection -----------------------------------------------------------------
     def _try_connect(self) -> socket.socket | None:
@@ -143,6 +148,8 @@ class Client:
         :class:`DaemonTimeout` when a message is not there within the timeout)."""
         if op in OPS:  # the daemon checks it too; here the mistake costs no round trip
             check_request(op, args or {}, max_instances())
+        if self.remote is not None:
+            return self.remote.call(op, args, on_progress)
         self.timeout = timeout_for(op)
         self.connect()
         assert self._sock is not None

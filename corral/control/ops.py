@@ -221,3 +221,11 @@ def _short(value: Any) -> str:
     except (TypeError, ValueError, RecursionError):
         text = type(value).__name__
     return text if len(text) <= 80 else text[:77] + "..."
+
+#: The operations that only read: a read-only web token may send them (every other one, and any
+#: operation added later and not named here, needs the full token).
+READ_ONLY: frozenset[str] = frozenset({"ping", "ls", "describe", "events", "subscribe", "log_paths", "metrics",
+                                       "alerts", "jobs"})
+#: Operations the HTTP API does not offer: ``kill`` would stop the web process with the daemon;
+#: ``subscribe`` is served as Server-Sent Events (``/api/stream``).
+NOT_OVER_HTTP: frozenset[str] = frozenset({"kill", "subscribe"})
