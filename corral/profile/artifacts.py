@@ -22,8 +22,10 @@ def app_dir(home: str, app: str) -> str:
 
 
 def stem(kind: str, instance: int, pid: int, now: float) -> str:
-    """The common start of one capture's files: ``cpu-0-1234-20260130T101500Z``."""
-    return f"{kind}-{instance}-{pid}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
+    """The common start of one capture's files: ``cpu-0-1234-20260130T101500.123Z`` (milliseconds:
+    two captures of one process in the same second must not share files; the second would find
+    the first's report and return it)."""
+    return f"{kind}-{instance}-{pid}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z"
 
 
 def to_prune(files: Iterable[tuple[str, float]], now: float, keep: int = KEEP,
