@@ -324,12 +324,13 @@ _URL_CRED_RE = re.compile(r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]*://[^\s/?
 
 
 def _has_url_credentials(text: str) -> bool:
-    return "://" in text and _URL_GATE_STR.search(text) is not None
+    return "@" in text and "://" in text and _URL_GATE_STR.search(text) is not None
 
 
 def _url_credential_hits(data: bytes) -> list[int]:
-    """Byte offsets of possible URL credentials in a chunk (one ``find`` when there is no URL)."""
-    if data.find(b"://") < 0:
+    """Byte offsets of possible URL credentials in a chunk: a chunk without ``@`` has none (one
+    ``memchr``, several times faster than looking for ``://``, which most access logs have)."""
+    if data.find(b"@") < 0 or data.find(b"://") < 0:
         return []
     return [m.start() for m in _URL_GATE.finditer(data)]
 
