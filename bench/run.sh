@@ -6,6 +6,12 @@
 #                                              corral vs PM2 cluster mode vs gunicorn
 #   bench/run.sh rss [rss.py options]          the daemon's memory budget alone (~15 s, no PM2):
 #                                              exit status 1 above it
+#   bench/run.sh logs [logs_corpus.py options] logs on realistic lines (bench/corpus.py, no PM2):
+#                                              the redactor's MB/s per kind (redact_corpus.py),
+#                                              then the app's write time through corral vs a bare
+#                                              pipe per kind (logs_corpus.py --raw); exit status 1
+#                                              for a secret missed or a line lost/duplicated/wrong
+#   bench/run.sh redact [redact_corpus.py options]   the redactor part alone (~1 minute)
 #
 # Env: CORRAL_PYTHON (default: the repo's .venv/bin/python), BENCH_SKIP_INSTALL=1 to reuse
 # bench/node_modules as it is.  Results: bench/results/core-latest.{md,json}
@@ -25,6 +31,21 @@ elif [ "${1:-}" = rss ]; then
     shift
     script="$here/rss.py"
     state="$here/.work/rss-state.json"
+elif [ "${1:-}" = logs ] || [ "${1:-}" = redact ]; then
+    # standard library + corral only; each script cleans up after itself (no state file)
+    target=$1
+    shift
+    [ -x "$py" ] || { echo "run.sh: no python at $py (make the venv, or set CORRAL_PYTHON)" >&2; exit 2; }
+    start=$(date +%s)
+    status=0
+    if [ "$target" = redact ]; then
+        "$py" "$here/redact_corpus.py" "$@" || status=$?
+    else
+        "$py" "$here/redact_corpus.py" || status=$?
+        "$py" "$here/logs_corpus.py" --raw "$@" || status=$?
+    fi
+    echo "run.sh: total $(( $(date +%s) - start )) s; results in bench/results/{redact,logs-corpus}-latest.md" >&2
+    exit "$status"
 fi
 
 [ -x "$py" ] || { echo "run.sh: no python at $py (make the venv, or set CORRAL_PYTHON)" >&2; exit 2; }
