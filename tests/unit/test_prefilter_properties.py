@@ -11,6 +11,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from corral.app import _prefilter
 from corral.app._secretnames import NOT_SECRET_KEYS, SENSITIVE_KEYS, STRONG_SUFFIXES
 from corral.app.redact import Redactor, default_redactor
 
@@ -71,3 +72,34 @@ def test_a_line_is_redacted_the_same_wherever_it_is_in_a_chunk(batch: list[str],
         around = batch[:i] + [line] + batch[i:]
         out = r.redact_bytes("".join(x + "\n" for x in around).encode()).split(b"\n")
         assert out[i] + b"\n" == alone
+
+
+@PROPERTY
+@given(redactors, st.lists(lines, min_size=1, max_size=30), st.integers(1, 400))
+def test_a_chunk_looked_at_in_pieces_gives_what_the_rules_give(r: Redactor, batch: list[str], piece: int) -> None:
+    """The pre-filter cuts a large chunk into pieces of whole lines (a line longer than a piece
+    is a piece of its own): with pieces of 1 to 400 bytes, no line is missed or cut."""
+    expected = "".join(_reference(r, line) + "\n" for line in batch).encode("utf-8", "surrogatepass")
+    chunk = "".join(line + "\n" for line in batch).encode("utf-8", "surrogatepass")
+    saved = _prefilter.PIECE
+    try:
+        _prefilter.PIECE = piece
+        assert r.redact_bytes(chunk) == expected
+        assert r.redact_bytes(chunk[:-1]) == expected[:-1]  # the last line without its newline
+    finally:
+        _prefilter.PIECE = saved
+
+
+def test_a_large_chunk_is_looked_at_in_pieces_below_the_mmap_threshold() -> None:
+    r = default_redactor()
+    secret = b'{"level":"info","password":"hunter2"}\n'
+    clean = b"2026-11-30 07:04:02,123 INFO worker: processed job 42 in 17 ms\n"
+    long_line = b"x" * (3 * _prefilter.PIECE) + b" token=abc\n"
+    chunk = clean * 2000 + secret + clean * 700 + long_line + clean * 5 + secret
+    assert len(chunk) > 4 * _prefilter.PIECE
+    out = r.redact_bytes(chunk).split(b"\n")
+    lines = chunk.split(b"\n")
+    changed = [i for i, (a, b) in enumerate(zip(lines, out, strict=True)) if a != b]
+    assert changed == [2000, 2701, 2707]
+    assert out[2000] == out[2707] == b'{"level":"info","password":"REDACTED"}'
+    assert out[2701].endswith(b" token=REDACTED")
