@@ -22,7 +22,8 @@ code (the standard library's ``bytes`` methods and ``re``), never a loop over li
 5. one search per extra pattern.
 
 Only when one of them hits are hits located (the same patterns with ``finditer``) and their
-lines handed to the rules.
+lines handed to the rules.  A chunk larger than :data:`PIECE` (32 KiB) goes through these passes
+in pieces of whole lines, so that no copy is large enough to be a fresh mapping of its own.
 
 The filter is a superset of the rules: every line the rules would change is flagged (the unit
 tests and ``bench/redact_corpus.py`` check it).  Known gap, as before: JSON keys written with
