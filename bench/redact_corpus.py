@@ -43,7 +43,9 @@ GOAL_MB_S = 500.0
 
 
 def chunks_of(lines: list[bytes], size: int) -> list[bytes]:
-    out, cur, used = [], [], 0
+    out: list[bytes] = []
+    cur: list[bytes] = []
+    used = 0
     for line in lines:
         if cur and used + len(line) > size:
             out.append(b"".join(cur))
