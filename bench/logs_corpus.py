@@ -60,6 +60,13 @@ def expectation(kind: str) -> Callable[[int, bytes], bool]:
     return expect
 
 
+def last_marker(tpl: corpus.Template, i: int) -> bytes:
+    """What shows that line ``i`` is in the files: its number with what is just before it
+    (``seq=0999999``, ``"seq":"0999999``, ``L00999999``), never the end of the line alone: the
+    ``seq`` lines all end alike, and that made the wait end at the first line written."""
+    return tpl.head[-5:] + b"%0*d" % (tpl.width, i)
+
+
 def contenders_for(kind: str, tmp: Path, env: dict[str, str], raw: bool, base: str | None) -> list[logs.Contender]:
     chosen: list[logs.Contender] = [
         logs.Bare(tmp, env),
@@ -76,7 +83,7 @@ def contenders_for(kind: str, tmp: Path, env: dict[str, str], raw: bool, base: s
     tpl = corpus.templates(kind, corpus.DISTINCT)
     for c in chosen:
         c.kind = kind
-        c.last = lambda i: tpl[i % len(tpl)].line(i).rstrip(b"\n")[-40:]
+        c.last = lambda i: last_marker(tpl[i % len(tpl)], i)
         c.check = {"seq": seq, "expect": expectation(kind)} if c.key.startswith("corral") and "raw" not in c.key \
             and "noredact" not in c.key else {"seq": seq}
     return chosen

@@ -10,6 +10,12 @@
 #                                              time (~3 min, no PM2): exit status 1 over budget
 #   bench/run.sh profile [options]             what `corral profile cpu` (py-spy, 100 Hz) costs the
 #                                              app it profiles (~1 min, no PM2): exit 1 above 5 %
+#   bench/run.sh logs [logs_corpus.py options] logs on realistic lines (bench/corpus.py, no PM2):
+#                                              the redactor's MB/s per kind (redact_corpus.py),
+#                                              then the app's write time through corral vs a bare
+#                                              pipe per kind (logs_corpus.py --raw); exit status 1
+#                                              for a secret missed or a line lost/duplicated/wrong
+#   bench/run.sh redact [redact_corpus.py options]   the redactor part alone (~1 minute)
 #
 # Env: CORRAL_PYTHON (default: the repo's .venv/bin/python), BENCH_SKIP_INSTALL=1 to reuse
 # bench/node_modules as it is.  Results: bench/results/core-latest.{md,json}
@@ -36,6 +42,21 @@ elif [ "${1:-}" = monitor ]; then
     shift
     script="$here/monitor.py"
     state="$here/.work/monitor-state.json"
+elif [ "${1:-}" = logs ] || [ "${1:-}" = redact ]; then
+    # standard library + corral only; each script cleans up after itself (no state file)
+    target=$1
+    shift
+    [ -x "$py" ] || { echo "run.sh: no python at $py (make the venv, or set CORRAL_PYTHON)" >&2; exit 2; }
+    start=$(date +%s)
+    status=0
+    if [ "$target" = redact ]; then
+        "$py" "$here/redact_corpus.py" "$@" || status=$?
+    else
+        "$py" "$here/redact_corpus.py" || status=$?
+        "$py" "$here/logs_corpus.py" --raw "$@" || status=$?
+    fi
+    echo "run.sh: total $(( $(date +%s) - start )) s; results in bench/results/{redact,logs-corpus}-latest.md" >&2
+    exit "$status"
 fi
 
 [ -x "$py" ] || { echo "run.sh: no python at $py (make the venv, or set CORRAL_PYTHON)" >&2; exit 2; }

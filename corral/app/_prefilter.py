@@ -9,8 +9,10 @@ code (the standard library's ``bytes`` methods and ``re``), never a loop over li
 2. keys: the folded chunk reversed, and one regex search for ``=`` followed by the reversed name
    of a secret key (:func:`key_pattern`: a trie of whole names, so ``order_id``,
    ``prompt_tokens``, ``metadata`` or ``cache_key`` do not match while ``db_password``,
-   ``x-api-key``, ``stripeKey`` or ``key_`` do).  Every ``:`` and ``=`` of the chunk costs one
-   walk of the trie's first branch, about 40 ns: the main cost on JSON and ``key=value`` logs;
+   ``x-api-key``, ``stripeKey`` or ``key_`` do).  Every ``:`` and ``=`` of the chunk costs an
+   entry into the pattern: its blanks are taken once (possessive), then one character-class test
+   of the last letter of the name before it (the letters secret names end with) turns most away
+   before the trie's first branch is tried: the main cost on JSON and ``key=value`` logs;
 3. cards: three ``rfind`` calls for the shapes the first 9 digits of a card number can take
    (``0`` * 13, ``0000 0000``, ``00000000 0``): an id of 8 digits, a date, a 10-digit epoch
    never match; a run that does is checked where it starts (the card rule: a first digit from
@@ -20,7 +22,8 @@ code (the standard library's ``bytes`` methods and ``re``), never a loop over li
 5. one search per extra pattern.
 
 Only when one of them hits are hits located (the same patterns with ``finditer``) and their
-lines handed to the rules.
+lines handed to the rules.  A chunk larger than :data:`PIECE` (32 KiB) goes through these passes
+in pieces of whole lines, so that no copy is large enough to be a fresh mapping of its own.
 
 The filter is a superset of the rules: every line the rules would change is flagged (the unit
 tests and ``bench/redact_corpus.py`` check it).  Known gap, as before: JSON keys written with
@@ -46,6 +49,12 @@ _ENDING_ORDER = "edstnlyahmbw"  # the last letters of names in logs, the most fr
 # the card rule (corral.app.redact._CARD_RE) from a run's first digit, on bytes
 _CARD_AT = re.compile(rb"[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9](?:[ -]?[0-9]){4,10}(?![0-9])")
 _CARD_FIRST = frozenset(b"23456")
+#: A chunk is looked at in pieces of whole lines of at most this size, so that the pieces and
+#: their fold and reversal stay below glibc's mmap threshold as the daemon sets it (64 KiB,
+#: ``corral.control.client.DAEMON_MALLOC``): a block above it is mapped for each allocation and
+#: costs a page fault per 4 KiB touched, 0.4 ms per MiB and per copy here (two copies: 0.8 of the
+#: 4-8 ms a MiB of JSON or logging lines takes); below it, the heap's blocks are used again.
+PIECE = 32 * 1024
 
 
 def _fold_word(word: str) -> str:
@@ -100,13 +109,25 @@ def key_pattern(keys: Iterable[str]) -> str:
         for form in _forms(key):
             if not any(form.endswith(e) for e in endings if e != "key") and form != "key":
                 words.setdefault(form[::-1], boundary)
+    # the blanks between a name and its separator are taken once, before the names (possessive:
+    # never given back), so a name is written without its trailing blanks
+    words = {w.lstrip(" "): after for w, after in words.items()}
     # Alternatives are tried in order, and skipped fast only when they start with a literal:
-    # a blank first (every JSON key: its quote), then the last letters that end most names
+    # the last letters that end most names first
     trie = sorted(_trie(words), key=lambda alt: _ENDING_ORDER.find(alt[0]) % 64)
     # the last-word rule ignores trailing separators: "key_", "cookie.", "api-key-" are secret
     last = "[_. ]+" + _group(_trie({w[::-1]: (not_id if w == "key" else "") for w in SECRET_WORDS}))
-    names = [*trie, last]
-    return "=" + _group(["  *" + _group(names), *names])  # a blank: a JSON key's quote, or a blank
+    return "= *+" + _gate(words) + _group([*trie, last])  # a blank: a JSON key's quote, or a blank
+
+
+def _gate(words: Iterable[str]) -> str:
+    """A lookahead for the characters a name can end with: one test turns away most separators
+    (a digit of a time, a key ending in a letter no secret name ends with) before the trie's
+    alternatives are tried one by one."""
+    firsts = {w[:1] for w in words}
+    if "" in firsts:  # a name that is only blanks: anything may follow
+        return ""
+    return "(?=[" + "".join(re.escape(ch) for ch in sorted(firsts | set("_. "))) + "])"
 
 
 def _line_start(data: bytes, pos: int) -> int:
@@ -177,8 +198,26 @@ class Prefilter:
         return any(p.search(data.decode("utf-8", "surrogateescape")) for p in self._extras)
 
     def dirty_line_starts(self, data: bytes) -> set[int]:
-        """Byte offsets of the starts of the lines that may need redaction (empty when clean).
-        Each test runs once; a hit is followed up from where it was found."""
+        """Byte offsets of the starts of the lines that may need redaction (empty when clean),
+        found in pieces of whole lines of at most :data:`PIECE` bytes (see there)."""
+        size = len(data)
+        if size <= PIECE:
+            return self._dirty_line_starts(data)
+        starts: set[int] = set()
+        pos = 0
+        while pos < size:
+            end = size if size - pos <= PIECE else data.rfind(b"\n", pos, pos + PIECE) + 1
+            if end <= pos:  # one line longer than a piece: the piece is that line
+                end = data.find(b"\n", pos + PIECE) + 1 or size
+            found = self._dirty_line_starts(data[pos:end])
+            if found:
+                starts.update(pos + start for start in found)
+            pos = end
+        return starts
+
+    def _dirty_line_starts(self, data: bytes) -> set[int]:
+        """:meth:`dirty_line_starts` of one piece: each test runs once; a hit is followed up from
+        where it was found."""
         folded, rev = self._folded(data)
         top = len(data) - 1
         hits = card_starts(data, folded)
