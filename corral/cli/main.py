@@ -230,6 +230,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     warnings: list[str] = []
     errors = validate_file(args.file, check_files=True, warnings=warnings)
+    if not errors:
+        errors = _deploy_errors(args.file)
     for line in warnings:
         print(f"corral: warning: {line}", file=sys.stderr)
     for message in errors:
@@ -238,6 +240,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 2
     print(f"{args.file}: ok")
     return 0
+
+
+def _deploy_errors(path: str) -> list[str]:
+    """The file's deploy table (``corral deploy`` reads it), each environment of PM2's form."""
+    from corral.config.errors import ConfigError
+    from corral.config.load import read_document
+
+    try:
+        doc = read_document(path)
+    except ConfigError:
+        return []
+    raw = doc.get("deploy") if isinstance(doc, dict) else None
+    if raw is None:
+        return []
+    from corral.deploy.config import REMOTE, DeployConfigError, environments, parse
+
+    errors = []
+    for env in environments(raw) or [None]:
+        try:
+            parse(raw, path, env)
+        except DeployConfigError as exc:
+            if REMOTE not in str(exc):  # a remote deploy is valid: `corral export ansible` does it
+                errors.append(str(exc))
+    return errors
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -148,8 +148,8 @@ def _shared(value: Any, at: str) -> tuple[str, ...]:
 def _duration(value: Any, at: str, key: str) -> float:
     try:
         seconds = parse_duration(value)
-    except (ValueError, TypeError) as exc:
-        raise DeployConfigError(f"{at}: {key}: {value!r} is not a duration ({exc})") from None
+    except (ValueError, TypeError):
+        raise DeployConfigError(f'{at}: {key}: {value!r} is not a duration (write it like "60s" or "5m")') from None
     if seconds <= 0 or seconds > 86400:
         raise DeployConfigError(f"{at}: {key}: {value!r} is not a duration above 0 and up to 24h (60s, 5m)")
     return seconds

@@ -162,3 +162,15 @@ def test_validate_prints_a_pm2_files_warnings_and_passes(corral: Corral, workdir
     refused = corral.run("validate", str(toml), check=False)
     assert refused.returncode == 2
     assert refused.stderr.startswith(f'corral: {toml}: apps[0] "api": time_format: unknown key (app keys: ')
+
+
+def test_validate_checks_the_deploy_table(corral: Corral, workdir: Path) -> None:
+    """``corral deploy`` reads [deploy]; ``validate`` says what it would refuse, before a deploy does."""
+    path = workdir / "corral.toml"
+    path.write_text('[deploy]\nrepo = "x"\npath = "/srv/x"\nbake = "soon"\n[[apps]]\nname = "a"\ncmd = ["sleep", "60"]\n')
+    result = corral.run("validate", str(path), check=False)
+    assert (result.returncode, result.stderr) == (
+        2, f"corral: {path}: deploy: bake: 'soon' is not a duration (write it like \"60s\" or \"5m\")\n")
+    path.write_text('[deploy.production]\nrepo = "x"\npath = "/srv/x"\nhost = "web1"\n'
+                    '[[apps]]\nname = "a"\ncmd = ["sleep", "60"]\n')
+    assert corral.run("validate", str(path)).stdout == f"{path}: ok\n"  # remote: the ansible export's job

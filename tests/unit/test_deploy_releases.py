@@ -176,7 +176,7 @@ def test_pm2s_environments_are_picked_by_name() -> None:
      "f: deploy: shared: '../etc' is not a path inside the release (relative, no \"..\": \"logs/\", \".env\")"),
     ({"repo": "r", "path": "p", "keep_releases": 1}, "f: deploy: keep_releases: 1 is not a number from 2 to 1000"),
     ({"repo": "r", "path": "p", "bake": "soon"},
-     "f: deploy: bake: 'soon' is not a duration (not a duration)"),
+     "f: deploy: bake: 'soon' is not a duration (write it like \"60s\" or \"5m\")"),
     ({"repo": "r", "path": "p", "build": [3]}, "f: deploy: build: [3] is not a shell command or a list of them"),
     ({"repo": "r", "path": "p", "bild": "make"}, "f: deploy: bild: unknown key (deploy takes repo, ref, path, "
      "pre-setup, pre-deploy-local, post-deploy, build, build_timeout, keep_releases, shared, bake)"),
