@@ -257,7 +257,8 @@ def _deploy_errors(path: str) -> list[str]:
     from corral.deploy.config import REMOTE, DeployConfigError, environments, parse
 
     errors = []
-    for env in environments(raw) or [None]:
+    names: list[str | None] = list(environments(raw)) or [None]
+    for env in names:
         try:
             parse(raw, path, env)
         except DeployConfigError as exc:
