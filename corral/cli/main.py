@@ -230,8 +230,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     warnings: list[str] = []
     errors = validate_file(args.file, check_files=True, warnings=warnings)
+    deploy_errors, current = _deploy_errors(args.file)
+    if current:  # before the first deploy, the apps' cwd (<path>/current) is not there yet
+        waiting = [e for e in errors if f'cwd: "{current}' in e and e.endswith("does not exist")]
+        warnings += [f"{e} yet (`corral deploy` makes it)" for e in waiting]
+        errors = [e for e in errors if e not in waiting]
     if not errors:
-        errors = _deploy_errors(args.file)
+        errors = deploy_errors
     for line in warnings:
         print(f"corral: warning: {line}", file=sys.stderr)
     for message in errors:
@@ -242,29 +247,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deploy_errors(path: str) -> list[str]:
-    """The file's deploy table (``corral deploy`` reads it), each environment of PM2's form."""
+def _deploy_errors(path: str) -> tuple[list[str], str]:
+    """The file's deploy table (``corral deploy`` reads it), each environment of PM2's form: the
+    problems, and where ``current`` will be (the first valid environment's)."""
+    import os.path
+
     from corral.config.errors import ConfigError
     from corral.config.load import read_document
 
     try:
         doc = read_document(path)
     except ConfigError:
-        return []
+        return [], ""
     raw = doc.get("deploy") if isinstance(doc, dict) else None
     if raw is None:
-        return []
+        return [], ""
     from corral.deploy.config import REMOTE, DeployConfigError, environments, parse
 
-    errors = []
+    errors, current = [], ""
     names: list[str | None] = list(environments(raw)) or [None]
     for env in names:
         try:
-            parse(raw, path, env)
+            config = parse(raw, path, env)
         except DeployConfigError as exc:
             if REMOTE not in str(exc):  # a remote deploy is valid: `corral export ansible` does it
                 errors.append(str(exc))
-    return errors
+            continue
+        root = os.path.join(os.path.dirname(os.path.abspath(path)), config.path)  # absolute stays absolute
+        current = current or os.path.join(os.path.normpath(root), "current")
+    return errors, current
 
 
 def cmd_run(args: argparse.Namespace) -> int:

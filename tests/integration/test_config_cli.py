@@ -174,3 +174,14 @@ def test_validate_checks_the_deploy_table(corral: Corral, workdir: Path) -> None
     path.write_text('[deploy.production]\nrepo = "x"\npath = "/srv/x"\nhost = "web1"\n'
                     '[[apps]]\nname = "a"\ncmd = ["sleep", "60"]\n')
     assert corral.run("validate", str(path)).stdout == f"{path}: ok\n"  # remote: the ansible export's job
+
+
+def test_validate_before_the_first_deploy_warns_that_current_is_not_there_yet(corral: Corral, workdir: Path) -> None:
+    srv = workdir / "srv"
+    path = workdir / "corral.toml"
+    path.write_text(f'[deploy]\nrepo = "x"\npath = "{srv}"\n[[apps]]\nname = "a"\ncmd = ["sleep", "60"]\n'
+                    f'cwd = "{srv}/current"\n')
+    result = corral.run("validate", str(path))
+    assert result.stdout == f"{path}: ok\n"
+    assert result.stderr == (f'corral: warning: {path}: apps[0] "a": cwd: "{srv}/current" does not exist yet '
+                             "(`corral deploy` makes it)\n")
