@@ -102,7 +102,9 @@ env = {{ BOOT_DELAY = "0.5" }}
         assert len(new) == 2 and not new & old  # every instance was replaced under the load
         print(f"through nginx: {result.ok} ok, {result.failed} failed {dict(result.failures)}")
         assert result.failed == 0, result.failures
-        assert {body for body in result.bodies} >= {f"pid={p}" for p in new}  # the new ones answered through nginx
+        # the new ones answered through nginx (at least one: nginx keeps its upstream connections
+        # alive, and the kernel spreads the few new ones over the slots' SO_REUSEPORT sockets)
+        assert {body for body in result.bodies} & {f"pid={p}" for p in new}
     finally:
         nginx.terminate()
         nginx.wait(timeout=30)
