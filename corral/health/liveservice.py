@@ -14,7 +14,9 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
-from corral.events import LivenessFailed, Note, ProbeResult
+from corral.events import Note
+
+from corral.feature_events import LivenessFailed, ProbeResult
 from corral.health import liveness as lv
 from corral.health.probes import AnsweredElsewhere, check
 from corral.process.procfs import live_groups

@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 
 from corral.config.addresses import parse_listen
 from corral.daemon.core import Core, Handle
-from corral.events import ProbeResult
+from corral.feature_events import ProbeResult
 from corral.exceptions import CorralError, UserMistake
 
 

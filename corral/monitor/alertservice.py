@@ -27,8 +27,9 @@ import sys
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from corral.events import Alert as AlertEvent
-from corral.events import AlertDelivery, Event
+from corral.feature_events import Alert as AlertEvent
+from corral.events import Event
+from corral.feature_events import AlertDelivery
 from corral.monitor.alerts import KINDS, Alert, AlertEngine, Delivery
 
 if TYPE_CHECKING:

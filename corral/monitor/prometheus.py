@@ -23,7 +23,9 @@ import hmac
 import logging
 from typing import TYPE_CHECKING, Any
 
-from corral.events import Alert, AlertDelivery, Note
+from corral.events import Note
+
+from corral.feature_events import Alert, AlertDelivery
 
 if TYPE_CHECKING:
     from corral.daemon.core import Core

@@ -16,7 +16,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from corral.events import Note, SweepReport
+from corral.events import Note
+
+from corral.feature_events import SweepReport
 
 if TYPE_CHECKING:
     from corral.daemon.core import Core

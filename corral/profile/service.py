@@ -20,7 +20,9 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from corral.events import Evidence, Profiled, Threshold
+from corral.events import Threshold
+
+from corral.feature_events import Evidence, Profiled
 from corral.exceptions import OperationFailed
 from corral.profile import artifacts
 

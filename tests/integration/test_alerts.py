@@ -27,8 +27,9 @@ from corral.daemon.ops.apps import Context
 from corral.daemon.store import MemoryStore
 from corral.daemon.supervisor import Supervisor
 from corral.daemon.timers import manual_timers
-from corral.events import Alert as AlertEvent
-from corral.events import AlertDelivery, InstanceCrashed
+from corral.feature_events import Alert as AlertEvent
+from corral.events import InstanceCrashed
+from corral.feature_events import AlertDelivery
 from corral.logs.sinks import FileLogs
 from corral.monitor.alerts import BACKOFF
 from corral.monitor.alertservice import AlertService, configure

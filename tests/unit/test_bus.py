@@ -9,9 +9,8 @@ import pytest
 from corral.clock import ManualClock
 from corral.daemon.bus import Bus
 from corral.daemon.store import MemoryStore
-from corral.events import (
-    AppAdded, Event, InstanceCrashed, InstanceExited, InstanceSpawned, Note, ProbeResult, StateChanged,
-)
+from corral.events import AppAdded, Event, InstanceCrashed, InstanceExited, InstanceSpawned, Note, StateChanged
+from corral.feature_events import ProbeResult
 
 
 def spawned(pid: int, app: str = "api") -> InstanceSpawned:

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from corral import events as ev
+from corral import feature_events as fev
 from corral.config.plan import changed_keys
 
 
@@ -40,7 +41,7 @@ def test_state_changes_probe_results_and_requested_exits_are_live_only() -> None
     assert not change.stored and change.kind == "state"
     assert change.message == "online -> waiting_restart (unexpected)"
     assert change.data == {"from": "online", "to": "waiting_restart", "expected": False, "cause": "Exited"}
-    probe = ev.ProbeResult(app="api", instance=0, probe="http", ok=False, detail="refused")
+    probe = fev.ProbeResult(app="api", instance=0, probe="http", ok=False, detail="refused")
     assert not probe.stored and probe.message == "ready http probe failed: refused"
     asked = ev.InstanceExited(app="api", instance=0, code=0, signal=None, expected=True, message="m")
     assert not asked.stored

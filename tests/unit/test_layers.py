@@ -77,7 +77,7 @@ def violations(rule: str) -> list[str]:
                 if _under(name, "corral.daemon", "corral.control", *(f"corral.{f}" for f in FEATURES)):
                     out.append(f"{module} imports {name}")
             if rule == "features" and layer in FEATURES:
-                allowed = ("corral.daemon.core", "corral.lifecycle", "corral.events", "corral.clock",
+                allowed = ("corral.daemon.core", "corral.lifecycle", "corral.events", "corral.feature_events", "corral.clock",
                            "corral.process.procfs", "corral.config", "corral.units", "corral.app",
                            "corral.exceptions", "corral.structs", *(f"corral.{f}" for f in FEATURES))
                 if not _under(name, *allowed):

@@ -8,7 +8,7 @@ import socket
 from corral.clock import ManualClock
 from corral.daemon.core import DaemonCore
 from corral.daemon.timers import manual_timers
-from corral.events import ProbeResult
+from corral.feature_events import ProbeResult
 from corral.health.probes import ReadinessProbe
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from corral.daemon.ops.apps import Context, command
-from corral.events import DeployFailed, DeployProgress
+from corral.feature_events import DeployFailed, DeployProgress
 
 
 @command("deploy_event")

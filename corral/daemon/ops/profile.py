@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from corral.daemon.ops.apps import Context, UserError, command, resolve
 from corral.daemon.supervisor import App, Slot, Supervisor
-from corral.events import Evidence, Profiled
+from corral.feature_events import Evidence, Profiled
 from corral.exceptions import OperationFailed
 from corral.profile.service import HelperFailed, run_helper, service_of
 
