@@ -35,9 +35,10 @@ def _upstream(spec: AppSpec, address: str) -> list[str]:
     return [
         f"upstream corral_{spec.name.replace('-', '_').replace('.', '_')} {{",
         f"    server {address} max_fails=0;",
-        "    # the same shared socket again: a retried request (a connection an exiting instance",
-        "    # reset) reaches another instance of the app",
-        f"    server {address} max_fails=0 backup;",
+        "    # the same shared socket again, three times: a retried request (a connection an exiting",
+        "    # instance reset) reaches another instance of the app; one entry is one try, and under",
+        "    # load a retry can land on a second exiting instance (seen: 1 request in 5,000)",
+        *(f"    server {address} max_fails=0 backup;" for _ in range(3)),
         "    keepalive 32;",
         "}",
         "",
@@ -55,7 +56,7 @@ def _location(path: str, upstream: str, strip: bool) -> list[str]:
         "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "        proxy_set_header X-Forwarded-Proto $scheme;",
         "        proxy_next_upstream error timeout;  # idempotent requests only (nginx's default)",
-        "        proxy_next_upstream_tries 3;",
+        "        proxy_next_upstream_tries 4;",
         "    }",
     ]
 
