@@ -325,6 +325,15 @@ class PM2Tool(Tool):
 
 
 # -- state and cleanup --------------------------------------------------------------------------
+def exit_on_signals() -> None:
+    """SIGTERM and SIGHUP end the run as Ctrl-C does, so its ``finally`` cleans up."""
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+
 def save_state(path: Path, state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -843,11 +852,7 @@ def main() -> int:
              "keep": args.keep}
     save_state(args.state, state)
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    exit_on_signals()
 
     def log(msg: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)

@@ -33,8 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from core import (BENCH, RESULTS, TAG_VAR, BenchError, Clock, Corral, all_status, cleanup, idle_apps,
-                  save_state)
+from core import (BENCH, RESULTS, TAG_VAR, BenchError, Clock, Corral, all_status, cleanup, exit_on_signals,
+                  idle_apps, save_state)
 
 DEFAULT_STATE = BENCH / ".work" / "monitor-state.json"
 CPU_BUDGET = 0.5  # % of one core with 100 apps, sampled every 10 s
@@ -179,11 +179,7 @@ def main() -> int:
     state = {"tag": tag, "marker": marker, "tmp": str(tmp), "corral_home": str(home),
              "env": {"CORRAL_HOME": str(home)}}
     save_state(args.state, state)
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    exit_on_signals()
 
     def log(msg: str) -> None:
         print(f"  {msg}", file=sys.stderr, flush=True)

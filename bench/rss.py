@@ -17,15 +17,14 @@ import glob
 import json
 import os
 import random
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from core import (BENCH, ROOT, TAG_VAR, BenchError, Clock, Corral, cleanup, idle_apps, measure_ls, rss_kib,
-                  save_state, tool_round)
+from core import (BENCH, ROOT, TAG_VAR, BenchError, Clock, Corral, cleanup, exit_on_signals, idle_apps, measure_ls,
+                  rss_kib, save_state, tool_round)
 
 DEFAULT_STATE = BENCH / ".work" / "rss-state.json"
 BUDGET_MIB = 22.0  # bench/README.md: corral <= 22 MiB with 50 apps and monitoring on (20 before it)
@@ -92,11 +91,7 @@ def main() -> int:
              "env": {"CORRAL_HOME": str(home)}, "keep": args.keep}
     save_state(args.state, state)
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    exit_on_signals()
     try:
         m = measure(args, Corral(home, env, Clock(args.max_seconds)), work, marker)
     except BenchError as exc:

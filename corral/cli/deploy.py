@@ -261,14 +261,9 @@ class Run:
                 indices = list(range(start, last))
                 if not indices:
                     continue
-                try:
-                    result = reload(self.client, app, indices)
-                except protocol.RemoteError as exc:
-                    return rl.Outcome(False, exc.message)
-                for line in result["replaced"]:
-                    self.say(f"reloaded {line}")
-                self.rolled.update(indices)
-                outcome = rl.Outcome(True)
+                outcome = self.replace(app, indices, "reloaded")
+                if outcome.ok:
+                    self.rolled.update(indices)
             if not outcome.ok:
                 return outcome
         return rl.Outcome(True)
@@ -333,12 +328,19 @@ class Run:
             indices = [i for i in indices if i < self.count(app)]
             if not indices:
                 continue
-            try:
-                result = reload(self.client, app, indices)
-            except protocol.RemoteError as exc:
-                return rl.Outcome(False, exc.message)
-            for line in result["replaced"]:
-                self.say(f"rolled back {line}")
+            outcome = self.replace(app, indices, "rolled back")
+            if not outcome.ok:
+                return outcome
+        return rl.Outcome(True)
+
+    def replace(self, app: str, indices: list[int], done: str) -> rl.Outcome:
+        """A rolling reload of INDICES of APP, each replaced instance said (``done`` app[i] ...)."""
+        try:
+            result = reload(self.client, app, indices)
+        except protocol.RemoteError as exc:
+            return rl.Outcome(False, exc.message)
+        for line in result["replaced"]:
+            self.say(f"{done} {line}")
         return rl.Outcome(True)
 
 

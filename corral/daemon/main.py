@@ -156,14 +156,7 @@ async def serve(home: Home, store: Store, boot: bool = False, systemd: dict[str,
     ctx = Context(sup, home.dump)
     sup.core.context = ctx  # the core's call() runs the same operations as the socket
     sup.core.state_dir = home.root
-    monitor = start_monitor(sup.core, home.root)
-    sup.core.features["monitor"] = monitor
-    alerts_on_demand(sup.core)
-    liveness_on_demand(sup)
-    profile_on_demand(sup.core)
-    start_sweep(sup.core)
-    jobs_on_demand(sup.core)
-    cron_restart_on_demand(sup)
+    start_features(sup, home.root)
     server = ControlServer(home.socket, ctx, done.set)
     await server.start()
     if boot:
@@ -178,8 +171,7 @@ async def serve(home: Home, store: Store, boot: bool = False, systemd: dict[str,
     await done.wait()
     if manager is not None:
         manager.stopping(stop_budget(sup) if terminated else 30.0)
-    monitor.close()
-    for name in ("liveness", "sweep", "jobs", "maintenance", "profile"):
+    for name in FEATURES:
         if sup.core.features.get(name) is not None:
             sup.core.features[name].close()
     await server.close()
@@ -198,6 +190,21 @@ async def serve(home: Home, store: Store, boot: bool = False, systemd: dict[str,
     if manager is not None:
         manager.close()
     log.info("corral daemon %s exits", os.getpid())
+
+
+#: the features a daemon may have loaded (``core.features``), closed in this order at exit
+FEATURES = ("monitor", "liveness", "sweep", "jobs", "maintenance", "profile")
+
+
+def start_features(sup: Supervisor, root: str) -> None:
+    """The sampler and the sweep at once; the other features when first needed."""
+    sup.core.features["monitor"] = start_monitor(sup.core, root)
+    alerts_on_demand(sup.core)
+    liveness_on_demand(sup)
+    profile_on_demand(sup.core)
+    start_sweep(sup.core)
+    jobs_on_demand(sup.core)
+    cron_restart_on_demand(sup)
 
 
 async def resurrect_saved(ctx: Context) -> list[Any]:
