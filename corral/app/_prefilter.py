@@ -38,6 +38,14 @@ from typing import Any
 
 from corral.app._secretnames import NOT_SECRET_KEYS, SECRET_WORDS, STRONG_SUFFIXES, norm
 
+try:  # the same passes in one C loop over the chunk (corral/app/_scan.c), built by scripts/setup
+    from corral.app import _scan
+except ImportError:  # not built (no C compiler): the passes below, in Python, 3-8 times slower
+    _scan = None  # type: ignore[assignment]
+
+#: True when the native scan is there (``corral/app/_scan.c``, built by ``pip install``).
+NATIVE = _scan is not None
+
 _UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #: The pre-filter's view of a chunk (see the module docstring); positions are kept.
 FOLD = bytes.maketrans(_UPPER + b":0123456789\t-\"'\\", _UPPER.lower() + b"=0000000000     ")
@@ -92,31 +100,51 @@ def _group(alts: list[str]) -> str:
     return "(?:" + "|".join(alts) + ")"
 
 
-def key_pattern(keys: Iterable[str]) -> str:
-    """The regex that finds ``=`` followed by a secret name in the reversed folded text.
+def key_words(keys: Iterable[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The secret names as folded words, each with its kind, and the identifier words of
+    :data:`NOT_SECRET_KEYS` (``cache``, ``sort`` ...): the one list behind :func:`key_pattern`
+    and the native scan (``corral/app/_scan.c``).
 
-    ``keys`` are the exact names (any depth of JSON, any ``key=value``); the strong suffixes
-    and secret words of :mod:`corral.app._secretnames` are matched as endings."""
-    boundary = "(?![a-z0-9_.])"
+    Kinds: ``E`` an ending (matches at the end of any name), ``K`` the ending ``key`` (unless an
+    identifier word comes before it), ``X`` an exact name (the character before it is not
+    ``[a-z0-9_.]``); and for the last-word rule (the name ends with ``[_.]`` then more
+    ``[_. ]``): ``W`` a secret word, ``Q`` the word ``key``.  ``keys`` are the exact names (any
+    depth of JSON, any ``key=value``); the strong suffixes and secret words of
+    :mod:`corral.app._secretnames` are the endings."""
     endings = {w for s in STRONG_SUFFIXES for w in _forms(s)} | {_fold_word(w) for w in SECRET_WORDS}
     endings = {w for w in endings if not any(w != e and w.endswith(e) for e in endings)}
-    firsts = sorted({_fold_word(k.rsplit("_", 1)[0])[::-1] for k in NOT_SECRET_KEYS})
-    # "<word>_key" identifiers (cache_key, cacheKey) are not secrets: camelCase is lost to the
-    # fold, so "cachekey" is left out too; a blank may be a dash, so "cache key" is kept in
-    not_id = "(?![_.]?" + _group(_trie(dict.fromkeys(firsts, "(?![a-z0-9\\x80-\\xff])"))) + ")"  # é: a letter too
-    words: dict[str, str] = {w[::-1]: (not_id if w == "key" else "") for w in endings}
+    words: dict[str, str] = {w: ("K" if w == "key" else "E") for w in endings}
     for key in keys:  # a name the endings cover needs no entry, unless an exclusion could hide it
         for form in _forms(key):
             if not any(form.endswith(e) for e in endings if e != "key") and form != "key":
-                words.setdefault(form[::-1], boundary)
-    # the blanks between a name and its separator are taken once, before the names (possessive:
-    # never given back), so a name is written without its trailing blanks
-    words = {w.lstrip(" "): after for w, after in words.items()}
+                words.setdefault(form, "X")
+    # the blanks between a name and its separator are taken once, before the names, so a name is
+    # written without its trailing blanks
+    out = [(w.rstrip(" "), kind) for w, kind in words.items()]
+    out += [(_fold_word(w), "Q" if w == "key" else "W") for w in sorted(SECRET_WORDS)]
+    firsts = sorted({_fold_word(k.rsplit("_", 1)[0]) for k in NOT_SECRET_KEYS})
+    return out, firsts
+
+
+def key_pattern(keys: Iterable[str]) -> str:
+    """The regex that finds ``=`` followed by a secret name in the reversed folded text (the
+    words of :func:`key_words`)."""
+    boundary = "(?![a-z0-9_.])"
+    listed, firsts = key_words(keys)
+    # "<word>_key" identifiers (cache_key, cacheKey) are not secrets: camelCase is lost to the
+    # fold, so "cachekey" is left out too; a blank may be a dash, so "cache key" is kept in
+    rev_firsts = [w[::-1] for w in firsts]
+    not_id = "(?![_.]?" + _group(_trie(dict.fromkeys(rev_firsts, "(?![a-z0-9\\x80-\\xff])"))) + ")"  # é: a letter too
+    after = {"E": "", "K": not_id, "X": boundary, "W": "", "Q": not_id}
+    words: dict[str, str] = {}
+    last_words: dict[str, str] = {}
+    for w, kind in listed:
+        (last_words if kind in "WQ" else words)[w[::-1]] = after[kind]
     # Alternatives are tried in order, and skipped fast only when they start with a literal:
     # the last letters that end most names first
     trie = sorted(_trie(words), key=lambda alt: _ENDING_ORDER.find(alt[0]) % 64)
     # the last-word rule ignores trailing separators: "key_", "cookie.", "api-key-" are secret
-    last = "[_. ]+" + _group(_trie({w[::-1]: (not_id if w == "key" else "") for w in SECRET_WORDS}))
+    last = "[_. ]+" + _group(_trie(last_words))
     return "= *+" + _gate(words) + _group([*trie, last])  # a blank: a JSON key's quote, or a blank
 
 
@@ -175,9 +203,17 @@ def luhn_ok(digits: str) -> bool:
 class Prefilter:
     """The pre-filter for one set of secret names and extra patterns."""
 
-    def __init__(self, keys: Iterable[str], extras: list[re.Pattern[str]]) -> None:
+    def __init__(self, keys: Iterable[str], extras: list[re.Pattern[str]], native: bool | None = None) -> None:
+        """``native``: use the native scan (default: when it is built, :data:`NATIVE`)."""
+        keys = list(keys)
+        native = NATIVE if native is None else native
         self._keys = re.compile(key_pattern(keys).encode("latin-1"))
         self._extras = extras
+        self._spec: object = None  # the native scan's compiled words, when it is used
+        if native and _scan is not None:
+            words, firsts = key_words(keys)
+            self._spec = _scan.compile([(w.encode("latin-1"), kind) for w, kind in words],
+                                       [w.encode("latin-1") for w in firsts])
 
     def _folded(self, data: bytes) -> tuple[bytes, bytearray]:
         folded = data.translate(FOLD)
@@ -187,6 +223,8 @@ class Prefilter:
 
     def chunk_is_clean(self, data: bytes) -> bool:
         """True when no line of ``data`` can need redaction (the whole-chunk test)."""
+        if self._spec is not None:
+            return not _scan.scan(data, self._spec) and not self._odd(data)
         folded, rev = self._folded(data)
         return (self._keys.search(rev) is None and _AUTH.search(folded) is None and not card_starts(data, folded)
                 and not self._odd(data))
@@ -200,6 +238,8 @@ class Prefilter:
     def dirty_line_starts(self, data: bytes) -> set[int]:
         """Byte offsets of the starts of the lines that may need redaction (empty when clean),
         found in pieces of whole lines of at most :data:`PIECE` bytes (see there)."""
+        if self._spec is not None:  # no copy of the chunk: no pieces
+            return self._native_line_starts(data)
         size = len(data)
         if size <= PIECE:
             return self._dirty_line_starts(data)
@@ -230,6 +270,17 @@ class Prefilter:
         if not data.isascii():
             hits += [m.start() for m in re.finditer(re.escape(_KELVIN), data)]
         starts = {_line_start(data, pos) for pos in hits}
+        if self._extras:
+            starts.update(_extra_line_starts(data, self._extras))
+        return starts
+
+    def _native_line_starts(self, data: bytes) -> set[int]:
+        """:meth:`dirty_line_starts` with the native scan: keys, cards and bearer/basic in one
+        pass; a Kelvin sign and the extra patterns as in :meth:`_dirty_line_starts`."""
+        hits = _scan.scan(data, self._spec)
+        if not data.isascii():
+            hits += [m.start() for m in re.finditer(re.escape(_KELVIN), data)]
+        starts = {_line_start(data, pos) for pos in hits} if hits else set()
         if self._extras:
             starts.update(_extra_line_starts(data, self._extras))
         return starts

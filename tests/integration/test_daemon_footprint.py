@@ -14,6 +14,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from corral.app._prefilter import NATIVE
 from corral.daemon.precompile import DAEMON_MODULES
 from corral.paths import Home
 from tests.conftest import PYTHON, Corral, wait_until
@@ -28,7 +29,7 @@ UNWANTED_LIBRARIES = ("libssl", "libcrypto", "_ssl.", "_datetime.", "binascii.",
 #: Imported too, compiled as usual: the daemon's entry, and the redactor's private helpers (corral's
 #: own modules name only the public corral.app.redact; they are small).
 ALSO_IMPORTED = {"corral", "corral.daemon", "corral.daemon.precompile", "corral.app._secretnames",
-                 "corral.app._prefilter"}
+                 "corral.app._prefilter"} | ({"corral.app._scan"} if NATIVE else set())  # the native scan, when built
 ECOSYSTEM = "".join(f'[[apps]]\nname = "idle-{i}"\nscript = "/usr/bin/sleep"\nargs = ["600.0{i}"]\n'
                     'interpreter = "none"\n\n' for i in range(3))
 

@@ -7,6 +7,7 @@ chunk by chunk, and a chunk with nothing to redact comes back as the same object
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,8 +46,22 @@ json_lines = st.dictionaries(spellings, json_values, max_size=6).map(
 text_lines = st.lists(pairs | st.sampled_from(PIECES) | spellings | st.sampled_from(VALUES), max_size=8).map(" ".join)
 glued = st.lists(pairs | st.sampled_from(PIECES + SEPARATORS) | spellings, max_size=8).map("".join)
 lines = (text_lines | json_lines | glued).filter(lambda s: "\n" not in s and "\r" not in s)
-redactors = st.sampled_from([default_redactor(), Redactor(extra_keys=["sort_key", "ssn", "foo-", "x2"]),
-                             Redactor(keys=["password", "db"]), Redactor(extra_patterns=[r"ck_[0-9a-f]{16}"])])
+
+
+def _python_passes(make: Callable[[], Redactor]) -> Redactor:
+    """The redactor ``make`` builds, with the pre-filter's Python passes instead of the native scan."""
+    saved, _prefilter.NATIVE = _prefilter.NATIVE, False
+    try:
+        return make()
+    finally:
+        _prefilter.NATIVE = saved
+
+
+MAKERS: list[Callable[[], Redactor]] = [
+    Redactor, lambda: Redactor(extra_keys=["sort_key", "ssn", "foo-", "x2"]), lambda: Redactor(keys=["password", "db"]),
+    lambda: Redactor(extra_patterns=[r"ck_[0-9a-f]{16}"])]
+# both ways of asking the pre-filter's questions: the native scan (when built) and the Python passes
+redactors = st.sampled_from([default_redactor(), *(m() for m in MAKERS[1:]), *(_python_passes(m) for m in MAKERS)])
 
 
 @PROPERTY

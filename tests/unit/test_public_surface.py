@@ -69,8 +69,11 @@ def test_the_app_library_is_standalone() -> None:
     import subprocess
     import sys
 
+    from corral.app import _prefilter
+
     code = ("import sys; import corral.app, corral.app.logging, corral.app.redact, corral.errors; "
             "print(sorted(m for m in sys.modules if m.startswith('corral')))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert eval(out) == ["corral", "corral.app", "corral.app._prefilter", "corral.app._secretnames",  # noqa: S307
+    native = ["corral.app._scan"] if _prefilter.NATIVE else []
+    assert eval(out) == ["corral", "corral.app", "corral.app._prefilter", *native, "corral.app._secretnames",  # noqa: S307
                          "corral.app.errors", "corral.app.logging", "corral.app.redact", "corral.errors"]

@@ -1,0 +1,454 @@
+/* The redaction pre-filter's scan in one pass over a chunk (internal to corral.app._prefilter).
+ *
+ * The same questions as the Python pre-filter (corral/app/_prefilter.py), asked of every byte once,
+ * with no copy of the chunk (no fold, no reversal):
+ *
+ *   - keys: at each ':' or '=', the blanks before it are skipped (the characters the Python fold
+ *     turns into a blank: space, tab, '-', quotes, backslash), then the name before them is compared,
+ *     folded (ASCII lower-case, digits as '0'), with the secret words that end with its last
+ *     character: a word of kind 'E' (an ending) matches as it is, 'X' (an exact name) when the
+ *     character before it is not [a-z0-9_.], 'K' (the ending "key") unless a non-secret identifier
+ *     word (cache, sort, ...) comes before it; and the last-word rule: after [_.] and more [_. ],
+ *     a word of kind 'W' (or 'Q', "key" with the same exception).  The words and their kinds come
+ *     from Python (corral.app._prefilter.key_words), so there is one list;
+ *   - cards: at the start of a run of digits (after a non-digit), a first digit 2-6 and the card
+ *     rule's shape (4 digits, [ -]?, 4 digits, [ -]?, 1 digit, then 4-10 more, each after an
+ *     optional [ -], not followed by a digit: greedy, as the regex), then the Luhn check;
+ *   - "bearer" / "basic" (any case) followed by a blank.
+ *
+ * scan(data, spec) returns the offsets of the hits (the separator of a key, the 'b' of bearer/basic,
+ * then the first digit of a card); spec is compile(words, exclusions).  Python keeps what
+ * is rare or user-given (a Kelvin sign, extra patterns, URL credentials) and maps hits to lines.
+ * The unit tests and bench/redact_corpus.py check that it flags what the Python pre-filter flags.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+static unsigned char FOLD[256];
+enum { C_NONE = 0, C_SEP = 1, C_B = 2 };
+static unsigned char CLS[256];
+
+typedef struct {
+    const unsigned char *text;
+    Py_ssize_t len;
+    unsigned int tail; /* the last two characters (one when the word has one): a first test */
+    char kind;
+} Word;
+
+typedef struct {
+    Word *words;        /* sorted by last character */
+    Py_ssize_t nwords;
+    Py_ssize_t first[257]; /* words ending with c: words[first[c] .. first[c + 1]) */
+    Word *excl;
+    Py_ssize_t nexcl;
+    PyObject *keep;     /* the bytes objects the words point into */
+} Spec;
+
+static const char *CAPSULE = "corral.app._scan.Spec";
+
+static int is_name(unsigned char f) { return (f >= 'a' && f <= 'z') || f == '0' || f == '_' || f == '.'; }
+static int is_alnum_high(unsigned char f) { return (f >= 'a' && f <= 'z') || f == '0' || f >= 0x80; }
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int is_card_sep(unsigned char c) { return c == ' ' || c == '-'; }
+
+/* The folded text ending at j (inclusive) ends with w. */
+static int ends_with(const unsigned char *d, Py_ssize_t j, const Word *w)
+{
+    if (j + 1 < w->len)
+        return 0;
+    for (Py_ssize_t k = 0; k < w->len; k++)
+        if (FOLD[d[j - k]] != w->text[w->len - 1 - k])
+            return 0;
+    return 1;
+}
+
+/* Before the "key" that starts at start: [_.]? then an identifier word (cache, sort, ...) that
+ * starts the name or follows a character outside [a-z0-9\x80-\xff]. */
+static int excluded(const Spec *s, const unsigned char *d, Py_ssize_t start)
+{
+    for (int consume = 1; consume >= 0; consume--) {
+        Py_ssize_t q = start - 1;
+        if (consume) {
+            if (q < 0 || (FOLD[d[q]] != '_' && FOLD[d[q]] != '.'))
+                continue;
+            q--;
+        }
+        if (q < 0)
+            continue;
+        for (Py_ssize_t e = 0; e < s->nexcl; e++) {
+            const Word *w = &s->excl[e];
+            if (ends_with(d, q, w)) {
+                Py_ssize_t b = q - w->len + 1;
+                if (b == 0 || !is_alnum_high(FOLD[d[b - 1]]))
+                    return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static unsigned int tail_at(const unsigned char *d, Py_ssize_t j)
+{
+    return (unsigned int)FOLD[d[j - 1]] << 8 | FOLD[d[j]];
+}
+
+static int word_hit(const Spec *s, const unsigned char *d, Py_ssize_t j, int last_rule)
+{
+    unsigned char c = FOLD[d[j]];
+    for (Py_ssize_t i = s->first[c]; i < s->first[c + 1]; i++) {
+        const Word *w = &s->words[i];
+        int is_last = w->kind == 'W' || w->kind == 'Q';
+        if (is_last != last_rule || (w->len > 1 && (j < 1 || tail_at(d, j) != w->tail)) || !ends_with(d, j, w))
+            continue;
+        Py_ssize_t start = j - w->len + 1;
+        switch (w->kind) {
+        case 'E':
+        case 'W':
+            return 1;
+        case 'X':
+            if (start == 0 || !is_name(FOLD[d[start - 1]]))
+                return 1;
+            break;
+        case 'K':
+        case 'Q':
+            if (!excluded(s, d, start))
+                return 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int key_at(const Spec *s, const unsigned char *d, Py_ssize_t sep)
+{
+    Py_ssize_t j = sep - 1;
+    while (j >= 0 && FOLD[d[j]] == ' ')
+        j--;
+    if (j < 0)
+        return 0;
+    if (word_hit(s, d, j, 0))
+        return 1;
+    unsigned char f = FOLD[d[j]];
+    if (f != '_' && f != '.')
+        return 0;
+    while (j >= 0 && (FOLD[d[j]] == '_' || FOLD[d[j]] == '.' || FOLD[d[j]] == ' '))
+        j--;
+    return j >= 0 && word_hit(s, d, j, 1);
+}
+
+static int luhn_ok(const unsigned char *digits, int n)
+{
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        int v = digits[n - 1 - i] - '0';
+        if (i % 2)
+            v = v > 4 ? v * 2 - 9 : v * 2;
+        total += v;
+    }
+    return total % 10 == 0;
+}
+
+/* The card rule's regex matched greedily at p, then 13-19 digits and the Luhn check. */
+static int card_at(const unsigned char *d, Py_ssize_t n, Py_ssize_t p)
+{
+    unsigned char digits[19];
+    int nd = 0;
+    for (int part = 0; part < 3; part++) {
+        int want = part == 2 ? 1 : 4;
+        if (part > 0 && p + 1 < n && is_card_sep(d[p]) && is_digit(d[p + 1]))
+            p++;
+        for (int k = 0; k < want; k++, p++) {
+            if (p >= n || !is_digit(d[p]))
+                return 0;
+            digits[nd++] = d[p];
+        }
+    }
+    Py_ssize_t ends[10];
+    int groups = 0;
+    while (groups < 10) {
+        if (p + 1 < n && is_card_sep(d[p]) && is_digit(d[p + 1]))
+            p++;
+        else if (!(p < n && is_digit(d[p])))
+            break;
+        digits[nd++] = d[p++];
+        ends[groups++] = p;
+    }
+    for (int g = groups; g >= 4; g--) {
+        Py_ssize_t end = ends[g - 1];
+        if (end >= n || !is_digit(d[end]))
+            return luhn_ok(digits, 9 + g);
+    }
+    return 0;
+}
+
+static int auth_at(const unsigned char *d, Py_ssize_t n, Py_ssize_t p)
+{
+    static const char *words[2] = {"bearer", "basic"};
+    for (int w = 0; w < 2; w++) {
+        Py_ssize_t len = (Py_ssize_t)strlen(words[w]);
+        if (p + len >= n)
+            continue;
+        Py_ssize_t k = 0;
+        while (k < len && FOLD[d[p + k]] == (unsigned char)words[w][k])
+            k++;
+        if (k == len && FOLD[d[p + len]] == ' ')
+            return 1;
+    }
+    return 0;
+}
+
+static int append(PyObject *out, Py_ssize_t pos)
+{
+    PyObject *v = PyLong_FromSsize_t(pos);
+    if (v == NULL)
+        return -1;
+    int rc = PyList_Append(out, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static int check_card_run(PyObject *out, const unsigned char *d, Py_ssize_t n, Py_ssize_t start)
+{
+    if (d[start] >= '2' && d[start] <= '6' && card_at(d, n, start))
+        return append(out, start);
+    return 0;
+}
+
+static int check_sep_or_b(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n, Py_ssize_t i)
+{
+    unsigned char cls = CLS[d[i]];
+    if (cls != C_NONE && (cls == C_SEP ? key_at(s, d, i) : auth_at(d, n, i)))
+        return append(out, i);
+    return 0;
+}
+
+#if defined(__SSE2__) && defined(__SIZEOF_INT128__) && !defined(CORRAL_SCAN_SCALAR)
+#include <emmintrin.h>
+
+/* Bit k: d[at + k] is a digit (k < 64; bytes past n are not). */
+static uint64_t digit_mask(const unsigned char *d, Py_ssize_t n, Py_ssize_t at)
+{
+    if (at + 64 > n) {
+        uint64_t m = 0;
+        for (Py_ssize_t k = 0; at + k < n && k < 64; k++)
+            m |= (uint64_t)is_digit(d[at + k]) << k;
+        return m;
+    }
+    uint64_t m = 0;
+    const __m128i lo = _mm_set1_epi8('0' - 1), hi = _mm_set1_epi8('9' + 1);
+    for (int q = 0; q < 4; q++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(d + at + 16 * q));
+        __m128i dig = _mm_and_si128(_mm_cmpgt_epi8(v, lo), _mm_cmplt_epi8(v, hi));
+        m |= (uint64_t)(unsigned int)_mm_movemask_epi8(dig) << (16 * q);
+    }
+    return m;
+}
+
+/* Where a card can start: a run of digits (after a non-digit) whose first 4 digits are followed,
+ * directly or after one byte, by 4 more: 64 bytes at a time; each candidate is then checked. */
+static int scan_cards(PyObject *out, const unsigned char *d, Py_ssize_t n)
+{
+    uint64_t before = 0, cur = digit_mask(d, n, 0);
+    for (Py_ssize_t at = 0; at < n; at += 64) {
+        uint64_t next = digit_mask(d, n, at + 64);
+        unsigned __int128 x = (unsigned __int128)next << 64 | cur;
+        unsigned __int128 run4 = x & x >> 1 & x >> 2 & x >> 3;
+        uint64_t starts = cur & ~(cur << 1 | before >> 63);
+        uint64_t cand = starts & (uint64_t)run4 & (uint64_t)(run4 >> 4 | run4 >> 5);
+        while (cand) {
+            int k = __builtin_ctzll(cand);
+            cand &= cand - 1;
+            if (check_card_run(out, d, n, at + k) < 0)
+                return -1;
+        }
+        before = cur;
+        cur = next;
+    }
+    return 0;
+}
+
+/* Separators and b/B: 16 bytes at a time. */
+static int scan_keys(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    const __m128i colon = _mm_set1_epi8(':'), eq = _mm_set1_epi8('='), b = _mm_set1_epi8('b'), B = _mm_set1_epi8('B');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(d + i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, colon), _mm_cmpeq_epi8(v, eq)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, b), _mm_cmpeq_epi8(v, B)));
+        unsigned int m = (unsigned int)_mm_movemask_epi8(hit);
+        while (m) {
+            int k = __builtin_ctz(m);
+            m &= m - 1;
+            if (check_sep_or_b(out, s, d, n, i + k) < 0)
+                return -1;
+        }
+    }
+    for (; i < n; i++)
+        if (check_sep_or_b(out, s, d, n, i) < 0)
+            return -1;
+    return 0;
+}
+#else
+/* Every run of 4 or more digits holds an offset that is a multiple of 4: only those are looked at. */
+static int scan_cards(PyObject *out, const unsigned char *d, Py_ssize_t n)
+{
+    Py_ssize_t done = 0; /* runs before this offset are checked */
+    for (Py_ssize_t p = 0; p < n; p += 4) {
+        if (!is_digit(d[p]) || p < done)
+            continue;
+        Py_ssize_t start = p;
+        while (start > 0 && is_digit(d[start - 1]))
+            start--;
+        Py_ssize_t end = p + 1;
+        while (end < n && is_digit(d[end]))
+            end++;
+        done = end;
+        if (end - start >= 4 && check_card_run(out, d, n, start) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int scan_keys(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (check_sep_or_b(out, s, d, n, i) < 0)
+            return -1;
+    return 0;
+}
+#endif
+
+static PyObject *scan(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    PyObject *capsule;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*O:scan", &buf, &capsule))
+        return NULL;
+    Spec *s = PyCapsule_GetPointer(capsule, CAPSULE);
+    PyObject *out = s == NULL ? NULL : PyList_New(0);
+    if (out == NULL) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    if (scan_keys(out, s, buf.buf, buf.len) < 0 || scan_cards(out, buf.buf, buf.len) < 0)
+        Py_CLEAR(out);
+    PyBuffer_Release(&buf);
+    return out;
+}
+
+static void spec_free(PyObject *capsule)
+{
+    Spec *s = PyCapsule_GetPointer(capsule, CAPSULE);
+    if (s == NULL)
+        return;
+    PyMem_Free(s->words);
+    PyMem_Free(s->excl);
+    Py_XDECREF(s->keep);
+    PyMem_Free(s);
+}
+
+static int word_order(const void *a, const void *b)
+{
+    const Word *x = a, *y = b;
+    return (int)x->text[x->len - 1] - (int)y->text[y->len - 1];
+}
+
+/* words: a list of (bytes, kind) with kind one of "EXKWQ"; excl: a list of bytes. */
+static int read_words(PyObject *list, Word **out, Py_ssize_t *count, int with_kind, PyObject *keep)
+{
+    PyObject *seq = PySequence_Fast(list, "a list is needed");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    *out = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Word));
+    *count = n;
+    if (*out == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i), *text = item;
+        const char *kind = "E";
+        if (with_kind && !PyArg_ParseTuple(item, "Ss", &text, &kind)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (!PyBytes_Check(text) || PyBytes_GET_SIZE(text) == 0 || !strchr("EXKWQ", kind[0]) || kind[0] == 0) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "a word is non-empty bytes and its kind one of E X K W Q");
+            return -1;
+        }
+        if (PyList_Append(keep, text) < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        (*out)[i].text = (const unsigned char *)PyBytes_AS_STRING(text);
+        (*out)[i].len = PyBytes_GET_SIZE(text);
+        (*out)[i].kind = kind[0];
+        if ((*out)[i].len > 1)
+            (*out)[i].tail = (unsigned int)(*out)[i].text[(*out)[i].len - 2] << 8 | (*out)[i].text[(*out)[i].len - 1];
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+static PyObject *compile(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *words, *excl;
+    if (!PyArg_ParseTuple(args, "OO:compile", &words, &excl))
+        return NULL;
+    Spec *s = PyMem_Calloc(1, sizeof(Spec));
+    if (s == NULL)
+        return PyErr_NoMemory();
+    s->keep = PyList_New(0);
+    PyObject *capsule = s->keep == NULL ? NULL : PyCapsule_New(s, CAPSULE, spec_free);
+    if (capsule == NULL) {
+        Py_XDECREF(s->keep);
+        PyMem_Free(s);
+        return NULL;
+    }
+    if (read_words(words, &s->words, &s->nwords, 1, s->keep) < 0
+        || read_words(excl, &s->excl, &s->nexcl, 0, s->keep) < 0) {
+        Py_DECREF(capsule);
+        return NULL;
+    }
+    qsort(s->words, (size_t)s->nwords, sizeof(Word), word_order);
+    Py_ssize_t i = 0;
+    for (int c = 0; c <= 256; c++) {
+        while (c < 256 && i < s->nwords && s->words[i].text[s->words[i].len - 1] < c)
+            i++;
+        s->first[c] = c == 256 ? s->nwords : i;
+    }
+    return capsule;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS, "scan(data, spec) -> offsets of the hits (see the module's source)"},
+    {"compile", compile, METH_VARARGS, "compile(words, exclusions) -> the spec scan() takes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", NULL, -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__scan(void)
+{
+    for (int c = 0; c < 256; c++) {
+        FOLD[c] = (unsigned char)c;
+        CLS[c] = C_NONE;
+    }
+    for (int c = 'A'; c <= 'Z'; c++)
+        FOLD[c] = (unsigned char)(c + 32);
+    for (int c = '0'; c <= '9'; c++)
+        FOLD[c] = '0';
+    FOLD[':'] = '=';
+    FOLD['\t'] = FOLD['-'] = FOLD['"'] = FOLD['\''] = FOLD['\\'] = ' ';
+    CLS[':'] = CLS['='] = C_SEP;
+    CLS['b'] = CLS['B'] = C_B;
+    return PyModule_Create(&module);
+}
