@@ -123,7 +123,7 @@ def test_hits_at_the_edges_of_its_64_byte_blocks() -> None:
 
 @needs_native
 def test_it_takes_any_bytes_like_object_and_refuses_a_bad_word_list() -> None:
-    from corral.app import _scan  # type: ignore[attr-defined]
+    from corral.app import _scan
 
     words, firsts = key_words(KEYS)
     spec = _scan.compile([(w.encode("latin-1"), k) for w, k in words], [f.encode("latin-1") for f in firsts])
