@@ -7,4 +7,4 @@ Optional: where it cannot be built (no C compiler), corral runs the same pre-fil
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("corral.app._scan", ["corral/app/_scan.c"], optional=True,
-                             extra_compile_args=["-O2", "-std=c99"])])
+                             extra_compile_args=["-O3", "-std=c99"])])

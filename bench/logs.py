@@ -227,19 +227,28 @@ class Corral(Contender):
         self.logs = tmp / "corral" / "logs"
 
     def setup(self) -> None:
-        run([*corral_cli(), "ping"], self.env)
+        out = run([*corral_cli(), "ping", "--json"], self.env).stdout
+        self.pid = int(json.loads(out)["pid"])
 
     def teardown(self) -> None:
         run([*corral_cli(), "kill"], self.env, check=False)
+
+    def cpu_s(self) -> float:
+        """The daemon's CPU time so far (user + system)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def once(self, count: int) -> dict[str, Any]:
         name, result = self._names()
         cfg = self.tmp / f"{name}.toml"
         cfg.write_text(f'[[apps]]\nname = "{name}"\nscript = "{APP}"\nargs = {json.dumps(self.app(count, result)[1:])}\n'
                        f'interpreter = "{PY}"\nautorestart = false\nlog_retain = "all"\n{self.settings}\n')
+        cpu = self.cpu_s()
         run([*corral_cli(), "start", str(cfg)], self.env)
         try:
-            return self._measure(count, lambda: log_files(self.logs, f"{name}-out"), result, 120)
+            figures = self._measure(count, lambda: log_files(self.logs, f"{name}-out"), result, 120)
+            figures["daemon_cpu_s"] = self.cpu_s() - cpu  # the start, the app's lines, the checks' wait
+            return figures
         finally:
             run([*corral_cli(), "delete", name], self.env, check=False)
 
@@ -362,6 +371,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"rounds": len(runs), "runs": runs}
     for key in ("app_write_s", "on_disk_s"):
         out[key] = statistics.median(r[key] for r in runs)
+    if all("daemon_cpu_s" in r for r in runs):
+        out["daemon_cpu_s"] = statistics.median(r["daemon_cpu_s"] for r in runs)
     for key in ("lost", "duplicated", "foreign"):
         out[key] = max(r[key] for r in runs)
     out["files"] = max(r["files"] for r in runs)

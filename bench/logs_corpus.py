@@ -119,17 +119,20 @@ def markdown(results: dict[str, Any], meta: dict[str, Any]) -> str:
     out = [f"{meta['lines']:,} lines per kind; app write times: medians of {meta['rounds']} interleaved round(s); "
            "× bare: the median of the rounds' ratios. Goal: corral's "
            f"app write time ≤ {GOAL}× the bare pipe's with its defaults (timestamps, redaction, rotation "
-           "at 10 MB), 0 lines lost, 0 wrong.", "",
-           "| kind | bytes/line | bare pipe | corral (defaults) | × bare | each round |"
+           "at 10 MB), 0 lines lost, 0 wrong. Daemon CPU: the daemon's CPU time for the round (median), "
+           "and its ratio to the bare pipe's app write time: below 1, the daemon keeps up with the app on "
+           "a core of its own.", "",
+           "| kind | bytes/line | bare pipe | corral (defaults) | × bare | each round | daemon CPU (÷ bare) |"
            + (" no redaction / neither: × bare |" if raw else "") + (" before (--base): × bare |" if base else "")
            + " lost | dup | wrong |",
-           "|---|---|---|---|---|---|" + ("---|" if raw else "") + ("---|" if base else "") + "---|---|---|"]
+           "|---|---|---|---|---|---|---|" + ("---|" if raw else "") + ("---|" if base else "") + "---|---|---|"]
     for kind, r in results.items():
         bare, cor = r["bare"], r["corral"]
         ratio = statistics.median(cor["ratios"])  # each round's corral / bare, interleaved
         each = ", ".join(f"{x:.2f}" for x in cor["ratios"])
         cells = [kind, f"{r['line_bytes']:.0f}", f"{bare['app_write_s']:.3f} s", f"{cor['app_write_s']:.3f} s",
-                 f"{ratio:.2f}×" + ("" if round(ratio, 2) <= GOAL else " **(over)**"), each]
+                 f"{ratio:.2f}×" + ("" if round(ratio, 2) <= GOAL else " **(over)**"), each,
+                 f"{cor['daemon_cpu_s']:.2f} s ({cor['daemon_cpu_s'] / bare['app_write_s']:.2f})"]
         if raw:
             cells.append(f"{statistics.median(r['corral-noredact']['ratios']):.2f}× / "
                          f"{statistics.median(r['corral-raw']['ratios']):.2f}×")

@@ -41,6 +41,9 @@ typedef struct {
     Word *words;        /* sorted by last character */
     Py_ssize_t nwords;
     Py_ssize_t first[257]; /* words ending with c: words[first[c] .. first[c + 1]) */
+    unsigned char pairs[65536 / 8]; /* bit (a << 8 | b): a word ends with "ab" (a first test) */
+    unsigned char singles[256 / 8]; /* bit c: a word is the one character c */
+    int digit_end; /* a word ends with a digit ('0' once folded) */
     Word *excl;
     Py_ssize_t nexcl;
     PyObject *keep;     /* the bytes objects the words point into */
@@ -94,9 +97,13 @@ static unsigned int tail_at(const unsigned char *d, Py_ssize_t j)
     return (unsigned int)FOLD[d[j - 1]] << 8 | FOLD[d[j]];
 }
 
+static int bit(const unsigned char *set, unsigned int k) { return set[k >> 3] >> (k & 7) & 1; }
+
 static int word_hit(const Spec *s, const unsigned char *d, Py_ssize_t j, int last_rule)
 {
     unsigned char c = FOLD[d[j]];
+    if (!bit(s->singles, c) && !(j >= 1 && bit(s->pairs, tail_at(d, j))))
+        return 0; /* no word ends with the name's last two characters: most names */
     for (Py_ssize_t i = s->first[c]; i < s->first[c + 1]; i++) {
         const Word *w = &s->words[i];
         int is_last = w->kind == 'W' || w->kind == 'Q';
@@ -185,18 +192,19 @@ static int card_at(const unsigned char *d, Py_ssize_t n, Py_ssize_t p)
 
 static int auth_at(const unsigned char *d, Py_ssize_t n, Py_ssize_t p)
 {
-    static const char *words[2] = {"bearer", "basic"};
-    for (int w = 0; w < 2; w++) {
-        Py_ssize_t len = (Py_ssize_t)strlen(words[w]);
-        if (p + len >= n)
-            continue;
-        Py_ssize_t k = 0;
-        while (k < len && FOLD[d[p + k]] == (unsigned char)words[w][k])
-            k++;
-        if (k == len && FOLD[d[p + len]] == ' ')
-            return 1;
-    }
-    return 0;
+    static const unsigned char bearer[] = "bearer", basic[] = "basic";
+    if (p + 5 >= n) /* "basic" and a blank at least */
+        return 0;
+    const unsigned char *word = FOLD[d[p + 1]] == 'e' ? bearer : FOLD[d[p + 1]] == 'a' ? basic : NULL;
+    if (word == NULL)
+        return 0;
+    Py_ssize_t len = word == bearer ? 6 : 5;
+    if (p + len >= n)
+        return 0;
+    for (Py_ssize_t k = 2; k < len; k++)
+        if (FOLD[d[p + k]] != word[k])
+            return 0;
+    return FOLD[d[p + len]] == ' ';
 }
 
 static int append(PyObject *out, Py_ssize_t pos)
@@ -269,21 +277,34 @@ static int scan_cards(PyObject *out, const unsigned char *d, Py_ssize_t n)
     return 0;
 }
 
-/* Separators and b/B: 16 bytes at a time. */
+/* Separators and "be"/"ba" (any case): 16 bytes at a time.  A separator right after a digit is
+ * skipped here when no word ends with a digit (a time's "12:34", a port's ":8080"). */
 static int scan_keys(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n)
 {
     Py_ssize_t i = 0;
-    const __m128i colon = _mm_set1_epi8(':'), eq = _mm_set1_epi8('='), b = _mm_set1_epi8('b'), B = _mm_set1_epi8('B');
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(d + i));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, colon), _mm_cmpeq_epi8(v, eq)),
-                                   _mm_or_si128(_mm_cmpeq_epi8(v, b), _mm_cmpeq_epi8(v, B)));
-        unsigned int m = (unsigned int)_mm_movemask_epi8(hit);
-        while (m) {
-            int k = __builtin_ctz(m);
-            m &= m - 1;
-            if (check_sep_or_b(out, s, d, n, i + k) < 0)
-                return -1;
+    if (n >= 18) {
+        if (check_sep_or_b(out, s, d, n, 0) < 0)
+            return -1;
+        const __m128i colon = _mm_set1_epi8(':'), eq = _mm_set1_epi8('='), lower = _mm_set1_epi8(0x20);
+        const __m128i b = _mm_set1_epi8('b'), e = _mm_set1_epi8('e'), a = _mm_set1_epi8('a');
+        const __m128i before0 = _mm_set1_epi8('0' - 1), after9 = _mm_set1_epi8('9' + 1);
+        const __m128i keep_digits = _mm_set1_epi8(s->digit_end ? 0 : -1);
+        for (i = 1; i + 17 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(d + i));
+            __m128i prev = _mm_loadu_si128((const __m128i *)(d + i - 1));
+            __m128i next = _mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i + 1)), lower);
+            __m128i sep = _mm_or_si128(_mm_cmpeq_epi8(v, colon), _mm_cmpeq_epi8(v, eq));
+            __m128i after_digit = _mm_and_si128(_mm_cmpgt_epi8(prev, before0), _mm_cmplt_epi8(prev, after9));
+            sep = _mm_andnot_si128(_mm_and_si128(after_digit, keep_digits), sep);
+            __m128i auth = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(v, lower), b),
+                                         _mm_or_si128(_mm_cmpeq_epi8(next, e), _mm_cmpeq_epi8(next, a)));
+            unsigned int m = (unsigned int)_mm_movemask_epi8(_mm_or_si128(sep, auth));
+            while (m) {
+                int k = __builtin_ctz(m);
+                m &= m - 1;
+                if (check_sep_or_b(out, s, d, n, i + k) < 0)
+                    return -1;
+            }
         }
     }
     for (; i < n; i++)
@@ -419,6 +440,14 @@ static PyObject *compile(PyObject *self, PyObject *args)
         return NULL;
     }
     qsort(s->words, (size_t)s->nwords, sizeof(Word), word_order);
+    for (Py_ssize_t k = 0; k < s->nwords; k++) {
+        const Word *w = &s->words[k];
+        s->digit_end |= w->text[w->len - 1] == '0';
+        if (w->len == 1)
+            s->singles[w->text[0] >> 3] |= (unsigned char)(1 << (w->text[0] & 7));
+        else
+            s->pairs[w->tail >> 3] |= (unsigned char)(1 << (w->tail & 7));
+    }
     Py_ssize_t i = 0;
     for (int c = 0; c <= 256; c++) {
         while (c < 256 && i < s->nwords && s->words[i].text[s->words[i].len - 1] < c)
