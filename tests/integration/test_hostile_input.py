@@ -289,10 +289,16 @@ def test_huge_unterminated_lines_do_not_bloat_the_daemon(corral: Corral) -> None
 
 
 def test_a_thousand_idle_clients_do_not_block_commands(corral: Corral) -> None:
-    corral.run("ping")
+    """Finding 7: 1,024 idle clients blocked every command and turned a crash-looping app errored
+    for good (its restarts found no file descriptor left)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 1100:
         pytest.skip(f"needs 1100 file descriptors (hard limit {hard})")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # the daemon inherits the usual soft limit
+    try:
+        corral.run("start", "--name", "looper", "--", PYTHON, str(ROOT / "tests" / "apps" / "crash.py"), "1", "1100")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
     idle = []
     try:
@@ -302,8 +308,12 @@ def test_a_thousand_idle_clients_do_not_block_commands(corral: Corral) -> None:
             idle.append(sock)
         started = time.monotonic()
         assert corral.run("ping", timeout=30).returncode == 0
-        assert json.loads(corral.run("ls", "--json").stdout) == []
+        assert [r["name"] for r in json.loads(corral.run("ls", "--json").stdout)] == ["looper"]
         assert time.monotonic() - started < 10
+        restarts = corral.row("looper")["restarts"]
+        wait_until(lambda: corral.row("looper")["restarts"] >= restarts + 2, 30, "the crash loop to go on")
+        assert corral.row("looper")["status"] != "errored"
+        assert not [e for e in corral.events("looper") if e["kind"] in ("spawn_failed", "errored")]
     finally:
         for sock in idle:
             sock.close()
