@@ -77,6 +77,11 @@ class Corral:
         """This test stops or kills its daemon on purpose: one more daemon may follow."""
         self.restarts_expected += 1
 
+    def silently_replaced(self) -> int:
+        """How many daemons this test saw beyond the first and the restarts it expected: a daemon
+        that died and was replaced behind the test's back (the fixture fails the test on any)."""
+        return max(0, len(self.daemons) - 1 - self.restarts_expected)
+
     def _note_daemon(self) -> None:
         pid = self.daemon_pid()
         if pid and pid not in self.daemons:
@@ -165,8 +170,7 @@ def corral(request: pytest.FixtureRequest) -> Any:
             print("---- daemon.log ----\n" + log.read_text(errors="replace")[-5000:])
     shutil.rmtree(home, ignore_errors=True)
     assert not leaked, f"processes left behind after `corral kill`: {leaked}"
-    replaced = len(c.daemons) - 1 - c.restarts_expected
-    assert replaced <= 0, f"the daemon died and was silently replaced: daemons {c.daemons}"
+    assert not c.silently_replaced(), f"the daemon died and was silently replaced: daemons {c.daemons}"
 
 
 @pytest.fixture

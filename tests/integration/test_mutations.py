@@ -147,7 +147,7 @@ def test_an_app_that_listens_is_ready_the_moment_it_listens(corral: Corral, work
     assert float(ready[-1].split()[2].rstrip("s")) >= 0.3
 
 
-def test_start_and_restart_return_settled_rows_never_stopping(corral: Corral, workdir: Path) -> None:
+def test_start_restart_and_reload_return_settled_rows_never_stopping(corral: Corral, workdir: Path) -> None:
     toml = workdir / "corral.toml"
     toml.write_text(worker_toml(extra="instances = 2"))
     corral.run("start", str(toml))
@@ -157,6 +157,12 @@ def test_start_and_restart_return_settled_rows_never_stopping(corral: Corral, wo
     assert [r["status"] for r in rows] == ["online", "online"] and all(r["pid"] for r in rows)
     rows = json.loads(corral.run("restart", "web", "--json").stdout)
     assert [r["status"] for r in rows] == ["online", "online"]
+    before = {r["pid"] for r in rows}
+    rows = json.loads(corral.run("reload", "web", "--json").stdout)  # the rows of the new instances
+    assert [(r["instance"], r["status"]) for r in rows] == [(0, "online"), (1, "online")]
+    assert all(r["pid"] and pid_alive(r["pid"]) for r in rows) and not before & {r["pid"] for r in rows}
+    table = corral.run("reload", "web").stdout
+    assert "stopping" not in table and table.count(" online ") == 2, table
 
 
 def test_a_changed_instance_count_alone_scales_without_restarting(corral: Corral, workdir: Path) -> None:

@@ -103,3 +103,19 @@ def test_the_lock_file_names_only_the_daemon_that_holds_it(corral: Corral) -> No
     lock.write_text("3276899999\n")  # an earlier daemon's, longer than any pid
     corral.run("ping")
     assert lock.read_text().split() == [str(corral.daemon_pid())]
+
+
+def test_a_daemon_that_died_and_was_replaced_unexpectedly_is_caught_by_the_fixture(corral: Corral) -> None:
+    """The harness itself (issue 7, item 9): a test whose daemon died and was silently replaced by
+    the next command's daemon fails at teardown; one that says it expects the restart does not."""
+    corral.run("start", "--name", "w", "--", "sleep", "600")
+    first = corral.daemon_pid()
+    assert first and corral.silently_replaced() == 0
+    os.kill(first, signal.SIGKILL)  # a daemon death this test does not announce
+    wait_until(lambda: not pid_alive(first), what="the daemon to die")
+    corral.run("ping")  # the next command starts a new daemon behind the test's back
+    assert corral.daemon_pid() not in (None, first)
+    assert corral.daemons == [first, corral.daemon_pid()]
+    assert corral.silently_replaced() == 1  # the fixture would fail this test here
+    corral.expect_daemon_restart()  # said after the fact, so that the teardown passes
+    assert corral.silently_replaced() == 0

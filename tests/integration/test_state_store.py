@@ -368,3 +368,24 @@ def test_a_daemon_killed_while_the_disk_is_full_leaves_no_copy_behind(corral: Co
                    15, what="web and crasher back")
         assert not [p for p in web if pid_alive(p)]  # the old copies were found and stopped
         assert len(instances_of(corral, "web")) == 2  # the scale to 4 was not saved: the old state holds
+
+
+def test_kill_on_a_full_disk_stops_everything_and_the_daemon(corral: Corral, workdir: Path) -> None:
+    """Issue 8, finding 6: after the first "database or disk is full", `corral kill` failed.  Now it
+    ends every app and the daemon, with exit status 0, while the store still cannot write."""
+    flag = workdir / "crash-now"
+    with small_disk(corral, "16m"):
+        home = Path(corral.home)
+        corral.run("start", "--name", "crasher", *QUIET, "--", PYTHON, "-c", CRASH_ON_FLAG, str(flag))
+        corral.run("start", "--name", "web", "-i", "2", *QUIET, "--", "sleep", "600")
+        wait_until(lambda: len(instances_of(corral, "web")) == 2, what="two web instances")
+        web = [r["pid"] for r in corral.ls() if r["name"] == "web" and r["pid"]]
+        daemon = corral.daemon_pid()
+        assert daemon and len(web) == 2
+        fill(home / "filler")
+        flag.touch()  # a crash whose record the full disk refuses
+        wait_until(lambda: store_status(corral)["ok"] is False, what="the store to say it cannot save")
+        killed = corral.run("kill", check=False, timeout=60)
+        assert killed.returncode == 0 and "Traceback" not in killed.stderr, killed.stderr
+        wait_until(lambda: not pid_alive(daemon), what="the daemon to exit")
+        assert corral.app_processes() == [] and not [p for p in web if pid_alive(p)]

@@ -61,7 +61,8 @@ def test_update_env_has_pm2s_short_option(verb: str) -> None:
     assert build_parser().parse_args([verb, "api", "-a"]).update_env is True
 
 
-@pytest.mark.parametrize("alias, verb", [("ps", "ls"), ("l", "ls"), ("desc", "describe"),
+@pytest.mark.parametrize("alias, verb", [("ps", "ls"), ("l", "ls"), ("desc", "describe"), ("show", "describe"),
+                                         ("info", "describe"), ("del", "delete"),
                                          ("startOrGracefulReload", "startOrReload")])
 def test_pm2_aliases_run_corrals_verb(alias: str, verb: str) -> None:
     assert COMMANDS[alias].__code__ is COMMANDS[verb].__code__
