@@ -109,7 +109,7 @@ class PipeReader:
         limit = self._max_line
         if len(complete) > limit and _has_long_line(complete, limit):
             complete = _split_long_lines(complete, limit)
-        while len(rest) >= limit:
+        while len(rest) > limit:  # longer than a line may be (exactly limit: wait for its end)
             at = _cut_at(rest, limit)
             complete += rest[:at] + b"\n"
             rest = rest[at:]

@@ -230,26 +230,35 @@ def test_ls_marks_an_app_with_lost_lines_and_describe_says_what_and_since_when()
     assert "  log lines withheld (redaction failed): 3" in text
 
 
-def test_a_reader_takes_smaller_reads_while_its_lines_are_costly_and_grows_back() -> None:
-    """A flood of lines that cost the sink 0.1 s a MiB is read in pieces of about SLICE of work
-    (never below MIN_READ); once lines are cheap again the reads grow back to a whole pipe.
-    Every byte arrives, in order."""
+def test_a_reader_gives_the_loop_back_after_a_slice_of_costly_lines_or_a_whole_pipe_of_cheap_ones() -> None:
+    """A flood of lines that cost the sink 0.1 s a MiB is read in chunks of at most READ_SIZE
+    (below the daemon's mmap threshold), and the event loop gets its turn after about SLICE of
+    work; cheap lines are read a whole pipe (BURST) per turn.  Every byte arrives, in order."""
     from corral.logs import pipe
 
     loop = asyncio.new_event_loop()
     read_fd, write_fd = pipe.make_pipe()
     line = b"token=x" + b"0" * 120 + b"\n"
     costly, cheap = line * ((4 << 20) // len(line)), line * ((16 << 20) // len(line))
-    sizes: list[tuple[bool, int]] = []
+    sizes: list[int] = []
     got = bytearray()
     phase = {"costly": True}
+    turns: list[tuple[bool, int]] = []  # per turn of the loop: costly?, bytes the sink got in it
+    ticks = {"bytes": 0}
 
     def sink(chunk: bytes) -> None:
-        sizes.append((phase["costly"], len(chunk)))
+        sizes.append(len(chunk))
         got.extend(chunk)
+        ticks["bytes"] += len(chunk)
         if phase["costly"]:
             time.sleep(len(chunk) / (10 << 20))  # the cost of redacting a flood of secrets, at 10 MiB/s
             phase["costly"] = len(got) < len(costly)
+
+    def tick() -> None:  # runs once per turn of the loop
+        if ticks["bytes"]:
+            turns.append((phase["costly"], ticks["bytes"]))
+            ticks["bytes"] = 0
+        loop.call_soon(tick)
 
     def writer() -> None:
         pipe.write_all(write_fd, costly + cheap)
@@ -257,14 +266,37 @@ def test_a_reader_takes_smaller_reads_while_its_lines_are_costly_and_grows_back(
 
     done = loop.create_future()
     pipe.PipeReader(loop, read_fd, sink, on_eof=lambda: done.set_result(None))
+    loop.call_soon(tick)
     thread = threading.Thread(target=writer)
     thread.start()
     loop.run_until_complete(asyncio.wait_for(done, 60))
     thread.join()
     loop.close()
     assert bytes(got) == costly + cheap
-    during = [size for was_costly, size in sizes if was_costly][2:]  # after the first slow reads
-    assert during and max(during) <= 0.02 * (10 << 20) * 1.5 + len(line)  # about SLICE of work each
-    assert min(size for _, size in sizes[:-1]) >= pipe.MIN_READ - len(line)
-    after = [size for was_costly, size in sizes if not was_costly]
-    assert max(after) >= pipe.READ_SIZE - len(line)  # grown back to a whole pipe
+    assert max(sizes) <= pipe.READ_SIZE
+    during = [size for costly_turn, size in turns if costly_turn]
+    # about SLICE of work per turn (0.02 s at 10 MiB/s: 210 KB), one chunk more at most
+    assert during and max(during) <= pipe.SLICE * (10 << 20) + pipe.READ_SIZE
+    assert max(size for costly_turn, size in turns if not costly_turn) <= pipe.BURST + pipe.READ_SIZE
+
+
+@pytest.mark.parametrize("length", [MAX_LINE_ := 64 * 1024, MAX_LINE_ - 1, MAX_LINE_ + 1, 3 * MAX_LINE_])
+def test_a_line_read_in_pieces_is_cut_only_when_longer_than_the_limit(length: int) -> None:
+    """A line arrives in reads of READ_SIZE: one of exactly the limit is kept whole (its end is not
+    known yet when the partial line reaches the limit: no cut, no crash), a longer one is cut at it."""
+    from corral.logs import pipe
+
+    assert pipe.MAX_LINE == MAX_LINE_
+    loop = asyncio.new_event_loop()
+    read_fd, write_fd = pipe.make_pipe()
+    got: list[bytes] = []
+    done = loop.create_future()
+    pipe.PipeReader(loop, read_fd, got.append, on_eof=lambda: done.set_result(None))
+    thread = threading.Thread(target=lambda: (pipe.write_all(write_fd, b"A" * length + b"\nnext\n"), os.close(write_fd)))
+    thread.start()
+    loop.run_until_complete(asyncio.wait_for(done, 30))
+    thread.join()
+    loop.close()
+    lines = b"".join(got).split(b"\n")
+    assert lines[-2:] == [b"next", b""]
+    assert b"".join(lines[:-2]) == b"A" * length and max(len(x) for x in lines) == min(length, MAX_LINE_)
