@@ -41,8 +41,13 @@ typedef struct {
     Word *words;        /* sorted by last character */
     Py_ssize_t nwords;
     Py_ssize_t first[257]; /* words ending with c: words[first[c] .. first[c + 1]) */
-    unsigned char pairs[65536 / 8]; /* bit (a << 8 | b): a word ends with "ab" (a first test) */
-    unsigned char singles[256 / 8]; /* bit c: a word is the one character c */
+    /* A first test, before the words are compared: bit c of singles, a word is the one character c;
+     * bit (a << 8 | b) of pairs, a word is "ab"; bit hash("abc") of triples, a three-character word
+     * is "abc"; bit hash("abcd") of quads, a longer word ends with "abcd". */
+    unsigned char singles[256 / 8];
+    unsigned char pairs[65536 / 8];
+    unsigned char triples[65536 / 8];
+    unsigned char quads[65536 / 8];
     int digit_end; /* a word ends with a digit ('0' once folded) */
     Word *excl;
     Py_ssize_t nexcl;
@@ -98,12 +103,36 @@ static unsigned int tail_at(const unsigned char *d, Py_ssize_t j)
 }
 
 static int bit(const unsigned char *set, unsigned int k) { return set[k >> 3] >> (k & 7) & 1; }
+static void set_bit(unsigned char *set, unsigned int k) { set[k >> 3] |= (unsigned char)(1 << (k & 7)); }
+static unsigned int hash16(uint32_t chars) { return (chars * 2654435761u) >> 16; }
+
+/* The folded characters ending at j, up to four, the last one lowest. */
+static uint32_t last_chars(const unsigned char *d, Py_ssize_t j, int count)
+{
+    uint32_t v = 0;
+    for (int k = 0; k < count; k++)
+        v |= (uint32_t)FOLD[d[j - k]] << (8 * k);
+    return v;
+}
+
+/* Whether a word may end at j (no word does when this is false; when true, compare them). */
+static int maybe_word(const Spec *s, const unsigned char *d, Py_ssize_t j)
+{
+    int hit = bit(s->singles, FOLD[d[j]]);
+    if (j >= 1)
+        hit |= bit(s->pairs, (unsigned int)last_chars(d, j, 2));
+    if (j >= 2)
+        hit |= bit(s->triples, hash16(last_chars(d, j, 3)));
+    if (j >= 3)
+        hit |= bit(s->quads, hash16(last_chars(d, j, 4)));
+    return hit;
+}
 
 static int word_hit(const Spec *s, const unsigned char *d, Py_ssize_t j, int last_rule)
 {
     unsigned char c = FOLD[d[j]];
-    if (!bit(s->singles, c) && !(j >= 1 && bit(s->pairs, tail_at(d, j))))
-        return 0; /* no word ends with the name's last two characters: most names */
+    if (!maybe_word(s, d, j))
+        return 0; /* no word ends with the name's last characters: most names */
     for (Py_ssize_t i = s->first[c]; i < s->first[c + 1]; i++) {
         const Word *w = &s->words[i];
         int is_last = w->kind == 'W' || w->kind == 'Q';
@@ -277,11 +306,49 @@ static int scan_cards(PyObject *out, const unsigned char *d, Py_ssize_t n)
     return 0;
 }
 
+#define BATCH 256
+
+/* The events of a batch (separators and b/B) in two passes: first a test without branches that
+ * turns away most of them (a separator whose name, after at most one blank, ends with two
+ * characters no word ends with; a b/B not followed by "eare" or "asic"), then the whole check of
+ * the rest.  Events near the chunk's ends always get the whole check. */
+static int check_events(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n,
+                        const Py_ssize_t *events, int count)
+{
+    Py_ssize_t rest[BATCH + 16];
+    int kept = 0;
+    const uint32_t eare = 'e' | 'a' << 8 | 'r' << 16 | (uint32_t)'e' << 24;
+    const uint32_t asic = 'a' | 's' << 8 | 'i' << 16 | (uint32_t)'c' << 24;
+    for (int q = 0; q < count; q++) {
+        Py_ssize_t p = events[q];
+        int ok = 1;
+        if (p >= 3 && p + 5 <= n) {
+            unsigned int blank = FOLD[d[p - 1]] == ' ';
+            Py_ssize_t j = p - 1 - blank;
+            unsigned char f = FOLD[d[j]];
+            int name = (blank & (f == ' ')) | (f == '_') | (f == '.') | maybe_word(s, d, j);
+            uint32_t w;
+            memcpy(&w, d + p + 1, 4);
+            w |= 0x20202020u;
+            int scheme = (w == eare) | (w == asic);
+            int is_sep = CLS[d[p]] == C_SEP;
+            ok = is_sep ? name : scheme;
+        }
+        rest[kept] = p;
+        kept += ok;
+    }
+    for (int q = 0; q < kept; q++)
+        if (check_sep_or_b(out, s, d, n, rest[q]) < 0)
+            return -1;
+    return 0;
+}
+
 /* Separators and "be"/"ba" (any case): 16 bytes at a time.  A separator right after a digit is
  * skipped here when no word ends with a digit (a time's "12:34", a port's ":8080"). */
 static int scan_keys(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n)
 {
-    Py_ssize_t i = 0;
+    Py_ssize_t i = 0, events[BATCH + 16];
+    int count = 0;
     if (n >= 18) {
         if (check_sep_or_b(out, s, d, n, 0) < 0)
             return -1;
@@ -300,12 +367,17 @@ static int scan_keys(PyObject *out, const Spec *s, const unsigned char *d, Py_ss
                                          _mm_or_si128(_mm_cmpeq_epi8(next, e), _mm_cmpeq_epi8(next, a)));
             unsigned int m = (unsigned int)_mm_movemask_epi8(_mm_or_si128(sep, auth));
             while (m) {
-                int k = __builtin_ctz(m);
+                events[count++] = i + __builtin_ctz(m);
                 m &= m - 1;
-                if (check_sep_or_b(out, s, d, n, i + k) < 0)
+            }
+            if (count >= BATCH) {
+                if (check_events(out, s, d, n, events, count) < 0)
                     return -1;
+                count = 0;
             }
         }
+        if (check_events(out, s, d, n, events, count) < 0)
+            return -1;
     }
     for (; i < n; i++)
         if (check_sep_or_b(out, s, d, n, i) < 0)
@@ -443,10 +515,15 @@ static PyObject *compile(PyObject *self, PyObject *args)
     for (Py_ssize_t k = 0; k < s->nwords; k++) {
         const Word *w = &s->words[k];
         s->digit_end |= w->text[w->len - 1] == '0';
+        uint32_t last = 0;
+        for (int c = 0; c < 4 && c < w->len; c++)
+            last |= (uint32_t)w->text[w->len - 1 - c] << (8 * c);
         if (w->len == 1)
-            s->singles[w->text[0] >> 3] |= (unsigned char)(1 << (w->text[0] & 7));
+            set_bit(s->singles, last);
+        else if (w->len == 2)
+            set_bit(s->pairs, last);
         else
-            s->pairs[w->tail >> 3] |= (unsigned char)(1 << (w->tail & 7));
+            set_bit(w->len == 3 ? s->triples : s->quads, hash16(last));
     }
     Py_ssize_t i = 0;
     for (int c = 0; c <= 256; c++) {
