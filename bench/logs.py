@@ -251,6 +251,8 @@ class Corral(Contender):
             return figures
         finally:
             run([*corral_cli(), "delete", name], self.env, check=False)
+            for path in log_files(self.logs, f"{name}-"):  # counted: their dirty pages would be
+                path.unlink(missing_ok=True)  # written back during the next rounds, on the same CPUs
 
 
 class PM2Tool(Contender):
@@ -279,6 +281,8 @@ class PM2Tool(Contender):
             return self._measure(count, lambda: log_files(self.logs, f"{name}-out"), result, 180)
         finally:
             run([str(PM2_BIN), "delete", name], self.env, check=False)
+            for path in log_files(self.logs, f"{name}-"):  # counted (as for corral)
+                path.unlink(missing_ok=True)
 
 
 class Supervisord(Contender):
@@ -315,6 +319,8 @@ stderr_logfile={home}/{name}-err.log
             except subprocess.TimeoutExpired:
                 daemon.kill()
                 daemon.wait()
+            for path in log_files(home, f"{name}-"):  # counted (as for corral)
+                path.unlink(missing_ok=True)
 
 
 def contenders(tmp: Path, env: dict[str, str], only: set[str] | None) -> tuple[list[Contender], list[str]]:
