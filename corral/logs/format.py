@@ -99,14 +99,18 @@ def moment_to_parts(fmt: str) -> list[str | Callable[[datetime], str]]:
 def iso_local_clock() -> Clock:
     """:func:`iso_local` that reads the calendar (``localtime`` + ``strftime``, ~2 µs) once per
     second: a sink stamps every chunk it writes, often many a second."""
-    last: list[Any] = [None, "", ""]  # the second, its text, the UTC offset
+    last: list[Any] = [None, "", "", None, ""]  # the second, its text, the UTC offset; the ms, its stamp
 
     def clock(now: float) -> str:
+        ms = int(now * 1000)
+        if ms == last[3]:  # a flood is many chunks a millisecond
+            return last[4]
         second = int(now)
         if second != last[0]:
             text = iso_local(second)
-            last[:] = [second, text[:19], text[23:]]
-        return f"{last[1]}.{int(now * 1000) % 1000:03d}{last[2]}"
+            last[:3] = [second, text[:19], text[23:]]
+        last[3:] = [ms, f"{last[1]}.{ms % 1000:03d}{last[2]}"]
+        return last[4]
 
     return clock
 
