@@ -25,6 +25,12 @@ Only when one of them hits are hits located (the same patterns with ``finditer``
 lines handed to the rules.  A chunk larger than :data:`PIECE` (32 KiB) goes through these passes
 in pieces of whole lines, so that no copy is large enough to be a fresh mapping of its own.
 
+Where corral could build it (``setup.py``; a C compiler is all it needs), the native scan
+(``corral/app/_scan.c``) asks questions 2-4 instead, in one pass over the chunk with no copy of
+it (no fold, no reversal, no pieces), from the same word list (:func:`key_words`): 0.6-3.4 GB/s
+against 0.13-0.24 for the passes above.  Its hits are mapped to lines here; a Kelvin sign and the
+extra patterns are looked for as above.  The tests check that both flag the same lines.
+
 The filter is a superset of the rules: every line the rules would change is flagged (the unit
 tests and ``bench/redact_corpus.py`` check it).  Known gap, as before: JSON keys written with
 ``\\u`` escapes.

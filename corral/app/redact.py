@@ -35,19 +35,15 @@ Public API: the names in ``__all__`` (the rules' lists are public so an app can 
 what is hidden); everything else here is internal.
 
 Speed. Most lines need nothing, so a chunk of lines first goes through a pre-filter
-(:mod:`corral.app._prefilter`): one ``bytes.translate`` of the chunk, its reversal, one regex
-search for ``=`` / ``:`` followed by a whole secret name (``order_id``, ``prompt_tokens`` or
-``cache_key`` do not stop it), three ``rfind`` calls for card-shaped runs of digits (checked where
-they start: a 13-digit epoch or an 8-digit id costs a find, not a parse), one search for
-``bearer`` / ``basic`` (plus one search per extra pattern). Only the lines it flags are parsed or
-rewritten; clean lines and chunks are returned unchanged (the same object). Its cost does not
-depend on what a line holds but on how many ``=`` / ``:`` the chunk has (each is one entry into
-the name pattern: one class test of the letter before it turns most away, the others walk the
-trie, 25-60 ns) and on its digits (card shapes): on a shared 2-core VM 130-240 MB/s on the
-clean lines of ``bench/corpus.py`` (``bench/redact_corpus.py``; JSON 60-70 M instructions per MiB,
-access and logging lines 63-67 M, the ``seq`` line 45 M), against 7-20 MB/s on the same JSON,
-access and logging lines for the pre-filter before the one in :mod:`corral.app._prefilter`.
-Use ``redact_bytes`` on the hot path. The pre-filter is a superset of
+(:mod:`corral.app._prefilter`): ``:`` / ``=`` after a whole secret name (``order_id``,
+``prompt_tokens`` or ``cache_key`` do not stop it), card-shaped runs of digits (checked where
+they start: a 13-digit epoch or an 8-digit id costs a test, not a parse), ``bearer`` / ``basic``
+(plus one search per extra pattern). Only the lines it flags are parsed or rewritten; clean lines
+and chunks are returned unchanged (the same object). Where corral could build its native scan
+(``corral/app/_scan.c``) these questions are asked in one pass over the chunk: 0.8-3.4 GB/s on the
+clean lines of ``bench/corpus.py`` on a shared 2-core VM (``bench/redact_corpus.py``); otherwise
+by ``bytes.translate``, ``rfind`` and ``re`` passes, 130-240 MB/s, whose cost grows with the number
+of ``:`` / ``=`` a chunk has. Use ``redact_bytes`` on the hot path. The pre-filter is a superset of
 the rules: the tests and the benchmark compare it, line by line, with the rules applied without
 any shortcut (``_redact_line_slow(line, reference=True)``); known gap, as before: JSON keys
 written with ``\\u`` escapes.
