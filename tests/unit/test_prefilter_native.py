@@ -137,3 +137,35 @@ def test_it_takes_any_bytes_like_object_and_refuses_a_bad_word_list() -> None:
         _scan.scan("text", spec)
     with pytest.raises(ValueError):
         _scan.scan(data, object())
+
+
+SSE2_CHECK = """
+import random, sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from corral.app import _scan
+from test_prefilter_native import KEYS, random_chunk, native_prefilter
+from corral.app._prefilter import Prefilter
+import corpus
+assert _scan.AVX2 == 0
+native, python = native_prefilter(), Prefilter(KEYS, [], native=False)
+rng = random.Random(7)
+for _ in range(2000):
+    chunk = random_chunk(rng)
+    assert native.dirty_line_starts(chunk) == python.dirty_line_starts(chunk), chunk
+for kind in corpus.KINDS:
+    data = b"".join(corpus.lines(kind, 2000))
+    assert native.dirty_line_starts(data) == python.dirty_line_starts(data), kind
+print("same")
+"""
+
+
+@needs_native
+def test_its_sse2_form_flags_the_same_lines_where_avx2_would_be_chosen() -> None:
+    """The scan picks its AVX2 form at import when the CPU has it; CORRAL_SCAN_NO_AVX2 makes it
+    take the SSE2 form, which other CPUs run: the same lines, in a process of its own."""
+    import os
+
+    code = SSE2_CHECK.format(root=str(ROOT), tests=str(ROOT / "tests" / "unit"))
+    env = {**os.environ, "CORRAL_SCAN_NO_AVX2": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "same", out.stderr[-2000:]
