@@ -134,10 +134,11 @@ static int word_hit(const Spec *s, const unsigned char *d, Py_ssize_t j, int las
     unsigned char c = FOLD[d[j]];
     if (!maybe_word(s, d, j))
         return 0; /* no word ends with the name's last characters: most names */
+    unsigned int tail = j >= 1 ? tail_at(d, j) : 0;
     for (Py_ssize_t i = s->first[c]; i < s->first[c + 1]; i++) {
         const Word *w = &s->words[i];
         int is_last = w->kind == 'W' || w->kind == 'Q';
-        if (is_last != last_rule || (w->len > 1 && (j < 1 || tail_at(d, j) != w->tail)) || !ends_with(d, j, w))
+        if (is_last != last_rule || (w->len > 1 && (j < 1 || tail != w->tail)) || !ends_with(d, j, w))
             continue;
         Py_ssize_t start = j - w->len + 1;
         switch (w->kind) {
