@@ -169,3 +169,20 @@ def test_its_sse2_form_flags_the_same_lines_where_avx2_would_be_chosen() -> None
     env = {**os.environ, "CORRAL_SCAN_NO_AVX2": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "same", out.stderr[-2000:]
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(3))
+def test_it_flags_the_same_lines_on_hostile_bytes(seed: int) -> None:
+    """Any bytes an app may write (NUL, invalid UTF-8, the Kelvin sign, long runs of digits,
+    separators, blanks or b's): the same lines as the Python passes, and no crash."""
+    rng = random.Random(1000 + seed)
+    alphabet = list(b"0123456789:= \t-_.\"'\\\nbBeEaAsSkKyY") + [0, 0x80, 0xBF, 0xE2, 0x84, 0xAA, 0xFF]
+    native, python = native_prefilter(), Prefilter(KEYS, [], native=False)
+    for _ in range(400):
+        size = rng.choice([1, 2, 17, 33, 64, 65, 500, 4096, 40_000])
+        if rng.random() < 0.2:  # one byte repeated: the worst case for one kind of event
+            chunk = bytes([rng.choice(alphabet)]) * size
+        else:
+            chunk = bytes(rng.choice(alphabet) for _ in range(size))
+        assert native.dirty_line_starts(chunk) == python.dirty_line_starts(chunk), chunk[:200]
