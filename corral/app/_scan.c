@@ -345,29 +345,40 @@ static int check_events(PyObject *out, const Spec *s, const unsigned char *d, Py
     return 0;
 }
 
-/* Separators and "be"/"ba" (any case): 16 bytes at a time.  A separator right after a digit is
- * skipped here when no word ends with a digit (a time's "12:34", a port's ":8080"). */
-static int scan_keys(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n)
+/* Bit k: p[k] is an event, a separator or "be"/"ba" (any case); 16 bytes (p[-1] and p[16] are
+ * read too).  A separator right after a digit is no event when no word ends with a digit (a
+ * time's "12:34", a port's ":8080"). */
+static unsigned int events16(const unsigned char *p, int digit_end)
 {
-    Py_ssize_t i = 0, events[BATCH + 16];
+    const __m128i lower = _mm_set1_epi8(0x20);
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i prev = _mm_loadu_si128((const __m128i *)(p - 1));
+    __m128i next = _mm_or_si128(_mm_loadu_si128((const __m128i *)(p + 1)), lower);
+    __m128i sep = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')), _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+    __m128i after_digit = _mm_and_si128(_mm_cmpgt_epi8(prev, _mm_set1_epi8('0' - 1)),
+                                        _mm_cmplt_epi8(prev, _mm_set1_epi8('9' + 1)));
+    if (!digit_end)
+        sep = _mm_andnot_si128(after_digit, sep);
+    __m128i auth = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(v, lower), _mm_set1_epi8('b')),
+                                 _mm_or_si128(_mm_cmpeq_epi8(next, _mm_set1_epi8('e')),
+                                              _mm_cmpeq_epi8(next, _mm_set1_epi8('a'))));
+    return (unsigned int)_mm_movemask_epi8(_mm_or_si128(sep, auth));
+}
+
+typedef unsigned int (*Events)(const unsigned char *p, int digit_end);
+
+/* Separators and b/B: WIDTH bytes at a time (EVENTS says which are events), checked in batches.
+ * Inlined into each caller, so that EVENTS is too. */
+static inline __attribute__((always_inline)) int scan_keys_by(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n, int width,
+                        Events events_of)
+{
+    Py_ssize_t i = 0, events[BATCH + 32] = {0};
     int count = 0;
-    if (n >= 18) {
+    if (n >= width + 2) {
         if (check_sep_or_b(out, s, d, n, 0) < 0)
             return -1;
-        const __m128i colon = _mm_set1_epi8(':'), eq = _mm_set1_epi8('='), lower = _mm_set1_epi8(0x20);
-        const __m128i b = _mm_set1_epi8('b'), e = _mm_set1_epi8('e'), a = _mm_set1_epi8('a');
-        const __m128i before0 = _mm_set1_epi8('0' - 1), after9 = _mm_set1_epi8('9' + 1);
-        const __m128i keep_digits = _mm_set1_epi8(s->digit_end ? 0 : -1);
-        for (i = 1; i + 17 <= n; i += 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(d + i));
-            __m128i prev = _mm_loadu_si128((const __m128i *)(d + i - 1));
-            __m128i next = _mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i + 1)), lower);
-            __m128i sep = _mm_or_si128(_mm_cmpeq_epi8(v, colon), _mm_cmpeq_epi8(v, eq));
-            __m128i after_digit = _mm_and_si128(_mm_cmpgt_epi8(prev, before0), _mm_cmplt_epi8(prev, after9));
-            sep = _mm_andnot_si128(_mm_and_si128(after_digit, keep_digits), sep);
-            __m128i auth = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(v, lower), b),
-                                         _mm_or_si128(_mm_cmpeq_epi8(next, e), _mm_cmpeq_epi8(next, a)));
-            unsigned int m = (unsigned int)_mm_movemask_epi8(_mm_or_si128(sep, auth));
+        for (i = 1; i + width + 1 <= n; i += width) {
+            unsigned int m = events_of(d + i, s->digit_end);
             while (m) {
                 events[count++] = i + __builtin_ctz(m);
                 m &= m - 1;
@@ -392,48 +403,38 @@ static int scan_keys(PyObject *out, const Spec *s, const unsigned char *d, Py_ss
 #define HAVE_AVX2_PATH 1
 static int use_avx2; /* the CPU has AVX2; CORRAL_SCAN_NO_AVX2 set: the SSE2 form (tests) */
 
-/* scan_keys, 32 bytes at a time, for CPUs with AVX2 (chosen at import). */
-__attribute__((target("avx2"))) static int scan_keys_avx2(PyObject *out, const Spec *s, const unsigned char *d,
-                                                          Py_ssize_t n)
+/* events16 for 32 bytes, on CPUs with AVX2 (chosen at import). */
+__attribute__((target("avx2"))) static unsigned int events32(const unsigned char *p, int digit_end)
 {
-    Py_ssize_t i = 0, events[BATCH + 32];
-    int count = 0;
-    if (n >= 34) {
-        if (check_sep_or_b(out, s, d, n, 0) < 0)
-            return -1;
-        const __m256i colon = _mm256_set1_epi8(':'), eq = _mm256_set1_epi8('='), lower = _mm256_set1_epi8(0x20);
-        const __m256i b = _mm256_set1_epi8('b'), e = _mm256_set1_epi8('e'), a = _mm256_set1_epi8('a');
-        const __m256i before0 = _mm256_set1_epi8('0' - 1), after9 = _mm256_set1_epi8('9' + 1);
-        const __m256i keep_digits = _mm256_set1_epi8(s->digit_end ? 0 : -1);
-        for (i = 1; i + 33 <= n; i += 32) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(d + i));
-            __m256i prev = _mm256_loadu_si256((const __m256i *)(d + i - 1));
-            __m256i next = _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(d + i + 1)), lower);
-            __m256i sep = _mm256_or_si256(_mm256_cmpeq_epi8(v, colon), _mm256_cmpeq_epi8(v, eq));
-            __m256i after_digit = _mm256_and_si256(_mm256_cmpgt_epi8(prev, before0), _mm256_cmpgt_epi8(after9, prev));
-            sep = _mm256_andnot_si256(_mm256_and_si256(after_digit, keep_digits), sep);
-            __m256i auth = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_or_si256(v, lower), b),
-                                            _mm256_or_si256(_mm256_cmpeq_epi8(next, e), _mm256_cmpeq_epi8(next, a)));
-            unsigned int m = (unsigned int)_mm256_movemask_epi8(_mm256_or_si256(sep, auth));
-            while (m) {
-                events[count++] = i + __builtin_ctz(m);
-                m &= m - 1;
-            }
-            if (count >= BATCH) {
-                if (check_events(out, s, d, n, events, count) < 0)
-                    return -1;
-                count = 0;
-            }
-        }
-        if (check_events(out, s, d, n, events, count) < 0)
-            return -1;
-    }
-    for (; i < n; i++)
-        if (check_sep_or_b(out, s, d, n, i) < 0)
-            return -1;
-    return 0;
+    const __m256i lower = _mm256_set1_epi8(0x20);
+    __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    __m256i prev = _mm256_loadu_si256((const __m256i *)(p - 1));
+    __m256i next = _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(p + 1)), lower);
+    __m256i sep = _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(':')), _mm256_cmpeq_epi8(v, _mm256_set1_epi8('=')));
+    __m256i after_digit = _mm256_and_si256(_mm256_cmpgt_epi8(prev, _mm256_set1_epi8('0' - 1)),
+                                           _mm256_cmpgt_epi8(_mm256_set1_epi8('9' + 1), prev));
+    if (!digit_end)
+        sep = _mm256_andnot_si256(after_digit, sep);
+    __m256i auth = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_or_si256(v, lower), _mm256_set1_epi8('b')),
+                                    _mm256_or_si256(_mm256_cmpeq_epi8(next, _mm256_set1_epi8('e')),
+                                                    _mm256_cmpeq_epi8(next, _mm256_set1_epi8('a'))));
+    return (unsigned int)_mm256_movemask_epi8(_mm256_or_si256(sep, auth));
+}
+
+__attribute__((target("avx2"))) static int scan_keys32(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n)
+{
+    return scan_keys_by(out, s, d, n, 32, events32);
 }
 #endif
+
+static int scan_keys(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n)
+{
+#ifdef HAVE_AVX2_PATH
+    if (use_avx2)
+        return scan_keys32(out, s, d, n);
+#endif
+    return scan_keys_by(out, s, d, n, 16, events16);
+}
 #else
 /* Every run of 4 or more digits holds an offset that is a multiple of 4: only those are looked at. */
 static int scan_cards(PyObject *out, const unsigned char *d, Py_ssize_t n)
@@ -477,12 +478,7 @@ static PyObject *scan(PyObject *self, PyObject *args)
         PyBuffer_Release(&buf);
         return NULL;
     }
-#ifdef HAVE_AVX2_PATH
-    int keys = use_avx2 ? scan_keys_avx2(out, s, buf.buf, buf.len) : scan_keys(out, s, buf.buf, buf.len);
-#else
-    int keys = scan_keys(out, s, buf.buf, buf.len);
-#endif
-    if (keys < 0 || scan_cards(out, buf.buf, buf.len) < 0)
+    if (scan_keys(out, s, buf.buf, buf.len) < 0 || scan_cards(out, buf.buf, buf.len) < 0)
         Py_CLEAR(out);
     PyBuffer_Release(&buf);
     return out;
