@@ -1,4 +1,4 @@
-"""The one native part of corral: the redaction pre-filter's scan (corral/app/_scan.c).
+"""The one native part of corral: the redaction pre-filter's scan (corral/app/_scan*.c).
 
 Optional: where it cannot be built (no C compiler), corral runs the same pre-filter in Python
 (corral/app/_prefilter.py), slower; everything else is in pyproject.toml.
@@ -6,5 +6,7 @@ Optional: where it cannot be built (no C compiler), corral runs the same pre-fil
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("corral.app._scan", ["corral/app/_scan.c"], optional=True,
-                             extra_compile_args=["-O3", "-std=c99"])])
+SOURCES = ["corral/app/_scan.c", "corral/app/_scan_match.c"]
+
+setup(ext_modules=[Extension("corral.app._scan", SOURCES, depends=["corral/app/_scan.h"], include_dirs=["corral/app"],
+                             optional=True, extra_compile_args=["-O3", "-std=c99"])])

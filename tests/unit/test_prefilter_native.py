@@ -64,8 +64,9 @@ def portable(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
         pytest.skip("no C compiler here")
     out = tmp_path_factory.mktemp("scan") / "_scan.so"
     include = sysconfig.get_paths()["include"]
+    sources = [str(ROOT / "corral/app" / name) for name in ("_scan.c", "_scan_match.c")]
     subprocess.run([cc, "-O2", "-std=c99", "-DCORRAL_SCAN_SCALAR", "-fPIC", "-shared", f"-I{include}",
-                    str(ROOT / "corral/app/_scan.c"), "-o", str(out)], check=True)
+                    f"-I{ROOT / 'corral/app'}", *sources, "-o", str(out)], check=True)
     return load(out)
 
 
