@@ -21,8 +21,12 @@ from urllib.parse import urlparse
 
 from corral.exceptions import OperationFailed
 
-CLOSE_INSPECTOR = ("setImmediate(() => (process.getBuiltinModule ? process.getBuiltinModule('inspector') "
-                   ": require('inspector')).close())")
+#: What a session asks of the app when it ends: close the inspector it opened, a second later, once the
+#: session's WebSocket has closed (Node 20 crashed with SIGSEGV in WsHandler::OnCloseFrameWritten when
+#: ``inspector.close()`` ran while the close frame of our session was being answered).
+CLOSE_INSPECTOR = ("setTimeout(() => (process.getBuiltinModule ? process.getBuiltinModule('inspector') "
+                   ": require('inspector')).close(), 1000).unref()")
+CLOSE_WAIT = 2.0  # seconds for the inspector to answer our close frame
 MAX_MESSAGE = 1 << 30  # a heap snapshot arrives in chunks; one message is never this big
 
 
@@ -128,9 +132,20 @@ class Session:
             if self.opened:  # after this reply: the inspector stops listening
                 self.call("Runtime.evaluate", {"expression": CLOSE_INSPECTOR})
             self._send(b"\x03\xe8", opcode=8)
+            self._closing_handshake()
         except (OSError, InspectorError, ValueError):
             pass
         self.sock.close()
+
+    def _closing_handshake(self) -> None:
+        """Read until the inspector's own close frame or the end of the connection (RFC 6455 5.5.1),
+        so the socket is closed after the inspector is done with it."""
+        self.sock.settimeout(CLOSE_WAIT)
+        try:
+            while True:
+                self._receive()  # raises at the close frame or the end
+        except InspectorError:
+            return
 
     def __enter__(self) -> Session:
         return self

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from corral.profile.cdp import listening_ports
 from tests.conftest import APPS, Corral, wait_until
 
 NODE = shutil.which("node")
@@ -113,12 +114,9 @@ def test_cpu_profile_and_heap_snapshot_of_a_node_app(corral: Corral) -> None:
     row = corral.row("hot")
     why = [{k: e.get(k) for k in ("kind", "message", "by") if k in e}
            for e in corral.events("hot") if e["kind"] in ("crash", "exit", "stopping", "profile")]
-    if row["restarts"] and any(e["kind"] == "crash" and str(e.get("message", "")).startswith("killed by SIGSEGV")
-                               for e in why):
-        # Node 20 itself segfaulted while its inspector profiled it (seen under load, about 1 run in 7 with
-        # the app spawned directly, 0 in 32 through the exec shim; not understood yet): corral did not
-        # stop it. Anything else corral might do to the app (a signal, a restart) still fails below.
-        pytest.skip(f"node crashed with SIGSEGV while being profiled: {why}")
+    # (Node 20 died of SIGSEGV in WsHandler::OnCloseFrameWritten, about 1 run in 7 under load, while
+    # the app closed its inspector as our session's close frame was being answered: corral.profile.cdp)
+    wait_until(lambda: listening_ports(pid) == [], 10, "the app's inspector closed after the session")
     assert (row["pid"], row["restarts"]) == (pid, 0), why  # untouched (and why not, if not)
 
 
