@@ -46,7 +46,7 @@ from corral.app._secretnames import NOT_SECRET_KEYS, SECRET_WORDS, STRONG_SUFFIX
 
 try:  # the same passes in one C loop over the chunk (corral/app/_scan.c), built by scripts/setup
     from corral.app import _scan
-except ImportError:  # not built (no C compiler): the passes below, in Python, 3-8 times slower
+except ImportError:  # not built (no C compiler): the passes below, in Python, 4-18 times slower
     _scan = None  # type: ignore[assignment]
 
 #: True when the native scan is there (``corral/app/_scan.c``, built by ``pip install``).
@@ -273,6 +273,11 @@ class Prefilter:
         first = _AUTH.search(folded)
         if first is not None:
             hits += [m.start() for m in _AUTH.finditer(folded, first.start())]
+        return self._line_starts(data, hits)
+
+    def _line_starts(self, data: bytes, hits: list[int]) -> set[int]:
+        """The starts of the lines of ``hits`` and of the lines with a Kelvin sign (a "k" once
+        lower-cased) or an extra pattern."""
         if not data.isascii():
             hits += [m.start() for m in re.finditer(re.escape(_KELVIN), data)]
         starts = {_line_start(data, pos) for pos in hits}
@@ -283,13 +288,7 @@ class Prefilter:
     def _native_line_starts(self, data: bytes) -> set[int]:
         """:meth:`dirty_line_starts` with the native scan: keys, cards and bearer/basic in one
         pass; a Kelvin sign and the extra patterns as in :meth:`_dirty_line_starts`."""
-        hits = _scan.scan(data, self._spec)
-        if not data.isascii():
-            hits += [m.start() for m in re.finditer(re.escape(_KELVIN), data)]
-        starts = {_line_start(data, pos) for pos in hits} if hits else set()
-        if self._extras:
-            starts.update(_extra_line_starts(data, self._extras))
-        return starts
+        return self._line_starts(data, _scan.scan(data, self._spec))
 
     def key_separators(self, data: bytes) -> list[int]:
         """Offsets of the ``:`` / ``=`` that follow what may be a secret name (ascending)."""

@@ -230,7 +230,7 @@ def _stamped_sink(f: Writable, loss: LogLoss, index: int, stream: str, redact: R
                 loss.drop(index, stream, f.path, chunk, now)
                 return
             stamp = (clock(now) + " ").encode()
-            if len(chunk) <= 65536 or len(chunk) <= piece_limit(f.policy.max_size):  # (a pipe read: 32 KiB)
+            if len(chunk) <= piece_limit(f.policy.max_size):
                 try:
                     write_stamped(stamp, chunk.replace(b"\n", b"\n" + stamp), now)
                 except OSError as exc:
