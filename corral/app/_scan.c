@@ -96,8 +96,11 @@ static int read_words(PyObject *list, Word **out, Py_ssize_t *count, int with_ki
         (*out)[i].text = (const unsigned char *)PyBytes_AS_STRING(text);
         (*out)[i].len = PyBytes_GET_SIZE(text);
         (*out)[i].kind = kind[0];
-        if ((*out)[i].len > 1)
-            (*out)[i].tail = (unsigned int)(*out)[i].text[(*out)[i].len - 2] << 8 | (*out)[i].text[(*out)[i].len - 1];
+        Word *w = &(*out)[i];
+        for (Py_ssize_t k = 0; k < 4 && k < w->len; k++) {
+            w->last4 |= (uint32_t)w->text[w->len - 1 - k] << (8 * k);
+            w->mask4 |= (uint32_t)0xFF << (8 * k);
+        }
     }
     Py_DECREF(seq);
     return 0;
@@ -131,6 +134,8 @@ static PyObject *compile(PyObject *self, PyObject *args)
         uint32_t last = 0;
         for (int c = 0; c < 4 && c < w->len; c++)
             last |= (uint32_t)w->text[w->len - 1 - c] << (8 * c);
+        if (w->len > 1)
+            set_bit(s->ends, last & 0xFFFF);
         if (w->len == 1)
             set_bit(s->singles, last);
         else if (w->len == 2)

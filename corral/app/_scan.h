@@ -12,7 +12,8 @@ extern unsigned char CLS[256];  /* which bytes start an event: a separator, a b/
 typedef struct {
     const unsigned char *text;
     Py_ssize_t len;
-    unsigned int tail; /* the last two characters (one when the word has one): a first test */
+    uint32_t last4, mask4; /* its last four characters (all when fewer), the last one lowest, and
+                            * which bytes of a last_chars() value they are compared with */
     char kind;
 } Word;
 
@@ -27,6 +28,7 @@ typedef struct {
     unsigned char pairs[65536 / 8];
     unsigned char triples[65536 / 8];
     unsigned char quads[65536 / 8];
+    unsigned char ends[65536 / 8]; /* bit (a << 8 | b): a word of two characters or more ends with "ab" */
     int digit_end; /* a word ends with a digit ('0' once folded) */
     Word *excl;
     Py_ssize_t nexcl;

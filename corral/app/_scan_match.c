@@ -24,6 +24,32 @@ static int ends_with(const unsigned char *d, Py_ssize_t j, const Word *w)
     return 1;
 }
 
+
+/* The folded characters ending at j, up to four (fewer at the chunk's start), the last one lowest. */
+static inline uint32_t last_chars(const unsigned char *d, Py_ssize_t j)
+{
+    if (j >= 3)
+        return FOLD[d[j]] | (uint32_t)FOLD[d[j - 1]] << 8 | (uint32_t)FOLD[d[j - 2]] << 16 | (uint32_t)FOLD[d[j - 3]] << 24;
+    uint32_t v = 0;
+    for (Py_ssize_t k = 0; k <= j; k++)
+        v |= (uint32_t)FOLD[d[j - k]] << (8 * k);
+    return v;
+}
+
+/* Whether a word may end where the folded characters LAST end (last_chars; j: where they end,
+ * so how many there are); no word does when this is false; when true, compare them. */
+static inline int maybe_word(const Spec *s, uint32_t last, Py_ssize_t j)
+{
+    int hit = bit(s->singles, last & 0xFF);
+    if (j >= 1)
+        hit |= bit(s->pairs, last & 0xFFFF);
+    if (j >= 2)
+        hit |= bit(s->triples, hash16(last & 0xFFFFFF));
+    if (j >= 3)
+        hit |= bit(s->quads, hash16(last));
+    return hit;
+}
+
 /* Before the "key" that starts at start: [_.]? then an identifier word (cache, sort, ...) that
  * starts the name or follows a character outside [a-z0-9\x80-\xff]. */
 static int excluded(const Spec *s, const unsigned char *d, Py_ssize_t start)
@@ -37,9 +63,10 @@ static int excluded(const Spec *s, const unsigned char *d, Py_ssize_t start)
         }
         if (q < 0)
             continue;
+        uint32_t last = last_chars(d, q);
         for (Py_ssize_t e = 0; e < s->nexcl; e++) {
             const Word *w = &s->excl[e];
-            if (ends_with(d, q, w)) {
+            if ((last & w->mask4) == w->last4 && ends_with(d, q, w)) {
                 Py_ssize_t b = q - w->len + 1;
                 if (b == 0 || !is_alnum_high(FOLD[d[b - 1]]))
                     return 1;
@@ -49,44 +76,16 @@ static int excluded(const Spec *s, const unsigned char *d, Py_ssize_t start)
     return 0;
 }
 
-static unsigned int tail_at(const unsigned char *d, Py_ssize_t j)
-{
-    return (unsigned int)FOLD[d[j - 1]] << 8 | FOLD[d[j]];
-}
-
-
-/* The folded characters ending at j, up to four, the last one lowest. */
-static uint32_t last_chars(const unsigned char *d, Py_ssize_t j, int count)
-{
-    uint32_t v = 0;
-    for (int k = 0; k < count; k++)
-        v |= (uint32_t)FOLD[d[j - k]] << (8 * k);
-    return v;
-}
-
-/* Whether a word may end at j (no word does when this is false; when true, compare them). */
-static int maybe_word(const Spec *s, const unsigned char *d, Py_ssize_t j)
-{
-    int hit = bit(s->singles, FOLD[d[j]]);
-    if (j >= 1)
-        hit |= bit(s->pairs, (unsigned int)last_chars(d, j, 2));
-    if (j >= 2)
-        hit |= bit(s->triples, hash16(last_chars(d, j, 3)));
-    if (j >= 3)
-        hit |= bit(s->quads, hash16(last_chars(d, j, 4)));
-    return hit;
-}
-
 static int word_hit(const Spec *s, const unsigned char *d, Py_ssize_t j, int last_rule)
 {
     unsigned char c = FOLD[d[j]];
-    if (!maybe_word(s, d, j))
+    uint32_t last = last_chars(d, j);
+    if (!maybe_word(s, last, j))
         return 0; /* no word ends with the name's last characters: most names */
-    unsigned int tail = j >= 1 ? tail_at(d, j) : 0;
     for (Py_ssize_t i = s->first[c]; i < s->first[c + 1]; i++) {
         const Word *w = &s->words[i];
-        int is_last = w->kind == 'W' || w->kind == 'Q';
-        if (is_last != last_rule || (w->len > 1 && (j < 1 || tail != w->tail)) || !ends_with(d, j, w))
+        if ((last & w->mask4) != w->last4 || (w->kind == 'W' || w->kind == 'Q') != last_rule
+            || (w->len > 4 && !ends_with(d, j, w)))
             continue;
         Py_ssize_t start = j - w->len + 1;
         switch (w->kind) {
@@ -276,7 +275,8 @@ static int check_events(PyObject *out, const Spec *s, const unsigned char *d, Py
             unsigned int blank = FOLD[d[p - 1]] == ' ';
             Py_ssize_t j = p - 1 - blank;
             unsigned char f = FOLD[d[j]];
-            int name = (blank & (f == ' ')) | (f == '_') | (f == '.') | maybe_word(s, d, j);
+            unsigned int pair = (unsigned int)FOLD[d[j - 1]] << 8 | f; /* j >= 1 */
+            int name = (blank & (f == ' ')) | (f == '_') | (f == '.') | bit(s->singles, f) | bit(s->ends, pair);
             uint32_t w;
             memcpy(&w, d + p + 1, 4);
             w |= 0x20202020u;
@@ -320,17 +320,29 @@ typedef unsigned int (*Events)(const unsigned char *p, int digit_end);
 static inline __attribute__((always_inline)) int scan_keys_by(PyObject *out, const Spec *s, const unsigned char *d, Py_ssize_t n, int width,
                         Events events_of)
 {
-    Py_ssize_t i = 0, events[BATCH + 32] = {0};
+    Py_ssize_t i = 0, events[BATCH + 32 + 4] = {0};
     int count = 0;
     if (n >= width + 2) {
         if (check_sep_or_b(out, s, d, n, 0) < 0)
             return -1;
         for (i = 1; i + width + 1 <= n; i += width) {
             unsigned int m = events_of(d + i, s->digit_end);
-            while (m) {
-                events[count++] = i + __builtin_ctz(m);
+            /* The first four without a branch (a block has 0-3 events most of the time, and a
+             * loop over them would mispredict its end); positions past the events are written
+             * and then overwritten or ignored (ctz of m | 1 << 31: 31 when m is 0, not undefined). */
+            if (!m)
+                continue;
+            int found = __builtin_popcount(m);
+            for (int k = 0; k < 4; k++) {
+                events[count + k] = i + __builtin_ctz(m | 1u << 31);
                 m &= m - 1;
             }
+            if (found > 4)
+                for (int k = 4; k < found; k++) {
+                    events[count + k] = i + __builtin_ctz(m);
+                    m &= m - 1;
+                }
+            count += found;
             if (count >= BATCH) {
                 if (check_events(out, s, d, n, events, count) < 0)
                     return -1;

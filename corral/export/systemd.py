@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 from corral.config.command import resolve_argv
 from corral.config.spec import AppSpec
+from corral.control.client import DAEMON_MALLOC  # the daemon's memory settings: the same for a booted one
 from corral.export import Export, Options, plain_env, report_unmapped
 
-#: the daemon's memory settings (``corral.control.client.DAEMON_MALLOC``: the same for a booted daemon)
-DAEMON_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "131072"}
 RESTART = {"always": "always", "on-failure": "on-failure", "never": "no"}
 
 

@@ -1,0 +1,113 @@
+"""A busy pipe is read once a millisecond, not at each write (corral.logs.pipe.GATHER): fewer,
+larger chunks, every line once and in order; a quiet pipe is read at once; closing or the end of
+the pipe during a gather loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+
+import pytest
+
+from corral.logs import pipe
+from tests.conftest import PYTHON
+
+
+@pytest.mark.parametrize(("since", "read", "gather"), [
+    (0.0005, 100, True),  # woke again right away with one small write: let it fill
+    (pipe.BUSY_GAP - 1e-6, pipe.SMALL_READ - 1, True),
+    (pipe.BUSY_GAP, 100, False),  # a quiet pipe: its next line is read at once
+    (5.0, 100, False),
+    (0.0005, pipe.SMALL_READ, False),  # behind already (a large read): read again as soon as it has more
+    (0.0005, pipe.BURST, False),
+])
+def test_should_gather(since: float, read: int, gather: bool) -> None:
+    assert pipe.should_gather(since, read) is gather
+
+
+WRITER = """
+import os, sys
+count = int(sys.argv[1])
+for i in range(count):
+    os.write(1, b"line %06d of a busy writer, one write each\\n" % i)
+"""
+
+
+def test_a_busy_pipe_is_read_in_fewer_larger_chunks() -> None:
+    """A writer that makes one write per line, as fast as it can: the reader's chunks hold many
+    writes each (it woke for each write before), and every line arrives once, in order."""
+    count = 20000
+    loop = asyncio.new_event_loop()
+    read_fd, write_fd = pipe.make_pipe()
+    chunks: list[bytes] = []
+    done = loop.create_future()
+    app = subprocess.Popen([PYTHON, "-c", WRITER, str(count)], stdout=write_fd)
+    os.close(write_fd)
+    pipe.PipeReader(loop, read_fd, chunks.append, on_eof=lambda: done.set_result(None))
+    start = loop.time()
+    loop.run_until_complete(asyncio.wait_for(done, 60))
+    took = loop.time() - start
+    loop.close()
+    assert app.wait(10) == 0
+    assert b"".join(chunks).split(b"\n")[:-1] == [b"line %06d of a busy writer, one write each" % i for i in range(count)]
+    # one chunk per wake-up, and a busy pipe wakes the loop once per GATHER at most (without it:
+    # ~3,000 chunks in 35 ms here, a read each time the reader caught up with the writer)
+    assert len(chunks) <= 2 * took / pipe.GATHER + 10, f"{len(chunks)} chunks in {took:.3f} s"
+
+
+def test_a_quiet_pipe_is_read_at_once_and_a_close_during_a_gather_loses_nothing() -> None:
+    """The first line after a quiet time is read at its wake-up (no gather); two wake-ups in a row
+    with little each: the second leaves the pipe to fill (the reader off the loop, a timer set);
+    closing then cancels the timer, flushes the partial line, and the loop goes on without it."""
+    loop = asyncio.new_event_loop()
+    read_fd, write_fd = pipe.make_pipe()
+    got: list[bytes] = []
+    eof: list[bool] = []
+    reader = pipe.PipeReader(loop, read_fd, got.append, on_eof=lambda: eof.append(True))
+
+    async def until(what: object, check: object) -> None:
+        deadline = loop.time() + 10
+        while not check():  # type: ignore[operator]
+            assert loop.time() < deadline, f"no {what} within 10 s"
+            await asyncio.sleep(0.001)
+
+    async def scenario() -> None:
+        os.write(write_fd, b"first\n")
+        await until("first line", lambda: got == [b"first\n"])
+        assert reader._resume is None  # read at once, nothing held back
+        os.write(write_fd, b"second\nhalf a li")
+        reader._on_readable()  # a second wake-up right after the first, with little: gather
+        assert got == [b"first\n", b"second\n"] and reader._resume is not None
+        reader.close()
+        assert reader._resume is None and not reader.open
+        assert got[-1] == b"half a li\n" and eof == [True]
+        await asyncio.sleep(pipe.GATHER * 3)  # the cancelled timer must not put the closed fd back
+
+    loop.run_until_complete(scenario())
+    loop.close()
+    os.close(write_fd)
+
+
+def test_the_end_of_a_pipe_during_a_gather_is_seen_after_it() -> None:
+    """The writer exits while its pipe is left to fill: its last lines and the end are read once
+    the gather is over (a few milliseconds), nothing is lost."""
+    loop = asyncio.new_event_loop()
+    read_fd, write_fd = pipe.make_pipe()
+    got: list[bytes] = []
+    done = loop.create_future()
+    reader = pipe.PipeReader(loop, read_fd, got.append, on_eof=lambda: done.set_result(None))
+
+    async def scenario() -> None:
+        os.write(write_fd, b"a\n")
+        reader._on_readable()
+        os.write(write_fd, b"b\n")
+        reader._on_readable()  # the second one in a row: gathers
+        assert reader._resume is not None
+        os.write(write_fd, b"c\nno newline")
+        os.close(write_fd)
+        await asyncio.wait_for(done, 10)
+
+    loop.run_until_complete(scenario())
+    loop.close()
+    assert b"".join(got) == b"a\nb\nc\nno newline\n"
