@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable
 from corral.config.spec import AppSpec
 from corral.daemon import spawns
 from corral.exceptions import OperationFailed
-from corral.logs.pipe import PipeReader
+from corral.logs.pipe import PipeReader, link
 
 if TYPE_CHECKING:
     from corral.daemon.supervisor import Supervisor
@@ -107,6 +107,7 @@ def run(sup: Supervisor, spec: AppSpec, base_env: dict[str, str], on_output: OnO
 
     out = PipeReader(sup.loop, child.stdout, partial(tee, "out", logs.out), max_line=logs.max_line, on_eof=one_done)
     err = PipeReader(sup.loop, child.stderr, partial(tee, "err", logs.err), max_line=logs.max_line, on_eof=one_done)
+    link(out, err)
     child.readers = (out, err)
 
     def exited(pid: int, code: int | None, sig: str | None) -> None:

@@ -25,7 +25,7 @@ from corral.lifecycle import app as am
 from corral.lifecycle import instance as lc
 from corral.process import procfs
 from corral.process.procgroups import GroupWatcher, signal_group, terminate
-from corral.logs.pipe import PipeReader
+from corral.logs.pipe import PipeReader, link
 from corral.logs.sinks import FileLogs, InstanceLogs, StdoutLogs
 from corral.process.reaper import Reaper
 from corral.process.listenwatch import ListenWatcher
@@ -245,6 +245,7 @@ class Supervisor:
         out = PipeReader(self.loop, child.stdout, logs.out, max_line=logs.max_line, on_eof=one_closed)
         err = PipeReader(self.loop, child.stderr, logs.err, max_line=logs.max_line, keep_tail=True,
                          on_eof=one_closed)
+        link(out, err)
         child.readers = (out, err)
         slot.stderr = err
 

@@ -48,6 +48,14 @@ def should_gather(since_last_wakeup: float, read: int) -> bool:
     return since_last_wakeup < BUSY_GAP and read < SMALL_READ
 
 
+def link(*readers: PipeReader) -> None:
+    """Readers of one process's pipes (stdout, stderr): before one reads, a sibling left to fill
+    (:data:`GATHER`) is read first, so lines keep the order they were written in across the two
+    streams as well as without a gather (a job's ``print()`` then its error: that order)."""
+    for reader in readers:
+        reader.siblings = tuple(r for r in readers if r is not reader)
+
+
 def make_pipe() -> tuple[int, int]:
     """A pipe whose read end is non-blocking and large (fewer wake-ups under load)."""
     read_fd, write_fd = os.pipe()
@@ -79,6 +87,7 @@ class PipeReader:
         self.tail = bytearray() if keep_tail else None
         self._woke = 0.0  # time.monotonic() of the last wake-up
         self._resume: asyncio.TimerHandle | None = None  # set while the pipe is left to fill (GATHER)
+        self.siblings: tuple[PipeReader, ...] = ()  # the same process's other pipes: see link()
         loop.add_reader(fd, self._on_readable)
 
     @property
@@ -89,6 +98,9 @@ class PipeReader:
         """Reads until the pipe is empty (a read shorter than asked), :data:`BURST` bytes were read
         or :data:`SLICE` seconds of work were done, whichever comes first; then leaves a busy pipe
         to fill (:data:`GATHER`)."""
+        for other in self.siblings:  # what it wrote there before this is read first
+            if other._resume is not None:
+                other._wake()
         now = time.monotonic()
         since, self._woke = now - self._woke, now
         deadline = now + SLICE
@@ -106,6 +118,13 @@ class PipeReader:
         self._resume = None
         if self._fd is not None:
             self._loop.add_reader(self._fd, self._on_readable)
+
+    def _wake(self) -> None:
+        """End a gather now and read what the pipe holds."""
+        assert self._resume is not None
+        self._resume.cancel()
+        self._gathered()
+        self._on_readable()
 
     def _read_once(self) -> int:
         """Read one chunk; how many bytes (0 when nothing more is available right now)."""

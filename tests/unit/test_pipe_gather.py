@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -77,16 +78,19 @@ def test_a_quiet_pipe_is_read_at_once_and_a_close_during_a_gather_loses_nothing(
         await until("first line", lambda: got == [b"first\n"])
         assert reader._resume is None  # read at once, nothing held back
         os.write(write_fd, b"second\nhalf a li")
-        reader._on_readable()  # a second wake-up right after the first, with little: gather
+        reader._woke = time.monotonic()  # as if it had just woken: this is a second wake-up in a row
+        reader._on_readable()  # ... with little: gather
         assert got == [b"first\n", b"second\n"] and reader._resume is not None
         reader.close()
         assert reader._resume is None and not reader.open
         assert got[-1] == b"half a li\n" and eof == [True]
         await asyncio.sleep(pipe.GATHER * 3)  # the cancelled timer must not put the closed fd back
 
-    loop.run_until_complete(scenario())
-    loop.close()
-    os.close(write_fd)
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+        os.close(write_fd)
 
 
 def test_the_end_of_a_pipe_during_a_gather_is_seen_after_it() -> None:
@@ -102,12 +106,45 @@ def test_the_end_of_a_pipe_during_a_gather_is_seen_after_it() -> None:
         os.write(write_fd, b"a\n")
         reader._on_readable()
         os.write(write_fd, b"b\n")
+        reader._woke = time.monotonic()
         reader._on_readable()  # the second one in a row: gathers
         assert reader._resume is not None
         os.write(write_fd, b"c\nno newline")
         os.close(write_fd)
         await asyncio.wait_for(done, 10)
 
-    loop.run_until_complete(scenario())
-    loop.close()
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
     assert b"".join(got) == b"a\nb\nc\nno newline\n"
+
+
+def test_a_stream_left_to_fill_is_read_before_its_sibling() -> None:
+    """stdout gathers with half a line; the process ends that line, then writes to stderr: when
+    stderr is read, stdout is read first, so its line comes first (as written), not a
+    millisecond later after stderr's (a job's tail and `jobs run` showed them swapped)."""
+    loop = asyncio.new_event_loop()
+    out_r, out_w = pipe.make_pipe()
+    err_r, err_w = pipe.make_pipe()
+    got: list[tuple[str, bytes]] = []
+    out = pipe.PipeReader(loop, out_r, lambda chunk: got.append(("out", chunk)))
+    err = pipe.PipeReader(loop, err_r, lambda chunk: got.append(("err", chunk)))
+    pipe.link(out, err)
+    assert out.siblings == (err,) and err.siblings == (out,)
+    try:
+        os.write(out_w, b"shared")
+        out._woke = time.monotonic()
+        out._on_readable()  # a second wake-up in a row, with half a line: gathers
+        assert out._resume is not None and got == []
+        os.write(out_w, b" from-api yes\n")
+        os.write(err_w, b"token=REDACTED\n")
+        err._on_readable()
+        assert got == [("out", b"shared from-api yes\n"), ("err", b"token=REDACTED\n")]
+        assert err._resume is None
+    finally:
+        for reader in (out, err):
+            reader.close()
+        loop.close()
+        os.close(out_w)
+        os.close(err_w)
