@@ -189,6 +189,8 @@ class RotatingFile:
         return open_log(d, name, self.path, self.owner).fd
 
     def prune(self, now: float) -> list[str]:
+        if self.policy.retain is None and self.policy.max_age is None:  # log_retain = "all": no listing
+            return []
         doomed = to_prune(self._rotated(), now, self.policy.retain, self.policy.max_age)
         for f in doomed:
             unlink_at(self.dir_fd, os.path.basename(f.path), f.path)
