@@ -40,7 +40,7 @@ Speed. Most lines need nothing, so a chunk of lines first goes through a pre-fil
 they start: a 13-digit epoch or an 8-digit id costs a test, not a parse), ``bearer`` / ``basic``
 (plus one search per extra pattern). Only the lines it flags are parsed or rewritten; clean lines
 and chunks are returned unchanged (the same object). Where corral could build its native scan
-(``corral/app/_scan.c``) these questions are asked in one pass over the chunk: 0.66-3.4 GB/s on the
+(``corral/app/_scan.c``) these questions are asked in one pass over the chunk: 0.87-2.5 GB/s on the
 clean lines of ``bench/corpus.py`` on a shared 2-core VM (``bench/redact_corpus.py``); otherwise
 by ``bytes.translate``, ``rfind`` and ``re`` passes, 130-240 MB/s, whose cost grows with the number
 of ``:`` / ``=`` a chunk has. Use ``redact_bytes`` on the hot path. The pre-filter is a superset of
