@@ -24,7 +24,6 @@ static int ends_with(const unsigned char *d, Py_ssize_t j, const Word *w)
     return 1;
 }
 
-
 /* The folded characters ending at j, up to four (fewer at the chunk's start), the last one lowest. */
 static inline uint32_t last_chars(const unsigned char *d, Py_ssize_t j)
 {
@@ -84,9 +83,9 @@ static int word_hit(const Spec *s, const unsigned char *d, Py_ssize_t j, int las
         return 0; /* no word ends with the name's last characters: most names */
     for (Py_ssize_t i = s->first[c]; i < s->first[c + 1]; i++) {
         const Word *w = &s->words[i];
-        if ((last & w->mask4) != w->last4 || (w->kind == 'W' || w->kind == 'Q') != last_rule
+        if ((last & w->mask4) != w->last4 || (w->kind == 'W' || w->kind == 'Q') != last_rule || w->len > j + 1
             || (w->len > 4 && !ends_with(d, j, w)))
-            continue;
+            continue; /* w->len > j + 1: longer than what is there (a word of NUL bytes matches zeros) */
         Py_ssize_t start = j - w->len + 1;
         switch (w->kind) {
         case 'E':

@@ -140,6 +140,20 @@ def test_it_takes_any_bytes_like_object_and_refuses_a_bad_word_list() -> None:
         _scan.scan(data, object())
 
 
+@needs_native
+@pytest.mark.parametrize("text", [b"ab=1\n", b"b=1\n", b"xx ab=1\n", b"=ab=\n"])
+def test_a_word_longer_than_the_name_before_it_never_matches(text: bytes) -> None:
+    """Words are compared by their last four characters first; a word with NUL bytes (a key from
+    a hostile config) must not match a shorter name whose missing characters read as zeros, nor
+    make the scan look before the chunk."""
+    from corral.app import _scan
+
+    # "ab" (the last-word rule: not for a plain name) lets a name ending in "ab" past the first test
+    spec = _scan.compile([(b"ab", "W"), (b"\x00ab", "X"), (b"\x00\x00ab", "E"), (b"\x00b", "X")], [])
+    assert _scan.scan(text, spec) == []
+    assert _scan.scan(b"\x00ab=1\n", spec) == [3]
+
+
 SSE2_CHECK = """
 import random, sys
 sys.path[:0] = [{root!r}, {tests!r}]
