@@ -23,9 +23,15 @@ from corral.exceptions import OperationFailed
 
 #: What a session asks of the app when it ends: close the inspector it opened, a second later, once the
 #: session's WebSocket has closed (Node 20 crashed with SIGSEGV in WsHandler::OnCloseFrameWritten when
-#: ``inspector.close()`` ran while the close frame of our session was being answered).
-CLOSE_INSPECTOR = ("setTimeout(() => (process.getBuiltinModule ? process.getBuiltinModule('inspector') "
-                   ": require('inspector')).close(), 1000).unref()")
+#: ``inspector.close()`` ran while the close frame of our session was being answered).  The timer is
+#: kept in the app (:data:`TAKE_OVER`), so that a session that starts within that second takes it over.
+CLOSE_INSPECTOR = ("globalThis.__corralCloseInspector = setTimeout(() => (process.getBuiltinModule ? "
+                   "process.getBuiltinModule('inspector') : require('inspector')).close(), 1000).unref()")
+#: What a session that found the inspector open asks first: is a close from an earlier session of ours
+#: pending?  Then it is cancelled and this session closes the inspector when it ends (without this,
+#: the earlier session's close cut the new session: two ``corral profile`` within a second failed).
+TAKE_OVER = ("(() => { const t = globalThis.__corralCloseInspector; globalThis.__corralCloseInspector = undefined;"
+             " if (t) clearTimeout(t); return Boolean(t) })()")
 CLOSE_WAIT = 2.0  # seconds for the inspector to answer our close frame
 MAX_MESSAGE = 1 << 30  # a heap snapshot arrives in chunks; one message is never this big
 
@@ -92,7 +98,14 @@ def open_inspector(pid: int, timeout: float = 5.0) -> Session:
         except (OSError, ValueError):
             continue
         if targets:
-            return Session(str(targets[0]["webSocketDebuggerUrl"]), timeout)
+            session = Session(str(targets[0]["webSocketDebuggerUrl"]), timeout)
+            try:
+                taken = session.call("Runtime.evaluate", {"expression": TAKE_OVER, "returnByValue": True})
+            except BaseException:
+                session.sock.close()
+                raise
+            session.opened = taken.get("result", {}).get("value") is True
+            return session
     try:
         os.kill(pid, signal.SIGUSR1)
     except ProcessLookupError:

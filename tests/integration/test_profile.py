@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.profile.cdp import listening_ports
+from corral.profile.cdp import listening_ports, open_inspector
 from tests.conftest import APPS, Corral, wait_until
 
 NODE = shutil.which("node")
@@ -111,6 +111,9 @@ def test_cpu_profile_and_heap_snapshot_of_a_node_app(corral: Corral) -> None:
                           .read_text())
     assert {"snapshot", "nodes", "edges", "strings"} <= set(snapshot)
     assert "hotKnownFunction" in corral.run("profile", "stack", "hot").stdout
+    # again at once: the first session's close (a second after it ended) is taken over, not run
+    # under this one (it cut the session: "the inspector closed the connection")
+    assert "hotKnownFunction" in corral.run("profile", "stack", "hot").stdout
     row = corral.row("hot")
     why = [{k: e.get(k) for k in ("kind", "message", "by") if k in e}
            for e in corral.events("hot") if e["kind"] in ("crash", "exit", "stopping", "profile")]
@@ -118,6 +121,31 @@ def test_cpu_profile_and_heap_snapshot_of_a_node_app(corral: Corral) -> None:
     # the app closed its inspector as our session's close frame was being answered: corral.profile.cdp)
     wait_until(lambda: listening_ports(pid) == [], 10, "the app's inspector closed after the session")
     assert (row["pid"], row["restarts"]) == (pid, 0), why  # untouched (and why not, if not)
+
+
+@needs_node
+def test_a_session_within_a_second_of_the_last_takes_over_its_close() -> None:
+    """A session asks the app to close its inspector a second after it ends; one that starts
+    within that second cancels that close and closes the inspector itself when it ends (before,
+    the first session's close cut the second one a second later)."""
+    import subprocess
+
+    node = subprocess.Popen([str(NODE), str(APPS / "hot.js")], stdout=subprocess.PIPE)
+    try:
+        assert node.stdout is not None and node.stdout.readline().startswith(b"hot")
+        with open_inspector(node.pid) as first:
+            assert first.opened  # opened by SIGUSR1: closed again
+            first.call("Runtime.evaluate", {"expression": "1 + 1"})
+        with open_inspector(node.pid) as second:
+            assert second.opened  # took the pending close over
+            assert second.wait_event("Corral.never", 1.5) is None  # outlives the first one's second
+            assert second.call("Runtime.evaluate", {"expression": "2 + 2", "returnByValue": True})["result"]["value"] == 4
+        wait_until(lambda: listening_ports(node.pid) == [], 10, "the inspector closed after the second session")
+        assert node.poll() is None
+    finally:
+        node.kill()
+        node.wait()
+        node.stdout.close()  # type: ignore[union-attr]
 
 
 @needs_pyspy
