@@ -50,6 +50,19 @@ class OneShot:
                                         self.spec.name, None, until_gone=True)
 
 
+def _tee(redact: Callable[[bytes, float], tuple[bytes, int]] | None, on_output: OnOutput, stream: str,
+         sink: Callable[[bytes], None], chunk: bytes) -> None:
+    """A chunk of a run's output: to its log file, and (redacted) to ``on_output``."""
+    sink(chunk)
+    shown = chunk
+    if redact is not None:
+        try:
+            shown = redact(chunk, 1.0)[0]
+        except Exception:  # noqa: BLE001 - never the raw text when redaction fails
+            shown = b"[output withheld: redaction failed]\n"
+    on_output(stream, shown)
+
+
 def run(sup: Supervisor, spec: AppSpec, base_env: dict[str, str], on_output: OnOutput, on_exit: OnExit,
         extra_env: dict[str, str] | None = None) -> OneShot:
     """Start ``spec``'s program once; OperationFailed (one line) when it cannot start."""
@@ -82,19 +95,8 @@ def run(sup: Supervisor, spec: AppSpec, base_env: dict[str, str], on_output: OnO
     sup.store.tree_started(tree.marker, child.pid, None, tree.cgroup)
     shot = OneShot(sup, spec, child, tree)
     _RUNNING[child.pid] = shot
-    redact = redactor_of(spec)
+    tee = partial(_tee, redactor_of(spec), on_output)
     pending = [3]  # two pipes and the exit
-
-    def tee(stream: str, sink: Callable[[bytes], None], chunk: bytes) -> None:
-        sink(chunk)
-        shown = chunk
-        if redact is not None:
-            try:
-                shown = redact(chunk, 1.0)[0]
-            except Exception:  # noqa: BLE001 - never the raw text when redaction fails
-                shown = b"[output withheld: redaction failed]\n"
-        on_output(stream, shown)
-
     result: list[int | None | str] = [None, None]
 
     def one_done() -> None:
