@@ -35,7 +35,7 @@ DAEMON_START_TIMEOUT = 15.0
 #: 256 KiB (not 64): a log chunk (``corral.logs.pipe.READ_SIZE``, 128 KiB) and its copies reuse
 #: heap blocks instead of a fresh mapping each (a page fault per 4 KiB); and a trim threshold of
 #: 1 MiB (not 128 KiB) keeps them between two chunks (at 512 KiB a flood of JSON lines still took
-#: 3x the page faults).  RSS with 50 apps unchanged (20.4-20.5 MiB).
+#: 3x the page faults).  RSS with 50 apps unchanged (20.4-20.6 MiB).
 DAEMON_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "262144", "MALLOC_TRIM_THRESHOLD_": "1048576"}
 
 
